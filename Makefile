@@ -1,0 +1,44 @@
+# i2i: `make train` and `make test` are all a newcomer needs (both install first).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The install stamp is keyed on pyproject.toml: the install step reruns only when it changes.
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha1sum | cut -c1-12)
+# The one torch/torchvision pair available on this machine's disk (see README).
+TORCH_PAIR := torch==2.14.1 torchvision==0.29.1
+MODEL ?= cyclegan
+PYTEST_ARGS ?=
+
+.PHONY: help install train test test-fast bench-quality clean
+
+help:
+	@echo "make train          install, then train the default model on synthetic data (CPU, minutes)"
+	@echo "make test           install, then run the test suite"
+	@echo "make test-fast      the test suite without the tests marked slow"
+	@echo "make bench-quality MODEL=cyclegan   train to the quality bar, write bench/results/quality_<model>.json"
+
+$(STAMP): pyproject.toml Makefile
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(TORCH_PAIR)
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+install: $(STAMP)
+
+train: install
+	$(BIN)/i2i-train
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+bench-quality: install
+	$(BIN)/python -m bench.quality --model $(MODEL)
+
+clean:
+	rm -rf outputs logs build dist bench/results .pytest_cache

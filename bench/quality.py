@@ -1,0 +1,96 @@
+"""`make bench-quality MODEL=<model>`: train a model's quality recipe and check its bar (DESIGN §6).
+
+Runs `experiments/quality_<model>.yaml` in this process, scores the final model on the scenario's
+whole test split, and writes `bench/results/quality_<model>.json` (metrics, bar, pass/fail,
+iterations, wall time, git commit). Exits 1 when the bar is not met.
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from i2i.callbacks.periodic import evaluating
+from i2i.train import train
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+
+# DESIGN §6: the minimum (or, for errors, maximum) each metric must reach, in both directions.
+BARS: dict[str, dict[str, tuple[str, float]]] = {
+    "cyclegan": {"content_iou": (">=", 0.85), "domain_acc": (">=", 0.90)},
+}
+
+
+def git_commit() -> str:
+    result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False)
+    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True, check=False)
+    return result.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "") if result.returncode == 0 else "unknown"
+
+
+def compose(model: str, overrides: list[str]):  # noqa: ANN201
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+    from omegaconf import open_dict
+
+    with initialize_config_module(version_base="1.3", config_module="i2i.conf"):
+        cfg = hydra_compose("train", overrides=[f"experiment=quality_{model}", *overrides])
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(RESULTS / "runs" / f"quality_{model}")
+    return cfg
+
+
+def check(metrics: dict[str, float], bar: dict[str, tuple[str, float]]) -> dict[str, bool]:
+    """Each `<metric>_<direction>` result checked against its bar."""
+    verdicts = {}
+    for key, value in metrics.items():
+        name = key.rsplit("_", 1)[0]
+        if name in bar:
+            op, threshold = bar[name]
+            verdicts[key] = value >= threshold if op == ">=" else value <= threshold
+    return verdicts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, choices=sorted(BARS))
+    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. trainer.max_steps=100")
+    args = parser.parse_args()
+    cfg = compose(args.model, args.overrides)
+    start = time.perf_counter()
+    _, objects = train(cfg)
+    train_seconds = time.perf_counter() - start
+    scenario, model = objects["datamodule"].scenario, objects["model"]
+    with evaluating(model):
+        metrics = scenario.metrics(model, scenario.num_test)
+    verdicts = check(metrics, BARS[args.model])
+    report = {
+        "model": args.model,
+        "recipe": f"experiments/quality_{args.model}.yaml",
+        "overrides": args.overrides,
+        "iterations": model.iteration,
+        "train_seconds": round(train_seconds, 1),
+        "n_test_images": scenario.num_test,
+        "metrics": metrics,
+        "bar": {k: f"{op} {v}" for k, (op, v) in BARS[args.model].items()},
+        "passed": verdicts,
+        "all_passed": all(verdicts.values()),
+        "commit": git_commit(),
+        "torch_threads": torch.get_num_threads(),
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"quality_{args.model}.json"
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    for key, value in metrics.items():
+        status = {True: "PASS", False: "FAIL"}.get(verdicts.get(key), "    ")
+        print(f"{status}  {key:24s} {value:.4f}")
+    print(f"{model.iteration} iterations in {train_seconds / 60:.1f} min; report: {path}")
+    sys.exit(0 if report["all_passed"] else 1)
+
+
+if __name__ == "__main__":
+    main()

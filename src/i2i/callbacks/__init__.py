@@ -1,0 +1,1 @@
+"""Lightning callbacks: run length and checkpoints in iterations, image grids, synthetic metrics."""

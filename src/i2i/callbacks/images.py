@@ -1,0 +1,36 @@
+"""Sample grids of the model's translations of fixed test images."""
+
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from torchvision.utils import make_grid, save_image
+
+from i2i.callbacks.periodic import EveryNIterations, evaluating
+from i2i.errors import check_positive
+
+
+class ImageGrid(EveryNIterations):
+    """One PNG per run: a row per named row of the model's `sample_rows` (e.g. real_A / fake_B /
+    cycle_A / real_B / fake_A / cycle_B), a column per fixed test image. Rank 0 writes
+    `<dirpath>/iter_<n>.png`; the row names go to `<dirpath>/rows.txt`."""
+
+    def __init__(self, dirpath: str, every_n_iterations: int, n_images: int = 8) -> None:
+        super().__init__(every_n_iterations, "image_grid")
+        check_positive("callbacks.image_grid.n_images", n_images)
+        self.dirpath = Path(dirpath)
+        self.n_images = n_images
+        self.last_path: Path | None = None
+
+    def run(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        datamodule = trainer.datamodule
+        images = {d: datamodule.test_images(d, self.n_images).to(pl_module.device) for d in ("A", "B")}
+        with evaluating(pl_module):
+            rows = pl_module.sample_rows(images)
+        grid = make_grid(torch.cat([row.float().cpu() for _, row in rows]), nrow=self.n_images, padding=2)
+        self.dirpath.mkdir(parents=True, exist_ok=True)
+        self.last_path = self.dirpath / f"iter_{pl_module.iteration:07d}.png"
+        save_image((grid + 1) / 2, self.last_path)
+        (self.dirpath / "rows.txt").write_text("\n".join(name for name, _ in rows) + "\n")

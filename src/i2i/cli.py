@@ -1,0 +1,45 @@
+"""What the command-line entry points share: one-line error reports and config printing."""
+
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue
+from rich.console import Console
+from rich.syntax import Syntax
+
+from i2i.errors import I2IError
+
+log = logging.getLogger("i2i")
+
+
+def _user_error(error: BaseException) -> BaseException | None:
+    """The I2IError (or missing mandatory value) behind `error`, following Hydra's wrapping."""
+    while error is not None:
+        if isinstance(error, (I2IError, MissingMandatoryValue)):
+            return error
+        error = error.__cause__  # Hydra's InstantiationException wraps the original error
+    return None
+
+
+@contextmanager
+def reporting_errors() -> Iterator[None]:
+    """Turn a user-fixable error into one line on stderr and exit status 2, not a traceback."""
+    try:
+        yield
+    except Exception as error:  # noqa: BLE001 - anything else re-raises below
+        cause = _user_error(error)
+        if cause is None:
+            raise
+        message = str(cause).splitlines()[0] if isinstance(cause, MissingMandatoryValue) else str(cause)
+        if isinstance(cause, MissingMandatoryValue):
+            message = f"missing required value: {message} (pass it on the command line, key=value)"
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
+def print_config(cfg: DictConfig) -> None:
+    """Print the composed config as YAML (unresolved, so interpolations stay readable)."""
+    Console(stderr=True).print(Syntax(OmegaConf.to_yaml(cfg), "yaml", theme="ansi_dark"))

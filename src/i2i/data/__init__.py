@@ -1,0 +1,1 @@
+"""Datasets: procedural synthetic scenarios and folders of real images, behind one datamodule."""

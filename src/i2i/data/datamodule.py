@@ -1,0 +1,99 @@
+"""The datamodule for unpaired two-domain data, synthetic or from folders."""
+
+from typing import Protocol
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from i2i.data.sampling import Key, ResumableLoader, UnpairedSampler
+from i2i.data.synthetic.base import SyntheticScenario
+from i2i.errors import ConfigError, check_positive
+from i2i.types import Batch
+
+
+class ImageSource(Protocol):
+    def __len__(self) -> int: ...
+
+    def load(self, index: int, seed: int) -> Tensor: ...
+
+
+class Domains(Protocol):
+    """Where the images of each domain and split come from (a scenario or `UnpairedFolders`)."""
+
+    domains: tuple[str, ...]
+    image_size: int
+
+    def source(self, domain: str, split: str) -> ImageSource: ...
+
+
+class UnpairedDataset(Dataset):
+    """Pairs of independent images {"A": a, "B": b}, indexed by the sampler's (i_a, i_b, seed) keys."""
+
+    def __init__(self, source_a: ImageSource, source_b: ImageSource) -> None:
+        self.source_a, self.source_b = source_a, source_b
+
+    def __len__(self) -> int:
+        return max(len(self.source_a), len(self.source_b))
+
+    def __getitem__(self, key: Key) -> Batch:
+        index_a, index_b, seed = key
+        return {"A": self.source_a.load(index_a, seed), "B": self.source_b.load(index_b, seed + 1)}
+
+
+class UnpairedDataModule(pl.LightningDataModule):
+    """Training pairs from the train split; fixed test images for sample grids and metrics."""
+
+    kind = "unpaired"
+
+    def __init__(
+        self, *, domains: Domains, image_size: int, batch_size: int = 1, num_workers: int = 0, seed: int = 0
+    ) -> None:
+        super().__init__()
+        check_positive("data.batch_size", batch_size)
+        if image_size != domains.image_size:
+            raise ConfigError("data.image_size", image_size, f"must equal the images' size {domains.image_size}")
+        self.domains = domains
+        self.image_size = image_size
+        self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
+        self.train_set: UnpairedDataset | None = None
+        self.test_sources: dict[str, ImageSource] = {}
+
+    @property
+    def scenario(self) -> SyntheticScenario | None:
+        """The synthetic scenario when the data is procedural (its exact metrics apply), else None."""
+        return self.domains if isinstance(self.domains, SyntheticScenario) else None
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is None:
+            self.train_set = UnpairedDataset(self.domains.source("A", "train"), self.domains.source("B", "train"))
+            self.test_sources = {domain: self.domains.source(domain, "test") for domain in self.domains.domains}
+
+    def train_dataloader(self) -> ResumableLoader:
+        assert self.train_set is not None, "setup() runs before train_dataloader()"
+        trainer = self.trainer
+        sampler = UnpairedSampler(
+            len(self.train_set.source_a),
+            len(self.train_set.source_b),
+            seed=self.seed,
+            rank=trainer.global_rank if trainer else 0,
+            world_size=trainer.world_size if trainer else 1,
+        )
+        return ResumableLoader(
+            self.train_set,
+            batch_size=self.batch_size,
+            sampler=sampler,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            drop_last=True,
+            # the loader's own generator: creating an iterator must not consume the global RNG,
+            # or a resumed run would draw different random numbers than an uninterrupted one
+            generator=torch.Generator().manual_seed(self.seed),
+        )
+
+    def test_images(self, domain: str, count: int) -> Tensor:
+        """The first `count` test images of `domain`, (count, 3, H, W) in [-1, 1]."""
+        self.setup()
+        source = self.test_sources[domain]
+        return torch.stack([source.load(i, seed=i) for i in range(min(count, len(source)))])

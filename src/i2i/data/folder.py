@@ -1,0 +1,117 @@
+"""Folders of real images in the CycleGAN layout: root/{trainA,trainB,testA,testB}.
+
+Training transforms follow the official CycleGAN code: resize to load_size x load_size (bicubic),
+random crop crop_size, random horizontal flip, scale to [-1, 1]. Test images are resized to
+load_size and centre-cropped, so evaluation is deterministic. Each random choice comes from the
+seed the sampler gives the pair, so a resumed run sees the same crops.
+"""
+
+import logging
+import warnings
+from pathlib import Path
+
+import torch
+import torchvision.transforms.functional as TF
+from PIL import Image, UnidentifiedImageError
+from torch import Tensor
+
+from i2i.errors import DataError, check_positive
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
+LAYOUT = "root/{trainA,trainB,testA,testB}"
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files directly inside `folder`, sorted; a clear error when it is missing or empty."""
+    if not folder.is_dir():
+        raise DataError(f"missing image folder {folder} (expected the CycleGAN layout {LAYOUT})")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+    if not files:
+        raise DataError(f"no images in {folder} (looked for {' '.join(IMAGE_EXTENSIONS)})")
+    return files
+
+
+class ImageFolderSource:
+    """The images of one domain and split, loaded and transformed on demand."""
+
+    def __init__(self, folder: Path, *, load_size: int, crop_size: int, train: bool, flip: bool = True) -> None:
+        self.folder = folder
+        self.files = list_images(folder)
+        self.load_size, self.crop_size = load_size, crop_size
+        self.train, self.flip = train, flip and train
+        self.bad_files: set[Path] = set()
+        self._check_headers()
+
+    def _check_headers(self) -> None:
+        """Open every header once (fast, no decoding) so a run fails at start, not hours in."""
+        for path in self.files:
+            try:
+                with Image.open(path) as image:
+                    width, height = image.size
+            except (UnidentifiedImageError, OSError) as error:
+                raise DataError(f"cannot read image {path}: {error} (remove or replace the file)") from error
+            if min(width, height) < self.crop_size:
+                raise DataError(
+                    f"image {path} is {width}x{height}; data.crop_size={self.crop_size} needs at least "
+                    f"{self.crop_size}x{self.crop_size} (remove it or lower data.crop_size)"
+                )
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def load(self, index: int, seed: int) -> Tensor:
+        """Image `index` as (3, crop, crop) in [-1, 1]. A file that fails to decode is reported
+        once by name and replaced by the next readable one, so a long run is not lost to it."""
+        for offset in range(len(self.files)):
+            path = self.files[(index + offset) % len(self.files)]
+            if path in self.bad_files:
+                continue
+            try:
+                with Image.open(path) as image:
+                    rgb = image.convert("RGB")  # grayscale, palette and RGBA become RGB
+            except (UnidentifiedImageError, OSError) as error:
+                self.bad_files.add(path)
+                warnings.warn(f"skipping unreadable image {path}: {error}", stacklevel=2)
+                continue
+            return self.transform(rgb, seed)
+        raise DataError(f"no readable image left in {self.folder}")
+
+    def transform(self, image: Image.Image, seed: int) -> Tensor:
+        generator = torch.Generator().manual_seed(seed)
+        image = TF.resize(image, [self.load_size, self.load_size], TF.InterpolationMode.BICUBIC)
+        margin = self.load_size - self.crop_size
+        if self.train:
+            top, left = (int(v) for v in torch.randint(0, margin + 1, (2,), generator=generator))
+        else:
+            top = left = margin // 2
+        image = TF.crop(image, top, left, self.crop_size, self.crop_size)
+        if self.flip and torch.rand((), generator=generator) < 0.5:
+            image = TF.hflip(image)
+        return TF.to_tensor(image) * 2 - 1
+
+
+class UnpairedFolders:
+    """Two domains read from a CycleGAN-layout folder."""
+
+    domains = ("A", "B")
+
+    def __init__(self, *, root: str, load_size: int = 286, crop_size: int = 256, flip: bool = True) -> None:
+        check_positive("data.crop_size", crop_size)
+        if load_size < crop_size:
+            raise DataError(f"data.load_size={load_size} must be >= data.crop_size={crop_size}")
+        self.root = Path(root).expanduser()
+        if not self.root.is_dir():
+            raise DataError(f"data.root={self.root} does not exist (expected the CycleGAN layout {LAYOUT})")
+        self.load_size, self.crop_size, self.flip = load_size, crop_size, flip
+        self.image_size = crop_size
+
+    def source(self, domain: str, split: str) -> ImageFolderSource:
+        return ImageFolderSource(
+            self.root / f"{split}{domain}",
+            load_size=self.load_size,
+            crop_size=self.crop_size,
+            train=split == "train",
+            flip=self.flip,
+        )

@@ -1,0 +1,1 @@
+"""Procedural scenarios (DESIGN §6): deterministic from (seed, index), any size, exact ground truth."""

@@ -1,0 +1,68 @@
+"""`shapes_color` (DESIGN §6), the default scenario for CycleGAN, UNIT and MUNIT.
+
+Domain A: light background, blue-ish objects. Domain B: dark background, objects in one of three
+colour modes per image (red, green or yellow): a multimodal target. Layouts (1-3 circles, squares
+or triangles) are drawn independently per domain, so the data is unpaired; a translation must keep
+every object where it is (content_iou) and take B's look (domain_acc).
+"""
+
+from dataclasses import dataclass
+
+from i2i.data.synthetic.base import SPLITS, SyntheticScenario, translate_in_chunks
+from i2i.data.synthetic.shapes import RGB, Rendered, jitter, render, rng_for, sample_layout
+from i2i.metrics.shapes import looks_like_target, mask_iou, segment_objects
+from i2i.types import DIRECTIONS, SOURCE_TARGET, Translator
+
+
+@dataclass(frozen=True)
+class DomainLook:
+    """The colours of one domain: a background and one or more object colour modes."""
+
+    background: RGB
+    modes: tuple[RGB, ...]
+    background_jitter: float = 0.05
+    object_jitter: float = 0.06
+
+
+LOOKS = {
+    "A": DomainLook(background=(0.88, 0.88, 0.86), modes=((0.20, 0.35, 0.85),), object_jitter=0.08),
+    "B": DomainLook(
+        background=(0.12, 0.12, 0.14),
+        modes=((0.90, 0.20, 0.15), (0.20, 0.80, 0.25), (0.92, 0.85, 0.20)),  # red, green, yellow
+    ),
+}
+
+
+class ShapesColor(SyntheticScenario):
+    """Two domains that differ in colours only; see the module docstring."""
+
+    domains = ("A", "B")
+    looks = LOOKS
+
+    def render(self, domain: str, split: str, index: int) -> Rendered:
+        rng = rng_for(self.seed, SPLITS[split], self.domains.index(domain), index)
+        look = self.looks[domain]
+        layout = sample_layout(rng, self.image_size)
+        mode = look.modes[int(rng.integers(len(look.modes)))]
+        colors = tuple(jitter(rng, mode, look.object_jitter) for _ in layout)
+        background = jitter(rng, look.background, look.background_jitter)
+        return render(rng, self.image_size, layout, background, colors)
+
+    def metrics(self, model: Translator, n_images: int) -> dict[str, float]:
+        """content_iou and domain_acc per direction (keys `<metric>_<direction>`), in [0, 1]."""
+        results = {}
+        for direction in DIRECTIONS:
+            source, target = SOURCE_TARGET[direction]
+            masks = self.masks(source, "test", n_images)
+            outputs = translate_in_chunks(model, self.images(source, "test", n_images), direction)
+            results[f"content_iou_{direction}"] = mask_iou(segment_objects(outputs), masks).mean().item()
+            matches = looks_like_target(
+                outputs,
+                masks,
+                self.looks[source].background,
+                self.looks[target].background,
+                self.looks[source].modes,
+                self.looks[target].modes,
+            )
+            results[f"domain_acc_{direction}"] = matches.float().mean().item()
+        return results

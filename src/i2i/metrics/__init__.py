@@ -1,0 +1,1 @@
+"""Metrics: exact synthetic metrics (from scenario ground truth) and, later, KID/FID/LPIPS."""

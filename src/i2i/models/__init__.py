@@ -1,0 +1,1 @@
+"""Models: the training spine (`base.py`) and one file per translation model."""

@@ -1,0 +1,261 @@
+"""The training spine shared by every model (DESIGN §3).
+
+A model subclasses `TranslationModule` and supplies its networks, `optimizer_parameters`, the loss
+methods of its updates (`discriminator_loss`, `generator_loss`, each returning `(loss, logs)`) and
+`translate`. The spine owns everything around them: the optimizer choreography under Lightning's
+manual optimization (toggling, `manual_backward`, gradient clipping after AMP unscaling, one
+scheduler step per iteration), logging, NaN/inf detection, the iteration counter and the state a
+resumed run needs to continue exactly (the counter and the random generators).
+
+One *iteration* is one batch: by default a discriminator update, then a generator update. Models
+with another order (CycleGAN: G first), a critic schedule (LOMIT: G every n_critic iterations) or
+more optimizers (TUNIT's guiding network) override `updates`. Lightning's `global_step` counts
+optimizer steps in manual mode; nothing here relies on it.
+"""
+
+import logging
+import random
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch import Tensor, nn
+from torch.optim import Optimizer
+
+from i2i.errors import ConfigError, NonFiniteLossError, check_choice, check_non_negative
+from i2i.types import DIRECTIONS, SOURCE_TARGET, Batch, Direction
+
+log = logging.getLogger(__name__)
+
+Logs = dict[str, Tensor]
+Carry = dict[str, Tensor]
+LossFn = Callable[[Batch, Carry], tuple[Tensor, Logs]]
+OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
+SchedulerFactory = Callable[[Optimizer], Any]
+
+
+@dataclass(frozen=True)
+class Update:
+    """One optimisation step of an iteration: its log prefix, the optimizers it steps, its loss.
+
+    `loss(batch, carry)` returns the total loss and its unweighted terms. `carry` is a dict that
+    lives for one iteration: an update may leave detached tensors in it (CycleGAN's fakes) for the
+    updates after it, so no model pays for a forward pass it already made.
+    """
+
+    name: str
+    optimizers: tuple[str, ...]
+    loss: LossFn
+
+
+class TranslationModule(pl.LightningModule):
+    """Base class of every translation model; see the module docstring.
+
+    Args:
+        optimizers: one optimizer factory per name of `optimizer_parameters()` (Hydra `_partial_`).
+        scheduler: a scheduler factory applied to every optimizer, or None for a constant rate.
+        gradient_clip_val: clip each update's gradients to this norm (or value); 0 disables.
+        gradient_clip_algorithm: "norm" or "value".
+        nonfinite: "raise" stops at the first NaN/inf loss naming the term; "skip" drops the update.
+        channels_last: run the networks and batches in channels_last memory format.
+    """
+
+    #: the kind of data the model trains on; it must equal the datamodule's `kind`
+    data_kind: ClassVar[str] = "unpaired"
+
+    def __init__(
+        self,
+        *,
+        optimizers: Mapping[str, OptimizerFactory],
+        scheduler: SchedulerFactory | None = None,
+        gradient_clip_val: float = 0.0,
+        gradient_clip_algorithm: str = "norm",
+        nonfinite: str = "raise",
+        channels_last: bool = False,
+    ) -> None:
+        super().__init__()
+        check_non_negative("model.gradient_clip_val", gradient_clip_val)
+        check_choice("model.gradient_clip_algorithm", gradient_clip_algorithm, ("norm", "value"))
+        check_choice("model.nonfinite", nonfinite, ("raise", "skip"))
+        self.automatic_optimization = False
+        self.optimizer_factories = dict(optimizers)
+        self.scheduler_factory = scheduler
+        self.gradient_clip_val = gradient_clip_val
+        self.gradient_clip_algorithm = gradient_clip_algorithm
+        self.nonfinite = nonfinite
+        self.channels_last = channels_last
+        self.iteration = 0
+        self.skipped_updates = 0
+        self._optimizer_names: list[str] = []
+        self._rng_to_restore: dict[str, Any] | None = None
+
+    # ------------------------------------------------------------------ what a model provides
+    def optimizer_parameters(self) -> dict[str, list[nn.Parameter]]:
+        """The parameters each named optimizer trains, e.g. {"generator": [...], "discriminator": [...]}."""
+        raise NotImplementedError
+
+    def discriminator_loss(self, batch: Batch, carry: Carry) -> tuple[Tensor, Logs]:
+        raise NotImplementedError
+
+    def generator_loss(self, batch: Batch, carry: Carry) -> tuple[Tensor, Logs]:
+        raise NotImplementedError
+
+    def translate(self, x: Tensor, direction: Direction, **options: Any) -> Tensor:
+        """Translate a batch in [-1, 1]; the inference API of callbacks, metrics and the CLI."""
+        raise NotImplementedError
+
+    def updates(self, iteration: int) -> Sequence[Update]:
+        """The updates of one iteration, in order. Default: the discriminator, then the generator."""
+        return (
+            Update("d", ("discriminator",), self.discriminator_loss),
+            Update("g", ("generator",), self.generator_loss),
+        )
+
+    @torch.no_grad()
+    def sample_rows(self, images: Mapping[str, Tensor]) -> list[tuple[str, Tensor]]:
+        """Named rows of an image grid from test images {"A": ..., "B": ...}: per direction the
+        input, its translation and the translation translated back."""
+        rows = []
+        for direction in DIRECTIONS:
+            source, target = SOURCE_TARGET[direction]
+            back: Direction = "BtoA" if direction == "AtoB" else "AtoB"
+            real = images[source]
+            fake = self.translate(real, direction)
+            rows += [(f"real_{source}", real), (f"fake_{target}", fake), (f"cycle_{source}", self.translate(fake, back))]
+        return rows
+
+    # ------------------------------------------------------------------ Lightning hooks
+    def configure_optimizers(self) -> Any:
+        groups = self.optimizer_parameters()
+        if set(groups) != set(self.optimizer_factories):
+            raise ConfigError(
+                "model.optimizers", sorted(self.optimizer_factories), f"this model needs exactly {sorted(groups)}"
+            )
+        self._optimizer_names = list(groups)
+        optimizers = [self.optimizer_factories[name](groups[name]) for name in self._optimizer_names]
+        if self.scheduler_factory is None:
+            return optimizers
+        return optimizers, [self.scheduler_factory(optimizer) for optimizer in optimizers]
+
+    def on_fit_start(self) -> None:
+        if self.channels_last:
+            self.to(memory_format=torch.channels_last)
+
+    def training_step(self, batch: Batch, batch_idx: int) -> None:
+        if self._rng_to_restore is not None:
+            _set_rng_state(self._rng_to_restore)
+            self._rng_to_restore = None
+        if self.channels_last:
+            batch = {k: v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v for k, v in batch.items()}
+        carry: Carry = {}
+        for update in self.updates(self.iteration):
+            self._run_update(update, batch, carry)
+        for scheduler in self._schedulers():
+            scheduler.step()
+        self.iteration += 1
+
+    def on_before_optimizer_step(self, optimizer: Optimizer) -> None:
+        # Lightning calls this after AMP has unscaled the gradients, the one correct place to clip.
+        if self.gradient_clip_val > 0:
+            self.clip_gradients(
+                optimizer,
+                gradient_clip_val=self.gradient_clip_val,
+                gradient_clip_algorithm=self.gradient_clip_algorithm,
+            )
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["i2i"] = {"iteration": self.iteration, "rng": _get_rng_state()}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get("i2i", {})
+        self.iteration = state.get("iteration", 0)
+        # Applied at the next training step: Lightning draws random numbers while it restores.
+        self._rng_to_restore = state.get("rng")
+
+    # ------------------------------------------------------------------ the choreography
+    def _run_update(self, update: Update, batch: Batch, carry: Carry) -> None:
+        optimizers = [self._optimizer(name) for name in update.optimizers]
+        self._train_only(update.optimizers)
+        try:
+            loss, logs = update.loss(batch, carry)
+            if not self._all_finite(update, loss, logs):
+                return
+            for optimizer in optimizers:
+                optimizer.zero_grad(set_to_none=True)
+            self.manual_backward(loss)
+            for optimizer in optimizers:
+                optimizer.step()
+        finally:
+            self._train_only(self._optimizer_names)
+        if self._logging_now():
+            values = {f"train/{update.name}_loss": loss.detach()}
+            values |= {f"train/{update.name}_{k}": v.detach().float().mean() for k, v in logs.items()}
+            values |= {f"train/lr_{name}": self._optimizer(name).param_groups[0]["lr"] for name in update.optimizers}
+            self.log_dict(values, on_step=True, on_epoch=False, prog_bar=False)
+
+    def _optimizer(self, name: str) -> Any:
+        optimizers = self.optimizers()
+        optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
+        return optimizers[self._optimizer_names.index(name)]
+
+    def _schedulers(self) -> list[Any]:
+        schedulers = self.lr_schedulers()
+        if schedulers is None:
+            return []
+        return schedulers if isinstance(schedulers, list) else [schedulers]
+
+    def _train_only(self, names: Iterable[str]) -> None:
+        """Freeze every optimizer's parameters except those of `names` (Lightning's toggle, for
+        updates that step several optimizers at once)."""
+        active = {id(p) for name in names for p in self._optimizer_params(name)}
+        for name in self._optimizer_names:
+            for param in self._optimizer_params(name):
+                param.requires_grad_(id(param) in active)
+
+    def _optimizer_params(self, name: str) -> Iterable[nn.Parameter]:
+        optimizer = self._optimizer(name).optimizer
+        return (param for group in optimizer.param_groups for param in group["params"])
+
+    def _all_finite(self, update: Update, loss: Tensor, logs: Logs) -> bool:
+        if bool(torch.isfinite(loss).all()):
+            return True
+        bad = [f"{k}={v.detach().float().mean().item():.4g}" for k, v in logs.items() if not torch.isfinite(v).all()]
+        message = (
+            f"iteration {self.iteration}: the {update.name} loss is {loss.item()} "
+            f"(non-finite terms: {', '.join(bad) or 'none; the weighted sum overflowed'})"
+        )
+        if self.nonfinite == "raise":
+            raise NonFiniteLossError(message + "; set model.nonfinite=skip to drop such updates")
+        self.skipped_updates += 1
+        log.warning("%s; update skipped", message)
+        return False
+
+    def _logging_now(self) -> bool:
+        # the same cadence at which Lightning writes step metrics to the logger
+        trainer = self._trainer
+        return trainer is not None and (self.iteration + 1) % max(1, trainer.log_every_n_steps) == 0
+
+
+def _get_rng_state() -> dict[str, Any]:
+    """Every global random generator, in types `torch.load(weights_only=True)` accepts."""
+    _, keys, position, has_gauss, cached_gaussian = np.random.get_state()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "python": random.getstate(),
+        "numpy": (torch.from_numpy(keys.astype(np.int64)), int(position), int(has_gauss), float(cached_gaussian)),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    keys, position, has_gauss, cached_gaussian = state["numpy"]
+    np.random.set_state(("MT19937", keys.numpy().astype(np.uint32), position, has_gauss, cached_gaussian))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

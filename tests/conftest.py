@@ -1,0 +1,49 @@
+"""Shared fixtures: the real composed config, shrunk to run in seconds on a CPU."""
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig, open_dict
+
+# A run of a few iterations at 32 px on a handful of synthetic images, every callback firing.
+FAST = [
+    "trainer.max_steps=4",
+    "trainer.log_every_n_steps=1",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "data.image_size=32",
+    "callbacks.checkpoint.every_n_iterations=2",
+    "callbacks.image_grid.every_n_iterations=2",
+    "callbacks.image_grid.n_images=2",
+    "callbacks.synthetic_metrics.every_n_iterations=2",
+    "callbacks.synthetic_metrics.n_images=4",
+    "~callbacks.progress_bar",
+    "print_config=false",
+]
+# ... and, for the synthetic scenarios, a handful of images.
+FAST_SHAPES = ["data.domains.num_train=8", "data.domains.num_test=4"]
+
+
+def compose_config(overrides: list[str], output_dir: Path | None = None) -> DictConfig:
+    """The `train` config as `i2i-train <overrides>` composes it, writing into `output_dir`."""
+    GlobalHydra.instance().clear()
+    with initialize_config_module(version_base="1.3", config_module="i2i.conf"):
+        cfg = compose("train", overrides=overrides)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir or "unused")
+    return cfg
+
+
+@pytest.fixture
+def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
+    """`make_cfg("model=cyclegan", ...)`: a fast config writing into this test's tmp_path."""
+
+    def make(*overrides: str, fast: bool = True, output_dir: Path | None = None) -> DictConfig:
+        data = next((o.split("=", 1)[1] for o in overrides if o.startswith("data=")), "shapes")
+        speedups = [*FAST, *(FAST_SHAPES if data.startswith("shapes") else [])] if fast else []
+        return compose_config([*speedups, *overrides], output_dir or tmp_path)
+
+    return make

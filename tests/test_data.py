@@ -1,0 +1,217 @@
+"""Synthetic scenarios, their metrics, sampling, resumable loading and folder data errors."""
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from i2i.data.datamodule import UnpairedDataModule
+from i2i.data.folder import UnpairedFolders
+from i2i.data.sampling import ResumableLoader, UnpairedSampler
+from i2i.data.synthetic.color import LOOKS, ShapesColor
+from i2i.errors import ConfigError, DataError
+from i2i.metrics.shapes import mask_iou, segment_objects
+
+
+class Oracle:
+    """Translates shapes_color perfectly from ground truth: target background, first target mode."""
+
+    device = torch.device("cpu")
+
+    def __init__(self, scenario: ShapesColor) -> None:
+        self.scenario = scenario
+
+    def translate(self, x, direction):  # noqa: ANN001, ANN201
+        source, target = ("A", "B") if direction == "AtoB" else ("B", "A")
+        masks = torch.stack([self._mask_of(image, source) for image in x])[:, None]
+        background = torch.tensor(LOOKS[target].background).view(1, 3, 1, 1)
+        objects = torch.tensor(LOOKS[target].modes[0]).view(1, 3, 1, 1)
+        return (torch.where(masks, objects, background)) * 2 - 1
+
+    def _mask_of(self, image, domain):  # noqa: ANN001, ANN202
+        for i in range(self.scenario.num_test):
+            if torch.equal(self.scenario.image(domain, "test", i), image):
+                return torch.from_numpy(self.scenario.sample(domain, "test", i).mask)
+        raise AssertionError("not a test image")
+
+
+class Identity:
+    device = torch.device("cpu")
+
+    def translate(self, x, direction):  # noqa: ANN001, ANN201
+        return x
+
+
+def test_shapes_are_deterministic_from_seed_and_index():
+    a, b = ShapesColor(seed=3), ShapesColor(seed=3)
+    assert torch.equal(a.image("A", "train", 5), b.image("A", "train", 5))
+    assert not torch.equal(a.image("A", "train", 5), a.image("A", "train", 6))
+    assert not torch.equal(a.image("A", "train", 5), ShapesColor(seed=4).image("A", "train", 5))
+    assert not torch.equal(a.image("A", "train", 5), a.image("A", "test", 5))
+
+
+@pytest.mark.parametrize("size", [32, 48, 128])
+def test_shapes_render_at_any_multiple_of_16(size):
+    image = ShapesColor(image_size=size).image("B", "test", 0)
+    assert image.shape == (3, size, size) and image.min() >= -1 and image.max() <= 1
+
+
+def test_image_size_must_be_a_multiple_of_16():
+    with pytest.raises(ConfigError, match="data.image_size=40 .* multiple of 16"):
+        ShapesColor(image_size=40)
+
+
+def test_objects_stay_off_the_border_and_b_uses_all_three_modes():
+    scenario = ShapesColor()
+    modes, shapes = set(), set()
+    for i in range(60):
+        sample = scenario.sample("B", "train", i)
+        assert sample.mask.sum() >= 30 * len(sample.layout)  # every object is drawn
+        shapes |= {p.shape for p in sample.layout}
+        assert not sample.mask[:2].any() and not sample.mask[-2:].any()
+        assert not sample.mask[:, :2].any() and not sample.mask[:, -2:].any()
+        color = np.asarray(sample.object_colors[0])
+        modes.add(int(np.argmin([np.linalg.norm(color - np.asarray(m)) for m in LOOKS["B"].modes])))
+    assert modes == {0, 1, 2} and shapes == {"circle", "square", "triangle"}
+
+
+def test_segmentation_recovers_the_ground_truth_masks():
+    scenario = ShapesColor()
+    for domain in ("A", "B"):
+        images = (scenario.images(domain, "test", 32) + 1) / 2
+        assert mask_iou(segment_objects(images), scenario.masks(domain, "test", 32)).mean() > 0.93
+
+
+def test_metrics_score_a_perfect_translation_near_one():
+    scenario = ShapesColor(num_test=16)
+    metrics = scenario.metrics(Oracle(scenario), 16)
+    assert metrics["domain_acc_AtoB"] == 1.0 and metrics["domain_acc_BtoA"] == 1.0
+    assert metrics["content_iou_AtoB"] > 0.93 and metrics["content_iou_BtoA"] > 0.93
+
+
+def test_metrics_give_the_identity_zero_domain_accuracy_and_full_content():
+    metrics = ShapesColor(num_test=16).metrics(Identity(), 16)
+    assert metrics["domain_acc_AtoB"] == 0.0 and metrics["domain_acc_BtoA"] == 0.0
+    assert metrics["content_iou_AtoB"] > 0.93
+
+
+def test_sampler_epochs_are_deterministic_and_cover_a():
+    sampler = UnpairedSampler(10, 4, seed=1)
+    first = list(sampler)
+    assert len(first) == 10 and sorted(k[0] for k in first) == list(range(10))
+    assert all(0 <= k[1] < 4 for k in first)
+    assert list(sampler) == first
+    sampler.set_epoch(1)
+    assert list(sampler) != first
+
+
+def test_sampler_splits_an_epoch_across_ranks():
+    keys = [list(UnpairedSampler(7, 7, seed=0, rank=r, world_size=2)) for r in range(2)]
+    assert len(keys[0]) == len(keys[1]) == 4
+    assert {k[0] for k in keys[0] + keys[1]} == set(range(7))
+
+
+def test_loader_resumes_mid_epoch_where_it_stopped():
+    class Keys(torch.utils.data.Dataset):
+        def __len__(self) -> int:
+            return 10
+
+        def __getitem__(self, key):  # noqa: ANN001, ANN204
+            return key[0]
+
+    def loader():  # noqa: ANN202
+        return ResumableLoader(Keys(), batch_size=2, sampler=UnpairedSampler(10, 10, seed=0), drop_last=True)
+
+    full = loader()
+    expected = [batch for batch in full]
+    interrupted = loader()
+    iterator = iter(interrupted)
+    seen = [next(iterator) for _ in range(2)]
+    state = interrupted.state_dict()
+    resumed = loader()
+    resumed.load_state_dict(state)
+    rest = list(resumed)
+    assert state == {"epoch": 0, "batches": 2}
+    assert [b.tolist() for b in seen + rest] == [b.tolist() for b in expected]
+
+
+def write_image(path: Path, size: int = 40, mode: str = "RGB") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (size, size, 3), dtype=np.uint8)).convert(mode).save(path)
+
+
+def make_folders(root: Path, count: int = 3, **kwargs) -> Path:  # noqa: ANN003
+    for split in ("trainA", "trainB", "testA", "testB"):
+        for i in range(count):
+            write_image(root / split / f"{i}.png", **kwargs)
+    return root
+
+
+def test_folder_images_load_as_rgb_crops_in_range(tmp_path):
+    root = make_folders(tmp_path / "data")
+    write_image(root / "trainA" / "gray.png", mode="L")
+    write_image(root / "trainA" / "alpha.png", mode="RGBA")
+    source = UnpairedFolders(root=str(root), load_size=36, crop_size=32).source("A", "train")
+    for index in range(len(source)):
+        image = source.load(index, seed=index)
+        assert image.shape == (3, 32, 32) and -1 <= image.min() and image.max() <= 1
+    assert torch.equal(source.load(0, seed=7), source.load(0, seed=7))
+
+
+def test_folder_test_images_are_deterministic(tmp_path):
+    source = UnpairedFolders(root=str(make_folders(tmp_path)), load_size=36, crop_size=32).source("A", "test")
+    assert torch.equal(source.load(0, seed=1), source.load(0, seed=2))
+
+
+def test_missing_root_and_split_folder_are_named(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        UnpairedFolders(root=str(tmp_path / "nowhere"))
+    root = make_folders(tmp_path)
+    for path in (root / "testB").iterdir():
+        path.unlink()
+    (root / "testB").rmdir()
+    folders = UnpairedFolders(root=str(root), load_size=36, crop_size=32)
+    with pytest.raises(DataError, match=f"missing image folder {root / 'testB'}"):
+        folders.source("B", "test")
+
+
+def test_empty_folder_is_named(tmp_path):
+    root = make_folders(tmp_path)
+    for path in (root / "trainB").iterdir():
+        path.unlink()
+    with pytest.raises(DataError, match=f"no images in {root / 'trainB'}"):
+        UnpairedFolders(root=str(root), load_size=36, crop_size=32).source("B", "train")
+
+
+def test_corrupt_image_is_named(tmp_path):
+    root = make_folders(tmp_path)
+    (root / "trainA" / "broken.png").write_bytes(b"not an image")
+    with pytest.raises(DataError, match=f"cannot read image {root / 'trainA' / 'broken.png'}"):
+        UnpairedFolders(root=str(root), load_size=36, crop_size=32).source("A", "train")
+
+
+def test_image_smaller_than_the_crop_is_refused_with_the_size_needed(tmp_path):
+    root = make_folders(tmp_path)
+    write_image(root / "trainA" / "tiny.png", size=20)
+    with pytest.raises(DataError, match="tiny.png is 20x20; data.crop_size=32 needs at least 32x32"):
+        UnpairedFolders(root=str(root), load_size=36, crop_size=32).source("A", "train")
+
+
+def test_truncated_image_found_during_training_is_skipped_and_named(tmp_path):
+    root = make_folders(tmp_path, count=2)
+    good = (root / "trainA" / "0.png").read_bytes()
+    (root / "trainA" / "0.png").write_bytes(good[: len(good) // 2])  # header intact, pixels cut
+    source = UnpairedFolders(root=str(root), load_size=36, crop_size=32).source("A", "train")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        image = source.load(0, seed=0)
+    assert image.shape == (3, 32, 32)
+    assert any("0.png" in str(w.message) for w in caught)
+
+
+def test_datamodule_checks_the_image_size_matches_its_domains():
+    with pytest.raises(ConfigError, match="data.image_size=32"):
+        UnpairedDataModule(domains=ShapesColor(image_size=64), image_size=32)

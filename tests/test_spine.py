@@ -1,0 +1,122 @@
+"""The training spine: update order, freezing, schedulers, clipping, NaN handling, run length."""
+
+from functools import partial
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from i2i.callbacks.run import StopAtIteration
+from i2i.data.datamodule import UnpairedDataModule
+from i2i.data.synthetic.color import ShapesColor
+from i2i.errors import ConfigError, NonFiniteLossError
+from i2i.models.base import TranslationModule
+
+
+class Toy(TranslationModule):
+    """A 1x1-conv 'GAN' whose losses record what the spine let them see."""
+
+    def __init__(self, nan_term: str | None = None, **spine) -> None:  # noqa: ANN003
+        super().__init__(**spine)
+        self.G, self.D = nn.Conv2d(3, 3, 1), nn.Conv2d(3, 1, 1)
+        self.nan_term = nan_term
+        self.seen: list[tuple[str, bool, bool]] = []
+
+    def optimizer_parameters(self):  # noqa: ANN201
+        return {"generator": list(self.G.parameters()), "discriminator": list(self.D.parameters())}
+
+    def _record(self, name: str) -> None:
+        self.seen.append((name, self.G.weight.requires_grad, self.D.weight.requires_grad))
+
+    def discriminator_loss(self, batch, carry):  # noqa: ANN001, ANN201
+        self._record("d")
+        carry["from_d"] = torch.ones(())
+        loss = self.D(batch["B"]).pow(2).mean() + self.D(self.G(batch["A"]).detach()).pow(2).mean()
+        return loss, {"real": loss}
+
+    def generator_loss(self, batch, carry):  # noqa: ANN001, ANN201
+        self._record("g")
+        assert "from_d" in carry  # the earlier update's carry reaches the later one
+        gan = self.D(self.G(batch["A"])).pow(2).mean()
+        if self.nan_term == "gan":
+            gan = gan * float("nan")
+        return gan, {"gan": gan}
+
+
+def fit(model: TranslationModule, iterations: int) -> pl.Trainer:
+    data = UnpairedDataModule(domains=ShapesColor(image_size=16, num_train=8, num_test=2), image_size=16)
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        max_steps=-1,
+        max_epochs=-1,
+        callbacks=[StopAtIteration(iterations)],
+        logger=False,
+        log_every_n_steps=1,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        use_distributed_sampler=False,
+    )
+    trainer.fit(model, datamodule=data)
+    return trainer
+
+
+def sgd(lr: float = 0.1):  # noqa: ANN201
+    return {"generator": partial(torch.optim.SGD, lr=lr), "discriminator": partial(torch.optim.SGD, lr=lr)}
+
+
+def test_each_update_trains_only_its_own_networks_in_order():
+    model = Toy(optimizers=sgd())
+    fit(model, 2)
+    assert model.seen == [("d", False, True), ("g", True, False)] * 2
+    assert model.G.weight.requires_grad and model.D.weight.requires_grad  # restored afterwards
+
+
+def test_run_length_counts_iterations_not_optimizer_steps():
+    model = Toy(optimizers=sgd())
+    trainer = fit(model, 5)
+    assert model.iteration == 5
+    assert trainer.global_step == 10  # Lightning counts the two optimizer steps of each iteration
+
+
+def test_schedulers_step_once_per_iteration():
+    decay = partial(torch.optim.lr_scheduler.StepLR, step_size=2, gamma=0.5)
+    model = Toy(optimizers=sgd(lr=0.01), scheduler=decay)
+    fit(model, 5)
+    assert [opt.param_groups[0]["lr"] for opt in model.trainer.optimizers] == pytest.approx([0.0025, 0.0025])
+
+
+def test_gradient_clipping_bounds_every_update():
+    model = Toy(optimizers=sgd(lr=1.0), gradient_clip_val=1e-3)
+    before = [p.detach().clone() for p in model.parameters()]
+    fit(model, 1)
+    change = torch.cat([(p.detach() - b).flatten() for p, b in zip(model.parameters(), before)])
+    assert change.norm() <= 2e-3 + 1e-7  # two updates, each clipped to norm 1e-3 at lr 1
+
+
+def test_nonfinite_loss_stops_the_run_naming_the_iteration_and_term():
+    model = Toy(nan_term="gan", optimizers=sgd())
+    with pytest.raises(NonFiniteLossError, match=r"iteration 0: the g loss is nan \(non-finite terms: gan=nan\)"):
+        fit(model, 3)
+
+
+def test_nonfinite_loss_can_be_skipped():
+    model = Toy(nan_term="gan", nonfinite="skip", optimizers=sgd())
+    g_before = model.G.weight.detach().clone()
+    fit(model, 3)
+    assert model.skipped_updates == 3 and model.iteration == 3
+    assert torch.equal(model.G.weight, g_before)
+
+
+def test_optimizer_names_must_match_the_model():
+    model = Toy(optimizers={"generator": partial(torch.optim.SGD, lr=0.1)})
+    with pytest.raises(ConfigError, match="model.optimizers"):
+        fit(model, 1)
+
+
+def test_bad_spine_settings_are_refused():
+    with pytest.raises(ConfigError, match="model.nonfinite='ignore'"):
+        Toy(optimizers=sgd(), nonfinite="ignore")
+    with pytest.raises(ConfigError, match="model.gradient_clip_val=-1"):
+        Toy(optimizers=sgd(), gradient_clip_val=-1)
