@@ -8,6 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha1sum | cut 
 # The one torch/torchvision pair available on this machine's disk (see README).
 TORCH_PAIR := torch==2.14.1 torchvision==0.29.1
 MODEL ?= cyclegan
+ALSO ?=
 PYTEST_ARGS ?=
 
 .PHONY: help install train test test-fast bench-quality clean
@@ -16,7 +17,7 @@ help:
 	@echo "make train          install, then train the default model on synthetic data (CPU, minutes)"
 	@echo "make test           install, then run the test suite"
 	@echo "make test-fast      the test suite without the tests marked slow"
-	@echo "make bench-quality MODEL=cyclegan   train to the quality bar, write bench/results/quality_<model>.json"
+	@echo "make bench-quality MODEL=cyclegan [ALSO=baseline]   train to the quality bar, write bench/results/quality_<model>.json"
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,7 +39,7 @@ test-fast: install
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 bench-quality: install
-	$(BIN)/python -m bench.quality --model $(MODEL)
+	$(BIN)/python -m bench.quality --model $(MODEL) $(foreach m,$(ALSO),--also $(m))
 
 clean:
 	rm -rf outputs logs build dist bench/results .pytest_cache

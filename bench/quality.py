@@ -1,8 +1,10 @@
-"""`make bench-quality MODEL=<model>`: train a model's quality recipe and check its bar (DESIGN §6).
+"""`make bench-quality MODEL=<model> [ALSO=<baseline>]`: train a model's quality recipe, check its bar.
 
 Runs `experiments/quality_<model>.yaml` in this process, scores the final model on the scenario's
 whole test split, and writes `bench/results/quality_<model>.json` (metrics, bar, pass/fail,
-iterations, wall time, git commit). Exits 1 when the bar is not met.
+iterations, wall time, git commit). Exits 1 when the bar is not met. `--also <baseline>` then trains
+the baseline's own quality recipe on the same data (the papers' comparisons, e.g. CycleGAN on
+U-GAT-IT's shapes_geometry) and reports its metrics beside the model's in the same file.
 """
 
 import argparse
@@ -13,6 +15,10 @@ import time
 from pathlib import Path
 
 import torch
+from hydra import compose as hydra_compose
+from hydra import initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import open_dict
 
 from i2i.callbacks.periodic import evaluating
 from i2i.train import train
@@ -32,15 +38,12 @@ def git_commit() -> str:
     return result.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "") if result.returncode == 0 else "unknown"
 
 
-def compose(model: str, overrides: list[str]):  # noqa: ANN201
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_module
-    from omegaconf import open_dict
-
+def compose(model: str, overrides: list[str], run_name: str | None = None):  # noqa: ANN201
+    GlobalHydra.instance().clear()
     with initialize_config_module(version_base="1.3", config_module="i2i.conf"):
         cfg = hydra_compose("train", overrides=[f"experiment=quality_{model}", *overrides])
     with open_dict(cfg):
-        cfg.paths.output_dir = str(RESULTS / "runs" / f"quality_{model}")
+        cfg.paths.output_dir = str(RESULTS / "runs" / (run_name or f"quality_{model}"))
     return cfg
 
 
@@ -55,30 +58,48 @@ def check(metrics: dict[str, float], bar: dict[str, tuple[str, float]]) -> dict[
     return verdicts
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True, choices=sorted(BARS))
-    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. trainer.max_steps=100")
-    args = parser.parse_args()
-    cfg = compose(args.model, args.overrides)
+def train_and_score(cfg) -> dict:  # noqa: ANN001
+    """Train `cfg`, then score the final model on every test image of its scenario."""
     start = time.perf_counter()
     _, objects = train(cfg)
     train_seconds = time.perf_counter() - start
     scenario, model = objects["datamodule"].scenario, objects["model"]
     with evaluating(model):
         metrics = scenario.metrics(model, scenario.num_test)
-    verdicts = check(metrics, BARS[args.model])
-    report = {
-        "model": args.model,
-        "recipe": f"experiments/quality_{args.model}.yaml",
-        "overrides": args.overrides,
+    return {
         "iterations": model.iteration,
         "train_seconds": round(train_seconds, 1),
         "n_test_images": scenario.num_test,
         "metrics": metrics,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, choices=sorted(BARS))
+    parser.add_argument("--also", action="append", default=[], help="a baseline trained on the same data")
+    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. trainer.max_steps=100")
+    args = parser.parse_args()
+    cfg = compose(args.model, args.overrides)
+    result = train_and_score(cfg)
+    metrics = result["metrics"]
+    verdicts = check(metrics, BARS[args.model])
+    baselines = {}
+    for baseline in args.also:
+        baseline_cfg = compose(baseline, args.overrides, run_name=f"quality_{args.model}_vs_{baseline}")
+        with open_dict(baseline_cfg):
+            baseline_cfg.data = cfg.data
+        baselines[baseline] = train_and_score(baseline_cfg)
+    report = {
+        "model": args.model,
+        "recipe": f"experiments/quality_{args.model}.yaml",
+        "overrides": args.overrides,
+        "data": cfg.data.domains._target_,
+        **result,
         "bar": {k: f"{op} {v}" for k, (op, v) in BARS[args.model].items()},
         "passed": verdicts,
         "all_passed": all(verdicts.values()),
+        "baselines_on_the_same_data": baselines,
         "commit": git_commit(),
         "torch_threads": torch.get_num_threads(),
     }
@@ -88,7 +109,10 @@ def main() -> None:
     for key, value in metrics.items():
         status = {True: "PASS", False: "FAIL"}.get(verdicts.get(key), "    ")
         print(f"{status}  {key:24s} {value:.4f}")
-    print(f"{model.iteration} iterations in {train_seconds / 60:.1f} min; report: {path}")
+    for baseline, baseline_result in baselines.items():
+        for key, value in baseline_result["metrics"].items():
+            print(f"      {baseline}: {key:24s} {value:.4f}")
+    print(f"{result['iterations']} iterations in {result['train_seconds'] / 60:.1f} min; report: {path}")
     sys.exit(0 if report["all_passed"] else 1)
 
 
