@@ -65,6 +65,9 @@ class TranslationModule(pl.LightningModule):
 
     #: the kind of data the model trains on; it must equal the datamodule's `kind`
     data_kind: ClassVar[str] = "unpaired"
+    #: multimodal models (MUNIT) also accept `translate(x, direction, n_styles=k)` and then return
+    #: (B, k, 3, H, W): k translations per input with styles sampled from the prior
+    multimodal: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -104,7 +107,8 @@ class TranslationModule(pl.LightningModule):
         raise NotImplementedError
 
     def translate(self, x: Tensor, direction: Direction, **options: Any) -> Tensor:
-        """Translate a batch in [-1, 1]; the inference API of callbacks, metrics and the CLI."""
+        """Translate a batch (B, 3, H, W) in [-1, 1] to (B, 3, H, W); the inference API of callbacks,
+        metrics and the CLIs. Options are model-specific (styles, references, class images)."""
         raise NotImplementedError
 
     def updates(self, iteration: int) -> Sequence[Update]:
