@@ -8,12 +8,16 @@ from i2i.nets.norms import make_norm
 PADDINGS = {"reflect": nn.ReflectionPad2d, "replicate": nn.ReplicationPad2d, "zero": nn.ZeroPad2d}
 
 
-def make_activation(kind: str) -> nn.Module:
-    """The activation called `kind`: relu, lrelu (slope 0.2), lrelu001 (slope 0.01), tanh or none."""
+def make_activation(kind: str, inplace: bool = True) -> nn.Module:
+    """The activation called `kind`: relu, lrelu (slope 0.2), lrelu001 (slope 0.01), tanh or none.
+
+    In place by default (saves memory after a conv or norm); pass inplace=False where the input is
+    still needed, e.g. the first layer of a residual branch.
+    """
     activations = {
-        "relu": lambda: nn.ReLU(inplace=True),
-        "lrelu": lambda: nn.LeakyReLU(0.2, inplace=True),
-        "lrelu001": lambda: nn.LeakyReLU(0.01, inplace=True),
+        "relu": lambda: nn.ReLU(inplace=inplace),
+        "lrelu": lambda: nn.LeakyReLU(0.2, inplace=inplace),
+        "lrelu001": lambda: nn.LeakyReLU(0.01, inplace=inplace),
         "tanh": nn.Tanh,
         "none": nn.Identity,
     }
@@ -64,19 +68,83 @@ class ConvTransposeBlock(nn.Sequential):
 
 
 class ResidualBlock(nn.Module):
-    """x + [conv3-norm-act, conv3-norm](x): the residual block of CycleGAN, UNIT and MUNIT.
+    """x + res_scale * [conv3-norm-act, conv3-norm](x): the residual block of CycleGAN, UNIT, MUNIT
+    and FUNIT (TUNIT scales the residual by 0.1).
 
     No activation after the second conv, as in the official ResnetBlock and MUNIT ResBlock.
     """
 
     def __init__(
-        self, channels: int, *, norm: str, activation: str = "relu", pad_type: str = "reflect", bias: bool = True
+        self,
+        channels: int,
+        *,
+        norm: str,
+        activation: str = "relu",
+        pad_type: str = "reflect",
+        bias: bool = True,
+        res_scale: float = 1.0,
     ) -> None:
         super().__init__()
+        self.res_scale = res_scale
         self.body = nn.Sequential(
             ConvBlock(channels, channels, 3, 1, 1, norm=norm, activation=activation, pad_type=pad_type, bias=bias),
             ConvBlock(channels, channels, 3, 1, 1, norm=norm, activation="none", pad_type=pad_type, bias=bias),
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        return x + self.body(x)
+        return x + self.res_scale * self.body(x) if self.res_scale != 1 else x + self.body(x)
+
+
+class ActFirstResidualBlock(nn.Module):
+    """Pre-activation residual block of FUNIT's discriminator (`NVlabs/FUNIT:blocks.py ActFirstResBlock`):
+    x_s + [act-conv3-(norm), act-conv3-(norm)](x), hidden width min(in, out), reflect padding; the
+    shortcut x_s is a bias-free 1x1 conv when the width changes, else x."""
+
+    def __init__(
+        self, in_channels: int, out_channels: int, *, norm: str = "none", activation: str = "lrelu"
+    ) -> None:
+        super().__init__()
+        hidden = min(in_channels, out_channels)
+        self.body = nn.Sequential(
+            make_activation(activation, inplace=False),  # x is still needed by the shortcut
+            ConvBlock(in_channels, hidden, 3, 1, 1, norm=norm, activation=activation, pad_type="reflect"),
+            ConvBlock(hidden, out_channels, 3, 1, 1, norm=norm, activation="none", pad_type="reflect"),
+        )
+        self.shortcut = (
+            nn.Conv2d(in_channels, out_channels, 1, bias=False) if in_channels != out_channels else nn.Identity()
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.shortcut(x) + self.body(x)
+
+
+class LinearBlock(nn.Sequential):
+    """linear -> activation (the MLP unit of MUNIT/FUNIT)."""
+
+    def __init__(self, in_features: int, out_features: int, *, activation: str = "relu") -> None:
+        super().__init__(nn.Linear(in_features, out_features), make_activation(activation))
+
+
+class MLP(nn.Sequential):
+    """`n_blocks` linear layers in_dim -> hidden_dim ... -> out_dim with `activation` between them and
+    `final_activation` after the last (MUNIT/FUNIT: none; imaginaire and COCO-FUNIT: relu)."""
+
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        *,
+        hidden_dim: int,
+        n_blocks: int,
+        activation: str = "relu",
+        final_activation: str = "none",
+    ) -> None:
+        dims = [in_dim] + [hidden_dim] * (n_blocks - 1) + [out_dim]
+        layers = [
+            LinearBlock(d_in, d_out, activation=activation if i < n_blocks - 1 else final_activation)
+            for i, (d_in, d_out) in enumerate(zip(dims, dims[1:]))
+        ]
+        super().__init__(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return super().forward(x.flatten(1))

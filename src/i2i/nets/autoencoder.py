@@ -1,0 +1,131 @@
+"""Encoders and decoders of the MUNIT family (UNIT, MUNIT, FUNIT, COCO-FUNIT, LOMIT, TUNIT).
+
+Faithful to `NVlabs/MUNIT:networks.py` and `NVlabs/FUNIT:networks.py` (research/nvidia.md §1.1,
+§1.2, §1.6): every conv is pad -> conv -> norm -> activation with reflection padding; encoders
+down-sample with k4 s2 convs, decoders up-sample with x2 nearest + k5 conv.
+"""
+
+from torch import Tensor, nn
+
+from i2i.nets.adain import AdaINConvBlock, AdaINResidualBlock
+from i2i.nets.blocks import ConvBlock, ResidualBlock
+
+
+class ContentEncoder(nn.Sequential):
+    """c7s1-dim, `n_downsample` k4 s2 convs doubling the width, `n_res` residual blocks.
+
+    MUNIT/UNIT: dim 64, 2 down-samplings, 4 blocks (256 x H/4 x W/4); FUNIT: 3 and 2 (512 x H/8).
+    """
+
+    def __init__(
+        self,
+        *,
+        in_channels: int = 3,
+        dim: int = 64,
+        n_downsample: int = 2,
+        n_res: int = 4,
+        norm: str = "in",
+        activation: str = "relu",
+        pad_type: str = "reflect",
+        res_scale: float = 1.0,
+    ) -> None:
+        layers = [ConvBlock(in_channels, dim, 7, 1, 3, norm=norm, activation=activation, pad_type=pad_type)]
+        for _ in range(n_downsample):
+            layers.append(ConvBlock(dim, dim * 2, 4, 2, 1, norm=norm, activation=activation, pad_type=pad_type))
+            dim *= 2
+        layers += [
+            ResidualBlock(dim, norm=norm, activation=activation, pad_type=pad_type, res_scale=res_scale)
+            for _ in range(n_res)
+        ]
+        super().__init__(*layers)
+        self.out_channels = dim
+
+
+class StyleEncoder(nn.Sequential):
+    """c7s1-dim, two k4 s2 convs doubling the width, `n_downsample - 2` more at that width, global
+    average pooling, a 1x1 conv to `style_dim`; no normalisation (MUNIT style / FUNIT class encoder).
+
+    Returns (B, style_dim).
+    """
+
+    def __init__(
+        self,
+        *,
+        in_channels: int = 3,
+        dim: int = 64,
+        n_downsample: int = 4,
+        style_dim: int = 8,
+        norm: str = "none",
+        activation: str = "relu",
+        pad_type: str = "reflect",
+    ) -> None:
+        layers = [ConvBlock(in_channels, dim, 7, 1, 3, norm=norm, activation=activation, pad_type=pad_type)]
+        for i in range(n_downsample):
+            out = dim * 2 if i < 2 else dim
+            layers.append(ConvBlock(dim, out, 4, 2, 1, norm=norm, activation=activation, pad_type=pad_type))
+            dim = out
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Conv2d(dim, style_dim, 1)]
+        super().__init__(*layers)
+        self.style_dim = style_dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return super().forward(x).flatten(1)
+
+
+class Decoder(nn.Module):
+    """`n_res` residual blocks, `n_upsample` x [x2 nearest up-sampling, k5 conv halving the width],
+    c7s1-3 with tanh.
+
+    `res_norm`/`up_norm` name the norms of the residual and up-sampling blocks: "adain" makes them
+    style-conditioned (then `forward(content, adain_params)` takes the MLP output, split in module
+    order); any other name is a plain norm of `make_norm`. MUNIT: res adain, up ln; UNIT: in, ln;
+    FUNIT: adain, in; TUNIT: adain, adain (residuals scaled by 0.1).
+    """
+
+    def __init__(
+        self,
+        *,
+        in_channels: int = 256,
+        out_channels: int = 3,
+        n_upsample: int = 2,
+        n_res: int = 4,
+        res_norm: str = "adain",
+        up_norm: str = "ln",
+        activation: str = "relu",
+        pad_type: str = "reflect",
+        res_scale: float = 1.0,
+    ) -> None:
+        super().__init__()
+        dim = in_channels
+        blocks: list[nn.Module] = []
+        for _ in range(n_res):
+            if res_norm == "adain":
+                blocks.append(AdaINResidualBlock(dim, activation=activation, pad_type=pad_type, res_scale=res_scale))
+            else:
+                blocks.append(
+                    ResidualBlock(dim, norm=res_norm, activation=activation, pad_type=pad_type, res_scale=res_scale)
+                )
+        for _ in range(n_upsample):
+            if up_norm == "adain":
+                blocks.append(
+                    AdaINConvBlock(dim, dim // 2, 5, 2, activation=activation, pad_type=pad_type, upsample=True)
+                )
+            else:
+                blocks.append(
+                    nn.Sequential(
+                        nn.Upsample(scale_factor=2, mode="nearest"),
+                        ConvBlock(dim, dim // 2, 5, 1, 2, norm=up_norm, activation=activation, pad_type=pad_type),
+                    )
+                )
+            dim //= 2
+        blocks.append(ConvBlock(dim, out_channels, 7, 1, 3, activation="tanh", pad_type=pad_type))
+        self.blocks = nn.ModuleList(blocks)
+        self.param_sizes = [b.num_params for b in blocks if isinstance(b, (AdaINResidualBlock, AdaINConvBlock))]
+        self.num_adain_params = sum(self.param_sizes)
+
+    def forward(self, content: Tensor, adain_params: Tensor | None = None) -> Tensor:
+        chunks = iter(adain_params.split(self.param_sizes, dim=1) if self.param_sizes else ())
+        x = content
+        for block in self.blocks:
+            x = block(x, next(chunks)) if isinstance(block, (AdaINResidualBlock, AdaINConvBlock)) else block(x)
+        return x
