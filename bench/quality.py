@@ -9,6 +9,7 @@ U-GAT-IT's shapes_geometry) and reports its metrics beside the model's in the sa
 
 import argparse
 import json
+import logging
 import subprocess
 import sys
 import time
@@ -80,6 +81,7 @@ def main() -> None:
     parser.add_argument("--also", action="append", default=[], help="a baseline trained on the same data")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. trainer.max_steps=100")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     cfg = compose(args.model, args.overrides)
     result = train_and_score(cfg)
     metrics = result["metrics"]

@@ -93,6 +93,7 @@ class TranslationModule(pl.LightningModule):
         self.iteration = 0
         self.skipped_updates = 0
         self._optimizer_names: list[str] = []
+        self._trained_parameters: dict[str, list[nn.Parameter]] = {}
         self._rng_to_restore: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ what a model provides
@@ -139,7 +140,8 @@ class TranslationModule(pl.LightningModule):
                 "model.optimizers", sorted(self.optimizer_factories), f"this model needs exactly {sorted(groups)}"
             )
         self._optimizer_names = list(groups)
-        optimizers = [self.optimizer_factories[name](groups[name]) for name in self._optimizer_names]
+        self._trained_parameters = {name: list(params) for name, params in groups.items()}
+        optimizers = [self.optimizer_factories[name](self._trained_parameters[name]) for name in self._optimizer_names]
         if self.scheduler_factory is None:
             return optimizers
         return optimizers, [self.scheduler_factory(optimizer) for optimizer in optimizers]
@@ -214,14 +216,10 @@ class TranslationModule(pl.LightningModule):
     def _train_only(self, names: Iterable[str]) -> None:
         """Freeze every optimizer's parameters except those of `names` (Lightning's toggle, for
         updates that step several optimizers at once)."""
-        active = {id(p) for name in names for p in self._optimizer_params(name)}
-        for name in self._optimizer_names:
-            for param in self._optimizer_params(name):
-                param.requires_grad_(id(param) in active)
-
-    def _optimizer_params(self, name: str) -> Iterable[nn.Parameter]:
-        optimizer = self._optimizer(name).optimizer
-        return (param for group in optimizer.param_groups for param in group["params"])
+        names = set(names)
+        for name, params in self._trained_parameters.items():
+            for param in params:
+                param.requires_grad_(name in names)
 
     def _all_finite(self, update: Update, loss: Tensor, logs: Logs) -> bool:
         if bool(torch.isfinite(loss).all()):
