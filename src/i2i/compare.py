@@ -212,9 +212,6 @@ def write_csv(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
 
 def plot_curves(runs: Sequence[Run], path: Path | None = None):  # noqa: ANN201 - a matplotlib Figure
     """One panel per metric (std series left out), one line per run; saved to `path` if given."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     names = sorted({k for run in runs for k in run.curves if "_std" not in k})
