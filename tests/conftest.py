@@ -47,3 +47,11 @@ def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
         return compose_config([*speedups, *overrides], output_dir or tmp_path)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def metric_weights_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A TORCH_HOME whose hub cache holds random-weight Inception and AlexNet files (once per session)."""
+    from metric_weights import write_metric_weights
+
+    return write_metric_weights(tmp_path_factory.mktemp("torch_home"))

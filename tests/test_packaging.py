@@ -25,6 +25,8 @@ def test_console_scripts_are_declared():
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts["i2i-train"] == "i2i.train:main"
     assert scripts["i2i-translate"] == "i2i.translate:main"
+    assert scripts["i2i-eval"] == "i2i.evaluate:main"
+    assert scripts["i2i-compare"] == "i2i.compare:main"
 
 
 def test_ci_runs_make_test_and_fails_on_errors():

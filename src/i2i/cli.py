@@ -1,9 +1,11 @@
 """What the command-line entry points share: one-line error reports and config printing."""
 
 import logging
+import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
@@ -43,3 +45,14 @@ def reporting_errors() -> Iterator[None]:
 def print_config(cfg: DictConfig) -> None:
     """Print the composed config as YAML (unresolved, so interpolations stay readable)."""
     Console(stderr=True).print(Syntax(OmegaConf.to_yaml(cfg), "yaml", theme="ansi_dark"))
+
+
+def source_commit() -> str:
+    """The git commit of the i2i source tree (`-dirty` with uncommitted changes), or "unknown"
+    for an installed copy outside git; recorded beside every reported score."""
+    root = Path(__file__).resolve().parents[2]
+    run = lambda *args: subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)  # noqa: E731
+    head = run("rev-parse", "HEAD")
+    if head.returncode != 0:
+        return "unknown"
+    return head.stdout.strip() + ("-dirty" if run("status", "--porcelain").stdout.strip() else "")

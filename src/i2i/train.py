@@ -4,7 +4,9 @@
 directly; `main` is only the Hydra wrapper around it.
 """
 
+import json
 import logging
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from i2i.callbacks.metrics import SyntheticMetrics
 from i2i.callbacks.run import IterationCheckpoint, StopAtIteration
 from i2i.cli import print_config, reporting_errors
 from i2i.errors import CheckpointError, ConfigError
+from i2i.loggers import build_loggers, finish, run_choices
 
 log = logging.getLogger("i2i")
 
@@ -56,12 +59,32 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     # The stop callback comes first, so the others see `should_stop` in the run's last batch.
     callbacks = [StopAtIteration(cfg.trainer.max_steps)]
     callbacks += [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c and "_target_" in c]
-    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c and "_target_" in c]
-    trainer = instantiate(cfg.trainer, max_steps=-1, max_epochs=-1, callbacks=callbacks, logger=loggers or False)
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    loggers = build_loggers(cfg)
+    try:
+        trainer = instantiate(cfg.trainer, max_steps=-1, max_epochs=-1, callbacks=callbacks, logger=loggers or False)
+        start = time.perf_counter()
+        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        if trainer.is_global_zero:
+            write_run_summary(cfg, model.iteration, time.perf_counter() - start)
+    finally:
+        finish(loggers)
     metrics = next((c.latest for c in callbacks if isinstance(c, SyntheticMetrics)), {})
     objects = {"cfg": cfg, "datamodule": datamodule, "model": model, "trainer": trainer, "callbacks": callbacks}
     return metrics, objects
+
+
+def write_run_summary(cfg: DictConfig, iterations: int, wall_seconds: float) -> None:
+    """`<output_dir>/run.json`: what `i2i-compare` reads besides the metrics files (the model and
+    data, iterations, wall time of this fit, the resolved config)."""
+    summary = {
+        **run_choices(cfg),
+        "iterations": iterations,
+        "wall_seconds": round(wall_seconds, 2),
+        "config": OmegaConf.to_container(cfg, resolve=True),
+    }
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "run.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
 
 
 def _report(cfg: DictConfig, metrics: dict[str, float], objects: dict[str, Any]) -> None:

@@ -49,6 +49,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Tr
         model.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as error:
         raise CheckpointError(f"{path}: weights do not match the model in its config ({error})") from error
+    model.iteration = checkpoint.get("i2i", {}).get("iteration", 0)
     return model.to(device).eval(), config
 
 

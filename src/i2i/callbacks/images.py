@@ -8,12 +8,14 @@ from torchvision.utils import make_grid, save_image
 
 from i2i.callbacks.periodic import EveryNIterations, evaluating
 from i2i.errors import check_positive
+from i2i.loggers import log_image
 
 
 class ImageGrid(EveryNIterations):
     """One PNG per run: a row per named row of the model's `sample_rows` (e.g. real_A / fake_B /
     cycle_A / real_B / fake_A / cycle_B), a column per fixed test image. Rank 0 writes
-    `<dirpath>/iter_<n>.png`; the row names go to `<dirpath>/rows.txt`."""
+    `<dirpath>/iter_<n>.png`; the row names go to `<dirpath>/rows.txt`. The same grid goes to the
+    active loggers that store images (W&B, TensorBoard) under the key `samples`."""
 
     def __init__(self, dirpath: str, every_n_iterations: int, n_images: int = 8) -> None:
         super().__init__(every_n_iterations, "image_grid")
@@ -34,3 +36,5 @@ class ImageGrid(EveryNIterations):
         self.last_path = self.dirpath / f"iter_{pl_module.iteration:07d}.png"
         save_image((grid + 1) / 2, self.last_path)
         (self.dirpath / "rows.txt").write_text("\n".join(name for name, _ in rows) + "\n")
+        caption = "rows: " + ", ".join(name for name, _ in rows)
+        log_image(trainer.loggers, "samples", ((grid + 1) / 2).clamp(0, 1), pl_module.iteration, caption)

@@ -1,13 +1,15 @@
-"""Exact synthetic metrics during and after training."""
+"""Metrics during and after training: the exact synthetic ones and KID/FID/LPIPS."""
 
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytorch_lightning as pl
 
 from i2i.callbacks.periodic import EveryNIterations, evaluating
-from i2i.errors import check_positive
+from i2i.errors import ConfigError, check_positive
+from i2i.metrics.protocols import Evaluator, MetricSettings, Score
 
 log = logging.getLogger(__name__)
 
@@ -42,3 +44,60 @@ class SyntheticMetrics(EveryNIterations):
             self.dirpath.mkdir(parents=True, exist_ok=True)
             report = {"iteration": pl_module.iteration, "n_images": self.n_images, "metrics": self.latest}
             (self.dirpath / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
+
+
+class ImageMetrics(EveryNIterations):
+    """KID/FID per direction, and LPIPS diversity for multimodal models, on the first `n_images`
+    test images of each domain every `every_n_iterations` and at the end (DESIGN §7).
+
+    The networks and metric states live here, never on the model, so checkpoints stay free of the
+    Inception weights; the real images' features are extracted once per run. Under DDP each rank
+    scores its share and the states are gathered, so every rank gets the numbers of the whole
+    subset. Values go to the loggers as `val/<metric>_<direction>` (`_proxy` names with the proxy
+    extractor); rank 0 writes the final scores, with their protocols, and the history to
+    `<dirpath>/image_metrics.json`.
+    """
+
+    def __init__(self, dirpath: str, every_n_iterations: int, n_images: int, metrics: MetricSettings) -> None:
+        super().__init__(every_n_iterations, "image_metrics")
+        check_positive("callbacks.image_metrics.n_images", n_images)
+        self.dirpath = Path(dirpath)
+        self.n_images = n_images
+        self.settings = metrics
+        self.evaluator: Evaluator | None = None
+        self.latest: list[Score] = []
+        self.history: list[dict[str, Any]] = []
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        kind = getattr(trainer.datamodule, "kind", None)
+        if kind != "unpaired":
+            raise ConfigError(
+                "callbacks.image_metrics",
+                "ImageMetrics",
+                f"scores two-domain data per direction, this data is {kind} "
+                "(few-shot models score with i2i.metrics.protocols.per_class_scores)",
+            )
+        if self.evaluator is None:
+            self.evaluator = Evaluator(self.settings, device=pl_module.device)
+
+    def run(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        datamodule = trainer.datamodule
+        images = {d: datamodule.test_images(d, self.n_images) for d in ("A", "B")}
+        with evaluating(pl_module):
+            self.latest = self.evaluator.evaluate(pl_module, images, trainer.global_rank, trainer.world_size)
+        values = {k: v for score in self.latest for k, v in score.logs().items()}
+        self.history.append({"iteration": pl_module.iteration, "metrics": values})
+        for logger in trainer.loggers:
+            logger.log_metrics({f"val/{k}": v for k, v in values.items()}, step=pl_module.iteration)
+        log.info("iteration %d: %s", pl_module.iteration, ", ".join(f"{k}={v:.4g}" for k, v in values.items()))
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_train_end(trainer, pl_module)
+        if self.latest and trainer.is_global_zero:
+            self.dirpath.mkdir(parents=True, exist_ok=True)
+            report = {
+                "iteration": pl_module.iteration,
+                "scores": [score.record() for score in self.latest],
+                "history": self.history,
+            }
+            (self.dirpath / "image_metrics.json").write_text(json.dumps(report, indent=2) + "\n")
