@@ -10,7 +10,6 @@ U-GAT-IT's shapes_geometry) and reports its metrics beside the model's in the sa
 import argparse
 import json
 import logging
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import open_dict
 
 from i2i.callbacks.periodic import evaluating
+from i2i.cli import source_commit
 from i2i.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,12 +31,6 @@ RESULTS = ROOT / "bench" / "results"
 BARS: dict[str, dict[str, tuple[str, float]]] = {
     "cyclegan": {"content_iou": (">=", 0.85), "domain_acc": (">=", 0.90)},
 }
-
-
-def git_commit() -> str:
-    result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False)
-    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True, check=False)
-    return result.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "") if result.returncode == 0 else "unknown"
 
 
 def compose(model: str, overrides: list[str], run_name: str | None = None):  # noqa: ANN201
@@ -102,7 +96,7 @@ def main() -> None:
         "passed": verdicts,
         "all_passed": all(verdicts.values()),
         "baselines_on_the_same_data": baselines,
-        "commit": git_commit(),
+        "commit": source_commit(),
         "torch_threads": torch.get_num_threads(),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
