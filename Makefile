@@ -9,14 +9,17 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha1sum | cut 
 TORCH_PAIR := torch==2.14.1 torchvision==0.29.1
 MODEL ?= cyclegan
 ALSO ?=
+# `make bench` measures every model; `make bench MODEL=munit` one
+MODEL_LIST := $(if $(filter command line,$(origin MODEL)),$(MODEL),)
 PYTEST_ARGS ?=
 
-.PHONY: help install train test test-fast bench-quality clean
+.PHONY: help install train test test-fast bench bench-quality clean
 
 help:
 	@echo "make train          install, then train the default model on synthetic data (CPU, minutes)"
 	@echo "make test           install, then run the test suite"
 	@echo "make test-fast      the test suite without the tests marked slow"
+	@echo "make bench [MODEL=x]  training-iteration speed, memory and FLOPs (bench/results/speed.md)"
 	@echo "make bench-quality MODEL=cyclegan [ALSO=baseline]   train to the quality bar, write bench/results/quality_<model>.json"
 
 $(STAMP): pyproject.toml Makefile
@@ -43,3 +46,6 @@ bench-quality: install
 
 clean:
 	rm -rf outputs logs build dist bench/results .pytest_cache
+
+bench: install
+	$(BIN)/python -m bench.speed $(foreach m,$(MODEL_LIST),--model $(m))

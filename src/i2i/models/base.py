@@ -154,14 +154,19 @@ class TranslationModule(pl.LightningModule):
         if self._rng_to_restore is not None:
             _set_rng_state(self._rng_to_restore)
             self._rng_to_restore = None
-        if self.channels_last:
-            batch = {k: v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v for k, v in batch.items()}
+        batch = self._prepared(batch)
         carry: Carry = {}
         for update in self.updates(self.iteration):
             self._run_update(update, batch, carry)
         for scheduler in self._schedulers():
             scheduler.step()
         self.iteration += 1
+
+    def _prepared(self, batch: Batch) -> Batch:
+        """The batch in the memory format the networks run in."""
+        if not self.channels_last:
+            return batch
+        return {k: v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v for k, v in batch.items()}
 
     def on_before_optimizer_step(self, optimizer: Optimizer) -> None:
         # Lightning calls this after AMP has unscaled the gradients, the one correct place to clip.

@@ -1,0 +1,362 @@
+"""`make bench [MODEL=<model>]`: training-iteration speed, memory and FLOPs of every model (issue 10).
+
+For each model, at the `paper` width and batch 1, at 64 px and at the paper resolution:
+- one training iteration through Lightning (the i2i spine) against a plain PyTorch loop doing the
+  same updates on the same modules, optimizers and batch, interleaved in blocks in one process, so
+  the spine overhead is a ratio measured under the same machine load (min and median reported);
+- the variants fp32 NCHW, channels_last, bf16-mixed and torch.compile (64 px);
+- FLOPs per iteration (`torch.utils.flop_counter`), achieved GFLOP/s and the percentage of this
+  machine's conv peak, measured in the same run with a fixed conv2d kernel (NCHW and channels_last);
+- peak RSS (each case runs in its own process) and inference images/s (`translate` under
+  `torch.inference_mode`);
+- the real-folder data pipeline's images/s against the model's consumption rate.
+Results: `bench/results/speed_<model>.json` and a markdown table `bench/results/speed.md`
+(printed). `--smoke` runs every code path at a trivial size (used by the test suite; no timing
+is asserted anywhere).
+"""
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from hydra import compose, initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
+from hydra.utils import instantiate
+from omegaconf import DictConfig, open_dict
+from PIL import Image
+from torch.utils.flop_counter import FlopCounterMode
+
+from i2i.callbacks.run import StopAtIteration
+from i2i.cli import source_commit
+from i2i.models.base import TranslationModule
+from i2i.train import build_model
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+VARIANTS = ("fp32", "channels_last", "bf16", "compile")
+#: the resolution of each model's paper setting (research/results.md)
+PAPER_SIZE = {"funit": 128, "coco_funit": 128, "lomit": 128, "tunit": 128}
+
+
+@dataclass
+class Timing:
+    """Per-iteration seconds of the two sides of an interleaved comparison."""
+
+    lightning: list[float] = field(default_factory=list)
+    plain: list[float] = field(default_factory=list)
+
+    def summary(self) -> dict[str, float]:
+        out = {}
+        for side in ("lightning", "plain"):
+            values = getattr(self, side)
+            out[f"{side}_min"] = min(values)
+            out[f"{side}_median"] = statistics.median(values)
+        out["overhead_median"] = out["lightning_median"] / out["plain_median"] - 1
+        out["overhead_min"] = out["lightning_min"] / out["plain_min"] - 1
+        return out
+
+
+def compose_case(model: str, image_size: int, smoke: bool) -> DictConfig:
+    """The model's quality recipe (its scenario) at the paper width, batch 1, no callbacks or logger."""
+    GlobalHydra.instance().clear()
+    overrides = [
+        f"experiment=quality_{model}",
+        "preset=tiny" if smoke else "preset=paper",
+        f"data.image_size={image_size}",
+        "data.batch_size=1",
+        "data.num_workers=0",
+        "logger=[]",
+        "callbacks=[]",
+    ]
+    with initialize_config_module(version_base="1.3", config_module="i2i.conf"):
+        cfg = compose("train", overrides=overrides)
+    with open_dict(cfg):
+        cfg.paths.output_dir = tempfile.mkdtemp(prefix="i2i-speed-")
+    return cfg
+
+
+def plain_setup(model: TranslationModule) -> tuple[list[torch.optim.Optimizer], list[Any], list[str]]:
+    """Optimizers and schedulers built from the model's own config, without Lightning."""
+    configured = model.configure_optimizers()
+    optimizers, schedulers = configured if isinstance(configured, tuple) else (configured, [])
+    return optimizers, schedulers, list(model.optimizer_parameters())
+
+
+def plain_iteration(
+    model: TranslationModule,
+    optimizers: dict[str, torch.optim.Optimizer],
+    schedulers: list[Any],
+    batch: dict[str, torch.Tensor],
+    autocast: torch.dtype | None,
+) -> None:
+    """One iteration the way a hand-written PyTorch loop would do it: each update freezes the other
+    networks, computes its loss, back-propagates and steps; the schedulers step once."""
+    carry: dict[str, torch.Tensor] = {}
+    for update in model.updates(model.iteration):
+        model._train_only(update.optimizers)
+        with torch.autocast("cpu", dtype=autocast, enabled=autocast is not None):
+            loss, _ = update.loss(batch, carry)
+        for name in update.optimizers:
+            optimizers[name].zero_grad(set_to_none=True)
+        loss.backward()
+        for name in update.optimizers:
+            optimizers[name].step()
+    model._train_only(list(optimizers))
+    for scheduler in schedulers:
+        scheduler.step()
+    model.iteration += 1
+
+
+class Interleave(pl.Callback):
+    """Times Lightning iterations and, after every `block` of them, runs `block` plain iterations on
+    the same modules, optimizers and batch; the plain blocks are excluded from the Lightning times."""
+
+    def __init__(self, block: int, warmup: int, autocast: torch.dtype | None) -> None:
+        self.block, self.warmup, self.autocast = block, warmup, autocast
+        self.timing = Timing()
+        self._start: float | None = None
+        self._excluded = 0.0
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: TranslationModule, batch: Any, *args: Any) -> None:
+        now = time.perf_counter()
+        if self._start is not None and pl_module.iteration > self.warmup:
+            self.timing.lightning.append(now - self._start - self._excluded)
+        self._start, self._excluded = now, 0.0
+        self._batch = batch
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: TranslationModule, *args: Any) -> None:
+        if pl_module.iteration % self.block or pl_module.iteration <= self.warmup:
+            return
+        begin = time.perf_counter()
+        names = pl_module._optimizer_names
+        optimizers = dict(zip(names, trainer.optimizers))
+        schedulers = [config.scheduler for config in trainer.lr_scheduler_configs]
+        batch = pl_module._prepared(self._batch)
+        iteration = pl_module.iteration
+        for _ in range(self.block):
+            start = time.perf_counter()
+            plain_iteration(pl_module, optimizers, schedulers, batch, self.autocast)
+            self.timing.plain.append(time.perf_counter() - start)
+        pl_module.iteration = iteration  # the plain iterations do not count towards the run length
+        self._excluded = time.perf_counter() - begin
+
+
+def compile_networks(model: TranslationModule) -> None:
+    """torch.compile every direct child network of the model (the submodules holding parameters)."""
+    for name, child in list(model.named_children()):
+        if any(True for _ in child.parameters()):
+            setattr(model, name, torch.compile(child))
+
+
+def run_case(model_name: str, image_size: int, variant: str, iterations: int, block: int, smoke: bool) -> dict:
+    """Everything measured for one (model, size, variant) in this process."""
+    torch.manual_seed(0)
+    cfg = compose_case(model_name, image_size, smoke)
+    datamodule = instantiate(cfg.data, _convert_="all")
+    model = build_model(cfg)
+    model.channels_last = variant == "channels_last"
+    autocast = torch.bfloat16 if variant == "bf16" else None
+    if variant == "compile":
+        compile_networks(model)
+    warmup = 1 if smoke else 2
+    interleave = Interleave(block, warmup, autocast)
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        devices=1,
+        precision="bf16-mixed" if variant == "bf16" else "32-true",
+        max_steps=-1,
+        max_epochs=-1,
+        # one more than timed: a Lightning iteration is timed from its start to the next one's
+        callbacks=[StopAtIteration(warmup + iterations + 1), interleave],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        use_distributed_sampler=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+    )
+    trainer.fit(model, datamodule=datamodule)
+    result: dict[str, Any] = {"model": model_name, "image_size": image_size, "variant": variant}
+    result |= interleave.timing.summary()
+    if variant == "fp32":
+        result["flops_per_iteration"] = count_flops(model, trainer, interleave._batch)
+        result["gflops_per_s"] = result["flops_per_iteration"] / result["lightning_median"] / 1e9
+        result["inference_images_per_s"] = inference_rate(model, interleave._batch, 2 if smoke else 10)
+    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return result
+
+
+def count_flops(model: TranslationModule, trainer: pl.Trainer, batch: dict[str, torch.Tensor]) -> float:
+    """FLOPs of one plain iteration (conv, conv backward and matmuls; norms and pointwise count 0)."""
+    optimizers = dict(zip(model._optimizer_names, trainer.optimizers))
+    counter = FlopCounterMode(display=False)
+    iteration = model.iteration
+    with counter:
+        plain_iteration(model, optimizers, [], model._prepared(batch), None)
+    model.iteration = iteration
+    return float(counter.get_total_flops())
+
+
+@torch.inference_mode()
+def inference_rate(model: TranslationModule, batch: dict[str, torch.Tensor], repeats: int) -> float:
+    """Images per second of `translate` on single images (the first input of the batch)."""
+    model.eval()
+    source = model._prepared(batch)["A"][:1]
+    model.translate(source, "AtoB")
+    start = time.perf_counter()
+    for _ in range(repeats):
+        model.translate(source, "AtoB")
+    model.train()
+    return repeats / (time.perf_counter() - start)
+
+
+def conv_peak(repeats: int) -> dict[str, float]:
+    """GFLOP/s of a fixed conv2d (batch 8, 64->64 channels, 3x3, 64x64), NCHW and channels_last: the
+    machine's reference peak measured in this run (research/reference_perf.md uses the same kernel)."""
+    x = torch.randn(8, 64, 64, 64)
+    conv = torch.nn.Conv2d(64, 64, 3, padding=1)
+    flops = 2 * 8 * 64 * 64 * 64 * 64 * 9
+    out = {}
+    with torch.inference_mode():
+        for layout, memory_format in (("nchw", torch.contiguous_format), ("channels_last", torch.channels_last)):
+            xi, ci = x.contiguous(memory_format=memory_format), conv.to(memory_format=memory_format)
+            ci(xi)
+            times = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                ci(xi)
+                times.append(time.perf_counter() - start)
+            out[f"conv_peak_gflops_{layout}"] = flops / statistics.median(times) / 1e9
+    return out
+
+
+def data_pipeline_rate(batches: int, num_workers: int) -> float:
+    """Images/s of the real-folder datamodule with CycleGAN's transforms (286 -> crop 256 -> flip)
+    over generated 400x300 JPEGs."""
+    from i2i.data.datamodule import UnpairedDataModule
+    from i2i.data.folder import UnpairedFolders
+
+    with tempfile.TemporaryDirectory() as root:
+        rng = np.random.default_rng(0)
+        for split in ("trainA", "trainB", "testA", "testB"):
+            (Path(root) / split).mkdir()
+            for i in range(16):
+                pixels = rng.integers(0, 255, (300, 400, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(Path(root) / split / f"{i}.jpg", quality=90)
+        data = UnpairedDataModule(
+            domains=UnpairedFolders(root=root, load_size=286, crop_size=256),
+            image_size=256,
+            batch_size=1,
+            num_workers=num_workers,
+        )
+        data.setup()
+        loader = data.train_dataloader()
+        iterator = iter(loader)
+        next(iterator)
+        start = time.perf_counter()
+        seen = 0
+        while seen < batches:
+            for batch in iterator:
+                seen += 1
+                if seen == batches:
+                    break
+            iterator = iter(loader)
+        return 2 * batches / (time.perf_counter() - start)  # each batch holds an A and a B image
+
+
+def model_names() -> list[str]:
+    return sorted(p.stem for p in (ROOT / "conf" / "model").glob("*.yaml"))
+
+
+def cases(model: str, smoke: bool) -> list[tuple[int, str]]:
+    if smoke:
+        return [(32, variant) for variant in VARIANTS if variant != "compile"]
+    paper = PAPER_SIZE.get(model, 256)
+    return [(64, variant) for variant in VARIANTS] + [(paper, "fp32"), (paper, "channels_last")]
+
+
+def run_in_subprocess(model: str, size: int, variant: str, args: argparse.Namespace) -> dict:
+    """One case in a fresh process, so its peak RSS is its own; a failure is reported, not raised."""
+    command = [sys.executable, "-m", "bench.speed", "--case", f"{model}:{size}:{variant}"]
+    command += ["--iterations", str(args.iterations), "--block", str(args.block)] + (["--smoke"] if args.smoke else [])
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+    if result.returncode != 0 or not lines:
+        tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
+        return {"model": model, "image_size": size, "variant": variant, "error": " | ".join(tail)}
+    return json.loads(lines[-1])
+
+
+def markdown(rows: list[dict], machine: dict[str, float]) -> str:
+    peak = machine["conv_peak_gflops_nchw"]
+    lines = [
+        "| model | px | variant | lightning s/it median (min) | plain s/it median (min) | spine overhead"
+        " | GFLOP/iter | GFLOP/s | % conv peak | peak RSS MiB | translate img/s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        cells = [r["model"], str(r["image_size"]), r["variant"]]
+        if "error" in r:
+            lines.append("| " + " | ".join(cells + [f"failed: {r['error']}"] + [""] * 7) + " |")
+            continue
+        flops = r.get("flops_per_iteration")
+        cells += [
+            f"{r['lightning_median']:.3f} ({r['lightning_min']:.3f})",
+            f"{r['plain_median']:.3f} ({r['plain_min']:.3f})",
+            f"{100 * r['overhead_median']:+.1f}%",
+            f"{flops / 1e9:.1f}" if flops else "",
+            f"{r['gflops_per_s']:.1f}" if flops else "",
+            f"{100 * r['gflops_per_s'] / peak:.0f}%" if flops else "",
+            f"{r['peak_rss_mib']:.0f}",
+            f"{r['inference_images_per_s']:.1f}" if "inference_images_per_s" in r else "",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    machine_line = ", ".join(f"{k} {v:.1f}" for k, v in machine.items())
+    return "\n".join(lines) + f"\n\nMachine, same run: {machine_line}\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", action="append", help="a model (repeatable); default: every model")
+    parser.add_argument("--iterations", type=int, default=6, help="timed iterations per side")
+    parser.add_argument("--block", type=int, default=2, help="iterations per interleaved block")
+    parser.add_argument("--smoke", action="store_true", help="every code path at 32 px, tiny width, 1 iteration")
+    parser.add_argument("--case", help=argparse.SUPPRESS)  # model:size:variant, run in a child process
+    args = parser.parse_args()
+    if args.smoke:
+        args.iterations, args.block = 2, 1
+    if args.case:
+        model, size, variant = args.case.split(":")
+        print(json.dumps(run_case(model, int(size), variant, args.iterations, args.block, args.smoke)))
+        return
+    machine = conv_peak(3 if args.smoke else 20)
+    rows = []
+    for model in args.model or model_names():
+        model_rows = [run_in_subprocess(model, size, variant, args) for size, variant in cases(model, args.smoke)]
+        rows += model_rows
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / f"speed_{model}.json").write_text(json.dumps(model_rows, indent=2) + "\n")
+    machine |= {f"end_{k}": v for k, v in conv_peak(3 if args.smoke else 20).items()}
+    machine["data_images_per_s"] = data_pipeline_rate(4 if args.smoke else 64, num_workers=0 if args.smoke else 2)
+    table = markdown(rows, machine)
+    (RESULTS / "speed.md").write_text(table)
+    (RESULTS / "speed_machine.json").write_text(
+        json.dumps({**machine, "commit": source_commit(), "threads": torch.get_num_threads()}, indent=2) + "\n"
+    )
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
