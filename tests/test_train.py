@@ -17,7 +17,13 @@ from i2i.train import train
 from i2i.translate import load_model
 
 # Enough to cross an epoch boundary (4 images) and to make the image pools (size 2) swap at random.
-RESUME = ["trainer.max_steps={n}", "model.scheduler.lr_lambda.total=6", "data.domains.num_train=4", "model.pool_size=2"]
+RESUME = [
+    "model=cyclegan",
+    "trainer.max_steps={n}",
+    "model.scheduler.lr_lambda.total=6",
+    "data.domains.num_train=4",
+    "model.pool_size=2",
+]
 
 
 def weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -95,7 +101,7 @@ def test_unknown_model_lists_the_available_ones(monkeypatch, capsys, tmp_path):
 
 @pytest.fixture
 def trained_checkpoint(make_cfg, tmp_path) -> Path:
-    train(make_cfg("trainer.max_steps=2"))
+    train(make_cfg("model=cyclegan", "trainer.max_steps=2"))
     return tmp_path / "checkpoints" / "last.ckpt"
 
 
@@ -152,4 +158,4 @@ def test_console_script_runs_from_any_directory(tmp_path):
         [str(script), "--cfg", "job", "--package", "model"], cwd=tmp_path, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
-    assert "i2i.models.cyclegan.CycleGAN" in result.stdout
+    assert "i2i.models.munit.MUNIT" in result.stdout  # the default model
