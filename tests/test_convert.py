@@ -160,7 +160,7 @@ def test_converted_checkpoint_translates_with_the_cli(tmp_path, monkeypatch, cap
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (None, "official checkpoint not found"),
+        (None, "checkpoint not found"),
         ({"gen": {}}, "not an official generator checkpoint"),
         ({"a": {"x.weight": torch.zeros(1)}, "b": {}}, "not an official MUNIT generator: no enc_content.model.0.conv.weight"),
     ],

@@ -45,6 +45,17 @@ def test_multi_scale_predictions_are_summed():
     assert loss.d_fake(scales).item() == pytest.approx(loss.d_fake(SCORES).item() + loss.d_fake(SCORES * 2).item())
 
 
+def test_discriminator_loss_scores_reals_and_detached_fakes():
+    loss = AdversarialLoss("lsgan")
+    real, fake = torch.randn(2, 3), torch.randn(2, 3, requires_grad=True)
+    weight = torch.tensor(2.0, requires_grad=True)
+    value = loss.d(lambda x: [weight * x, x], real, fake)
+    expected = ((2 * real - 1) ** 2).mean() + ((real - 1) ** 2).mean() + ((2 * fake) ** 2).mean() + (fake**2).mean()
+    torch.testing.assert_close(value, expected)
+    value.backward()
+    assert fake.grad is None and weight.grad is not None
+
+
 def test_unknown_gan_mode():
     with pytest.raises(ConfigError, match="gan_mode='vanilla'"):
         AdversarialLoss("vanilla")

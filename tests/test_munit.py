@@ -126,7 +126,6 @@ def test_terms_with_zero_weight_cost_nothing(make_cfg):
 
 def test_perceptual_term_uses_the_vgg_weights_file(make_cfg, vgg_file):
     model = build_model(make_cfg("model=munit", "loss.vgg_w=1", f"loss.vgg_weights_path={vgg_file[0]}"))
-    model.on_fit_start()
     batch, carry = images(1), {}
     total, logs = model.generator_loss(batch, carry)
     expected = model.perceptual(carry["x_ba"], batch["B"]) + model.perceptual(carry["x_ab"], batch["A"])
@@ -134,10 +133,10 @@ def test_perceptual_term_uses_the_vgg_weights_file(make_cfg, vgg_file):
     assert logs["vgg"] > 0
 
 
-def test_missing_vgg_weights_stop_training_before_the_first_step(make_cfg, tmp_path):
+def test_missing_vgg_weights_stop_the_first_generator_update(make_cfg, tmp_path):
     model = build_model(make_cfg("model=munit", "loss.vgg_w=1", f"loss.vgg_weights_path={tmp_path / 'none.pth'}"))
     with pytest.raises(ConfigError, match="loss.vgg_weights_path=.*no such file"):
-        model.on_fit_start()
+        model.generator_loss(images(1), {})
 
 
 def test_style_sampling_is_deterministic_by_seed_and_independent_of_the_batch(make_cfg):

@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from i2i.cli import reporting_errors
 from i2i.errors import CheckpointError
 from i2i.train import build_model
+from i2i.translate import read_checkpoint
 
 # Official sub-network prefix -> the i2i generator's submodule, per model.
 COMPONENTS = {
@@ -42,12 +43,7 @@ RUN_ORDER = {"conv": 0, "fc": 0, "norm": 1}
 
 def load_official(path: Path) -> dict[str, dict[str, Tensor]]:
     """The two generator state dicts of an official `gen_*.pt`, without the norms' statistics."""
-    if not path.is_file():
-        raise CheckpointError(f"official checkpoint not found: {path}")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - any unpickling failure means the same thing here
-        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({type(error).__name__})") from error
+    checkpoint = read_checkpoint(path)
     if not isinstance(checkpoint, dict) or set(checkpoint) != {"a", "b"}:
         raise CheckpointError(f"{path} is not an official generator checkpoint (gen_*.pt: a dict with keys 'a', 'b')")
     return {

@@ -26,16 +26,22 @@ from i2i.types import DIRECTIONS
 log = logging.getLogger("i2i")
 
 
-def load_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(checkpoint, the run config inside it), loaded with `weights_only=True`; clear errors for a
-    missing file, a file that is not a PyTorch checkpoint, and a checkpoint not written by i2i."""
+def read_checkpoint(path: str | Path) -> Any:
+    """The contents of a PyTorch file, loaded on the CPU with `weights_only=True`; clear errors for a
+    missing file and a file that is not a PyTorch checkpoint."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - any unpickling failure means the same thing here
         raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({type(error).__name__})") from error
+
+
+def load_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(checkpoint, the run config inside it); clear errors as `read_checkpoint`, and for a checkpoint
+    not written by i2i."""
+    checkpoint = read_checkpoint(path)
     config = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
     if not isinstance(config, dict) or "model" not in config or "state_dict" not in checkpoint:
         raise CheckpointError(f"{path} is not an i2i checkpoint (no i2i run config in it); train one with i2i-train")

@@ -14,7 +14,7 @@ it), so relu5_3 is at 1/8 of the input size.
 The weights are torchvision's `vgg16-397923af.pth` from the torch hub cache
 (`<torch.hub.get_dir()>/checkpoints/`) or the file `loss.vgg_weights_path` names; nothing is
 downloaded. The network is frozen and is not part of the model's state (it never enters a
-checkpoint), so it is loaded on first use or by `load()`.
+checkpoint); it is loaded at the first call, so a model rebuilt for translation does not need it.
 """
 
 from pathlib import Path
@@ -96,7 +96,7 @@ class DomainInvariantPerceptualLoss:
         self._features: nn.Sequential | None = None
 
     def load(self) -> None:
-        """Load the VGG now (a missing file fails here rather than at the first step)."""
+        """Load the VGG if it is not loaded yet."""
         if self._features is None:
             self._features = load_vgg16_relu5_3(self.weights_path)
 

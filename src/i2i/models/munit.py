@@ -103,11 +103,6 @@ class MUNIT(TranslationModule):
         self.adv = AdversarialLoss(loss.gan_mode)
         self.perceptual = DomainInvariantPerceptualLoss(loss.vgg_weights_path) if loss.vgg_w > 0 else None
 
-    def on_fit_start(self) -> None:
-        super().on_fit_start()
-        if self.perceptual is not None:
-            self.perceptual.load()
-
     def optimizer_parameters(self) -> dict[str, list[nn.Parameter]]:
         return {
             "generator": [*self.G_a.parameters(), *self.G_b.parameters()],
@@ -134,8 +129,7 @@ class MUNIT(TranslationModule):
 
     def discriminator_loss(self, batch: Batch, carry: Carry) -> tuple[Tensor, Logs]:
         t = self._translations(batch, carry)
-        d_a = self.adv.d_real(self.D_a(batch["A"])) + self.adv.d_fake(self.D_a(t["x_ba"].detach()))
-        d_b = self.adv.d_real(self.D_b(batch["B"])) + self.adv.d_fake(self.D_b(t["x_ab"].detach()))
+        d_a, d_b = self.adv.d(self.D_a, batch["A"], t["x_ba"]), self.adv.d(self.D_b, batch["B"], t["x_ab"])
         return self.weights.gan_w * (d_a + d_b), {"d_a": d_a, "d_b": d_b}
 
     def generator_loss(self, batch: Batch, carry: Carry) -> tuple[Tensor, Logs]:
@@ -143,9 +137,8 @@ class MUNIT(TranslationModule):
         t = self._translations(batch, carry)
         x_ab, x_ba = t["x_ab"], t["x_ba"]
         gan = self.adv.g(self.D_a(x_ba)) + self.adv.g(self.D_b(x_ab))
-        recon_x = F.l1_loss(self.G_a.decode(t["c_a"], t["s_a_prime"]), x_a) + F.l1_loss(
-            self.G_b.decode(t["c_b"], t["s_b_prime"]), x_b
-        )
+        x_a_recon, x_b_recon = self.G_a.decode(t["c_a"], t["s_a_prime"]), self.G_b.decode(t["c_b"], t["s_b_prime"])
+        recon_x = F.l1_loss(x_a_recon, x_a) + F.l1_loss(x_b_recon, x_b)
         zero = x_a.new_zeros(())
         recon_s = recon_c = recon_x_cyc = vgg = zero
         if w.recon_s_w > 0:
@@ -155,9 +148,8 @@ class MUNIT(TranslationModule):
             c_b_recon, c_a_recon = self.G_a.content_encoder(x_ba), self.G_b.content_encoder(x_ab)
             recon_c = F.l1_loss(c_a_recon, t["c_a"]) + F.l1_loss(c_b_recon, t["c_b"])
             if w.recon_x_cyc_w > 0:  # two more decodes, made only when the term is on
-                recon_x_cyc = F.l1_loss(self.G_a.decode(c_a_recon, t["s_a_prime"]), x_a) + F.l1_loss(
-                    self.G_b.decode(c_b_recon, t["s_b_prime"]), x_b
-                )
+                x_aba, x_bab = self.G_a.decode(c_a_recon, t["s_a_prime"]), self.G_b.decode(c_b_recon, t["s_b_prime"])
+                recon_x_cyc = F.l1_loss(x_aba, x_a) + F.l1_loss(x_bab, x_b)
         if self.perceptual is not None:
             vgg = self.perceptual(x_ba, x_b) + self.perceptual(x_ab, x_a)
         total = (

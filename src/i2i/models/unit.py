@@ -108,11 +108,6 @@ class UNIT(TranslationModule):
         self.adv = AdversarialLoss(loss.gan_mode)
         self.perceptual = DomainInvariantPerceptualLoss(loss.vgg_weights_path) if loss.vgg_w > 0 else None
 
-    def on_fit_start(self) -> None:
-        super().on_fit_start()
-        if self.perceptual is not None:
-            self.perceptual.load()
-
     def optimizer_parameters(self) -> dict[str, list[nn.Parameter]]:
         # dict.fromkeys drops the second copy of the blocks shared under share_layers
         generators = list(dict.fromkeys([*self.G_a.parameters(), *self.G_b.parameters()]))
@@ -134,8 +129,7 @@ class UNIT(TranslationModule):
 
     def discriminator_loss(self, batch: Batch, carry: Carry) -> tuple[Tensor, Logs]:
         t = self._translations(batch, carry)
-        d_a = self.adv.d_real(self.D_a(batch["A"])) + self.adv.d_fake(self.D_a(t["x_ba"].detach()))
-        d_b = self.adv.d_real(self.D_b(batch["B"])) + self.adv.d_fake(self.D_b(t["x_ab"].detach()))
+        d_a, d_b = self.adv.d(self.D_a, batch["A"], t["x_ba"]), self.adv.d(self.D_b, batch["B"], t["x_ab"])
         return self.weights.gan_w * (d_a + d_b), {"d_a": d_a, "d_b": d_b}
 
     def generator_loss(self, batch: Batch, carry: Carry) -> tuple[Tensor, Logs]:

@@ -131,6 +131,25 @@ class Decoder(nn.Module):
         return x
 
 
+def content_autoencoder(
+    *, in_channels: int, dim: int, n_downsample: int, n_res: int, res_norm: str, activation: str, pad_type: str
+) -> tuple[ContentEncoder, Decoder]:
+    """The content encoder (IN) and the decoder (`res_norm` residual blocks, LN up-sampling convs,
+    tanh) of MUNIT's `AdaINGen` (res_norm adain) and UNIT's `VAEGen` (res_norm in)."""
+    conv = {"activation": activation, "pad_type": pad_type}
+    encoder = ContentEncoder(in_channels=in_channels, dim=dim, n_downsample=n_downsample, n_res=n_res, norm="in", **conv)
+    decoder = Decoder(
+        in_channels=encoder.out_channels,
+        out_channels=in_channels,
+        n_upsample=n_downsample,
+        n_res=n_res,
+        res_norm=res_norm,
+        up_norm="ln",
+        **conv,
+    )
+    return encoder, decoder
+
+
 class AdaINAutoEncoder(nn.Module):
     """The generator of one MUNIT domain (`NVlabs/MUNIT:networks.py AdaINGen`).
 
@@ -155,21 +174,23 @@ class AdaINAutoEncoder(nn.Module):
         pad_type: str,
     ) -> None:
         super().__init__()
-        conv = {"activation": activation, "pad_type": pad_type}
         self.style_encoder = StyleEncoder(
-            in_channels=in_channels, dim=dim, n_downsample=style_downsample, style_dim=style_dim, norm="none", **conv
+            in_channels=in_channels,
+            dim=dim,
+            n_downsample=style_downsample,
+            style_dim=style_dim,
+            norm="none",
+            activation=activation,
+            pad_type=pad_type,
         )
-        self.content_encoder = ContentEncoder(
-            in_channels=in_channels, dim=dim, n_downsample=n_downsample, n_res=n_res, norm="in", **conv
-        )
-        self.decoder = Decoder(
-            in_channels=self.content_encoder.out_channels,
-            out_channels=in_channels,
-            n_upsample=n_downsample,
+        self.content_encoder, self.decoder = content_autoencoder(
+            in_channels=in_channels,
+            dim=dim,
+            n_downsample=n_downsample,
             n_res=n_res,
             res_norm="adain",
-            up_norm="ln",
-            **conv,
+            activation=activation,
+            pad_type=pad_type,
         )
         self.mlp = MLP(
             style_dim, self.decoder.num_adain_params, hidden_dim=mlp_dim, n_blocks=mlp_blocks, activation=activation
@@ -201,18 +222,14 @@ class AutoEncoder(nn.Module):
         self, *, in_channels: int = 3, dim: int, n_downsample: int, n_res: int, activation: str, pad_type: str
     ) -> None:
         super().__init__()
-        conv = {"activation": activation, "pad_type": pad_type}
-        self.encoder = ContentEncoder(
-            in_channels=in_channels, dim=dim, n_downsample=n_downsample, n_res=n_res, norm="in", **conv
-        )
-        self.decoder = Decoder(
-            in_channels=self.encoder.out_channels,
-            out_channels=in_channels,
-            n_upsample=n_downsample,
+        self.encoder, self.decoder = content_autoencoder(
+            in_channels=in_channels,
+            dim=dim,
+            n_downsample=n_downsample,
             n_res=n_res,
             res_norm="in",
-            up_norm="ln",
-            **conv,
+            activation=activation,
+            pad_type=pad_type,
         )
         self.downsampling_factor = 2**n_downsample
 
