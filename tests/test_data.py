@@ -139,6 +139,7 @@ def test_metrics_of_a_multimodal_model_report_mode_coverage(n_modes, expected):
     scenario = ShapesColor(num_test=4)
     metrics = scenario.metrics(MultimodalOracle(scenario, n_modes), 4)
     assert metrics["mode_coverage_AtoB"] == pytest.approx(expected)
+    assert metrics["domain_acc_AtoB"] == 1.0 and metrics["content_iou_AtoB"] > 0.93  # over the 12 styles
     assert metrics["mode_coverage_BtoA"] == 1.0  # A has one mode
     assert "mode_coverage_AtoB" not in scenario.metrics(Oracle(scenario), 4)  # unimodal: not reported
 
