@@ -30,6 +30,8 @@ RESULTS = ROOT / "bench" / "results"
 # DESIGN §6: the minimum (or, for errors, maximum) each metric must reach, in both directions.
 BARS: dict[str, dict[str, tuple[str, float]]] = {
     "cyclegan": {"content_iou": (">=", 0.85), "domain_acc": (">=", 0.90)},
+    "unit": {"content_iou": (">=", 0.85), "domain_acc": (">=", 0.90)},
+    "munit": {"content_iou": (">=", 0.85), "domain_acc": (">=", 0.90), "mode_coverage": (">=", 0.90)},
 }
 
 

@@ -4,9 +4,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
+from torchvision.models.vgg import cfgs as vgg_cfgs
+from torchvision.models.vgg import make_layers
 
 # A run of a few iterations at 32 px on a handful of synthetic images, every callback firing.
 FAST = [
@@ -25,6 +28,9 @@ FAST = [
 ]
 # ... and, for the synthetic scenarios, a handful of images.
 FAST_SHAPES = ["data.domains.num_train=8", "data.domains.num_test=4"]
+# Models that cannot run at 32 px: the official 3-scale discriminator of MUNIT/UNIT needs 64 px.
+FAST_IMAGE_SIZE = {"munit": 64, "unit": 64}
+DEFAULT_MODEL = "munit"  # conf/train.yaml
 
 
 def compose_config(overrides: list[str], output_dir: Path | None = None) -> DictConfig:
@@ -43,7 +49,10 @@ def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
 
     def make(*overrides: str, fast: bool = True, output_dir: Path | None = None) -> DictConfig:
         data = next((o.split("=", 1)[1] for o in overrides if o.startswith("data=")), "shapes")
+        model = next((o.split("=", 1)[1] for o in overrides if o.startswith("model=")), DEFAULT_MODEL)
         speedups = [*FAST, *(FAST_SHAPES if data.startswith("shapes") else [])] if fast else []
+        if fast and model in FAST_IMAGE_SIZE:
+            speedups.append(f"data.image_size={FAST_IMAGE_SIZE[model]}")
         return compose_config([*speedups, *overrides], output_dir or tmp_path)
 
     return make
@@ -55,3 +64,15 @@ def metric_weights_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from metric_weights import write_metric_weights
 
     return write_metric_weights(tmp_path_factory.mktemp("torch_home"))
+
+
+@pytest.fixture
+def vgg_file(tmp_path: Path) -> tuple[Path, torch.nn.Sequential]:
+    """A torchvision-format VGG16 state dict with random weights, as torchvision's file lays it out."""
+    torch.manual_seed(0)
+    features = make_layers(vgg_cfgs["D"])
+    state = {f"features.{k}": v for k, v in features.state_dict().items()}
+    state["classifier.0.weight"] = torch.zeros(2, 2)  # the real file has the classifier too
+    path = tmp_path / "vgg16-397923af.pth"
+    torch.save(state, path)
+    return path, features

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from hydra.utils import get_class, instantiate
+from conftest import FAST_IMAGE_SIZE
 from PIL import Image
 
 from i2i.train import build_model, check_data_fits_model
@@ -23,19 +24,20 @@ MODELS, DATA, TRAINERS, PRESETS = options("model"), options("data"), options("tr
 TRAINERS = [t for t in TRAINERS if t != "default"]
 
 
-def data_overrides(data: str, root: Path) -> list[str]:
+def data_overrides(data: str, root: Path, size: int = 32) -> list[str]:
     """Overrides that make a data config buildable offline (real-data configs get a tiny folder)."""
     if not data.startswith("folder"):
         return []
     for split in ("trainA", "trainB", "testA", "testB"):
         (root / split).mkdir(parents=True, exist_ok=True)
-        Image.fromarray(np.zeros((48, 48, 3), dtype=np.uint8)).save(root / split / "0.png")
-    return [f"data.domains.root={root}", "data.image_size=32", "data.domains.load_size=40"]
+        Image.fromarray(np.zeros((size + 16, size + 16, 3), dtype=np.uint8)).save(root / split / "0.png")
+    return [f"data.domains.root={root}", f"data.image_size={size}", f"data.domains.load_size={size + 8}"]
 
 
 @pytest.mark.parametrize(("model", "data", "trainer"), list(itertools.product(MODELS, DATA, TRAINERS)))
 def test_every_model_data_trainer_combination_composes_and_builds(make_cfg, tmp_path, model, data, trainer):
-    cfg = make_cfg(f"model={model}", f"data={data}", f"trainer={trainer}", *data_overrides(data, tmp_path / "d"))
+    size = FAST_IMAGE_SIZE.get(model, 32)
+    cfg = make_cfg(f"model={model}", f"data={data}", f"trainer={trainer}", *data_overrides(data, tmp_path / "d", size))
     instantiate(cfg.trainer, max_steps=-1, logger=False, enable_progress_bar=False)
     datamodule = instantiate(cfg.data, _convert_="all")
     if get_class(cfg.model._target_).data_kind != datamodule.kind:

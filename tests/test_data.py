@@ -13,7 +13,7 @@ from i2i.data.folder import UnpairedFolders
 from i2i.data.sampling import ResumableLoader, UnpairedSampler
 from i2i.data.synthetic.color import LOOKS, ShapesColor
 from i2i.errors import ConfigError, DataError
-from i2i.metrics.shapes import mask_iou, segment_objects
+from i2i.metrics.shapes import mask_iou, mode_coverage, segment_objects
 
 
 class Oracle:
@@ -36,6 +36,26 @@ class Oracle:
             if torch.equal(self.scenario.image(domain, "test", i), image):
                 return torch.from_numpy(self.scenario.sample(domain, "test", i).mask)
         raise AssertionError("not a test image")
+
+
+class MultimodalOracle(Oracle):
+    """A perfect multimodal translator: with `n_styles=k`, style j gets target mode j mod `n_modes`."""
+
+    multimodal = True
+
+    def __init__(self, scenario: ShapesColor, n_modes: int) -> None:
+        super().__init__(scenario)
+        self.n_modes = n_modes
+
+    def translate(self, x, direction, n_styles=None, style_seed=None):  # noqa: ANN001, ANN201
+        if n_styles is None:
+            return super().translate(x, direction)
+        source, target = ("A", "B") if direction == "AtoB" else ("B", "A")
+        masks = torch.stack([self._mask_of(image, source) for image in x])[:, None, None]
+        modes = LOOKS[target].modes
+        objects = torch.tensor([modes[j % self.n_modes % len(modes)] for j in range(n_styles)]).view(1, -1, 3, 1, 1)
+        background = torch.tensor(LOOKS[target].background).view(1, 1, 3, 1, 1)
+        return torch.where(masks, objects, background) * 2 - 1
 
 
 class Identity:
@@ -96,6 +116,32 @@ def test_metrics_give_the_identity_zero_domain_accuracy_and_full_content():
     metrics = ShapesColor(num_test=16).metrics(Identity(), 16)
     assert metrics["domain_acc_AtoB"] == 0.0 and metrics["domain_acc_BtoA"] == 0.0
     assert metrics["content_iou_AtoB"] > 0.93
+
+
+def test_mode_coverage_counts_the_target_modes_each_input_produces():
+    scenario = ShapesColor(num_test=2)
+    masks = scenario.masks("A", "test", 2)
+    red, green, yellow = LOOKS["B"].modes
+    blue = LOOKS["A"].modes[0]
+    background = torch.tensor(LOOKS["B"].background).view(3, 1, 1)
+
+    def translations(mask, colors):  # noqa: ANN001, ANN202 - (k, 3, H, W) in [0, 1]
+        return torch.stack([torch.where(mask, torch.tensor(color).view(3, 1, 1), background) for color in colors])
+
+    outputs = torch.stack([translations(masks[0], (red, green, yellow, red)), translations(masks[1], (red, red, blue))[[0, 1, 2, 0]]])
+    looks = (LOOKS["A"].background, LOOKS["B"].background, LOOKS["A"].modes, LOOKS["B"].modes)
+    # input 1 produces red only: its blue (source-coloured) translation produces no mode
+    torch.testing.assert_close(mode_coverage(outputs, masks, *looks), torch.tensor([1.0, 1 / 3]))
+
+
+@pytest.mark.parametrize(("n_modes", "expected"), [(3, 1.0), (2, 2 / 3), (1, 1 / 3)])
+def test_metrics_of_a_multimodal_model_report_mode_coverage(n_modes, expected):
+    scenario = ShapesColor(num_test=4)
+    metrics = scenario.metrics(MultimodalOracle(scenario, n_modes), 4)
+    assert metrics["mode_coverage_AtoB"] == pytest.approx(expected)
+    assert metrics["domain_acc_AtoB"] == 1.0 and metrics["content_iou_AtoB"] > 0.93  # over the 12 styles
+    assert metrics["mode_coverage_BtoA"] == 1.0  # A has one mode
+    assert "mode_coverage_AtoB" not in scenario.metrics(Oracle(scenario), 4)  # unimodal: not reported
 
 
 def test_sampler_epochs_are_deterministic_and_cover_a():

@@ -6,7 +6,7 @@ from torch import nn
 
 from i2i.errors import ConfigError
 from i2i.nets.blocks import ConvBlock, ConvTransposeBlock, ResidualBlock, make_activation
-from i2i.nets.discriminators import PatchDiscriminator
+from i2i.nets.discriminators import MultiScaleDiscriminator, PatchDiscriminator
 from i2i.nets.init import init_weights
 from i2i.nets.norms import LayerNorm2d, make_norm
 from i2i.nets.pool import ImagePool
@@ -81,6 +81,47 @@ def test_patch_discriminator_official_parameter_count_and_patch_map():
 def test_patch_discriminator_refuses_a_size_it_cannot_score():
     with pytest.raises(ConfigError, match="data.image_size=16 .* needs at least 24 px"):
         PatchDiscriminator(ndf=8).check_input_size(16)
+
+
+def test_multi_scale_discriminator_official_count_and_one_patch_map_per_scale():
+    discriminator = MultiScaleDiscriminator(dim=64, n_layer=4, num_scales=3)
+    assert count(discriminator) == 8_271_171  # MUNIT/UNIT dis_a (research/reference_perf.md)
+    outputs = discriminator(torch.randn(2, 3, 64, 64))
+    assert [tuple(o.shape) for o in outputs] == [(2, 1, 4, 4), (2, 1, 2, 2), (2, 1, 1, 1)]
+    assert [tuple(o.shape) for o in discriminator(torch.randn(1, 3, 256, 256))] == [(1, 1, 16, 16), (1, 1, 8, 8), (1, 1, 4, 4)]
+
+
+def test_multi_scale_discriminator_scales_have_their_own_weights_and_see_pooled_images():
+    discriminator = MultiScaleDiscriminator(dim=4, n_layer=2, num_scales=2)
+    first, second = discriminator.cnns
+    assert first[0][1].weight is not second[0][1].weight
+    x = torch.randn(1, 3, 16, 16)
+    seen = []
+    second.register_forward_hook(lambda module, args, out: seen.append(args[0]))
+    discriminator(x)
+    # AvgPool2d(3, 2, 1) that averages only the pixels inside the image (count_include_pad=False)
+    corner = x[..., :2, :2].mean(dim=(2, 3))
+    torch.testing.assert_close(seen[0][..., 0, 0], corner)
+    torch.testing.assert_close(seen[0][..., 1, 1], x[..., 1:4, 1:4].mean(dim=(2, 3)))
+    assert seen[0].shape == (1, 3, 8, 8)
+
+
+def test_multi_scale_discriminator_layers_are_conv_lrelu_without_norm():
+    scale = MultiScaleDiscriminator(dim=8).cnns[0]
+    assert [type(block[3]) for block in scale[:-1]] == [nn.LeakyReLU] * 4
+    assert all(isinstance(block[2], nn.Identity) for block in scale[:-1])  # norm none
+    assert all(isinstance(block[0], nn.ReflectionPad2d) for block in scale[:-1])
+    assert isinstance(scale[-1], nn.Conv2d) and scale[-1].kernel_size == (1, 1) and scale[-1].out_channels == 1
+
+
+def test_multi_scale_discriminator_refuses_a_size_its_coarsest_scale_cannot_score():
+    discriminator = MultiScaleDiscriminator(dim=8)
+    discriminator.check_input_size(64)
+    with pytest.raises(ConfigError, match="data.image_size=32 .* 3-scale discriminator needs at least 61 px"):
+        discriminator.check_input_size(32)
+    discriminator(torch.randn(1, 3, 61, 61))  # the arithmetic agrees with the network itself
+    with pytest.raises(RuntimeError):  # reflection padding wider than the coarsest map
+        discriminator(torch.randn(1, 3, 60, 60))
 
 
 def test_normal_init_gives_the_official_statistics():

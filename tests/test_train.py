@@ -13,11 +13,18 @@ from PIL import Image
 
 from i2i import train as train_cli
 from i2i import translate as translate_cli
-from i2i.train import train
+from i2i.errors import ConfigError, DataError
+from i2i.train import build_model, train
 from i2i.translate import load_model
 
 # Enough to cross an epoch boundary (4 images) and to make the image pools (size 2) swap at random.
-RESUME = ["trainer.max_steps={n}", "model.scheduler.lr_lambda.total=6", "data.domains.num_train=4", "model.pool_size=2"]
+RESUME = [
+    "model=cyclegan",
+    "trainer.max_steps={n}",
+    "model.scheduler.lr_lambda.total=6",
+    "data.domains.num_train=4",
+    "model.pool_size=2",
+]
 
 
 def weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -95,7 +102,7 @@ def test_unknown_model_lists_the_available_ones(monkeypatch, capsys, tmp_path):
 
 @pytest.fixture
 def trained_checkpoint(make_cfg, tmp_path) -> Path:
-    train(make_cfg("trainer.max_steps=2"))
+    train(make_cfg("model=cyclegan", "trainer.max_steps=2"))
     return tmp_path / "checkpoints" / "last.ckpt"
 
 
@@ -152,4 +159,25 @@ def test_console_script_runs_from_any_directory(tmp_path):
         [str(script), "--cfg", "job", "--package", "model"], cwd=tmp_path, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
-    assert "i2i.models.cyclegan.CycleGAN" in result.stdout
+    assert "i2i.models.munit.MUNIT" in result.stdout  # the default model
+
+
+def test_translate_style_options_are_refused_for_a_unimodal_model_and_checked(make_cfg, tmp_path):
+    cyclegan = build_model(make_cfg("model=cyclegan"))
+    with pytest.raises(ConfigError) as error:
+        translate_cli.style_options(cyclegan, 3, None, None, 32)
+    assert str(error.value) == (
+        "n_styles=3 is not allowed: CycleGAN is unimodal (one translation per input); only multimodal models take styles"
+    )
+    assert translate_cli.style_options(cyclegan, None, None, None, 32) == {}
+    munit = build_model(make_cfg("model=munit"))
+    assert translate_cli.style_options(munit, 4, 1, None, 64) == {"n_styles": 4, "style_seed": 1}
+    with pytest.raises(ConfigError, match="give either n_styles .* or reference, not both"):
+        translate_cli.style_options(munit, 4, None, "style.png", 64)
+    with pytest.raises(ConfigError, match="n_styles=0 is not allowed: must be > 0"):
+        translate_cli.style_options(munit, 0, None, None, 64)
+    with pytest.raises(DataError, match="reference image not found"):
+        translate_cli.style_options(munit, None, None, str(tmp_path / "none.png"), 64)
+    write_pngs(tmp_path / "ref", 1)
+    reference = translate_cli.style_options(munit, None, None, str(tmp_path / "ref" / "photo0.jpg"), 64)["reference"]
+    assert reference.shape == (1, 3, 64, 64)

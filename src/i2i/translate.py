@@ -1,6 +1,8 @@
 """`i2i-translate`: translate a folder of images with a trained checkpoint.
 
     i2i-translate ckpt_path=run/checkpoints/last.ckpt input_dir=photos output_dir=out direction=AtoB
+    i2i-translate ... n_styles=5 style_seed=0       # multimodal: 5 PNGs per input, <name>_s{j}.png
+    i2i-translate ... reference=style.jpg           # multimodal: every output in that image's style
 """
 
 import logging
@@ -17,23 +19,29 @@ from torchvision.utils import save_image
 
 from i2i.cli import reporting_errors
 from i2i.data.folder import list_images
-from i2i.errors import CheckpointError, DataError, check_choice, check_positive
+from i2i.errors import CheckpointError, ConfigError, DataError, check_choice, check_positive
 from i2i.models.base import TranslationModule
 from i2i.types import DIRECTIONS
 
 log = logging.getLogger("i2i")
 
 
-def load_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(checkpoint, the run config inside it), loaded with `weights_only=True`; clear errors for a
-    missing file, a file that is not a PyTorch checkpoint, and a checkpoint not written by i2i."""
+def read_checkpoint(path: str | Path) -> Any:
+    """The contents of a PyTorch file, loaded on the CPU with `weights_only=True`; clear errors for a
+    missing file and a file that is not a PyTorch checkpoint."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - any unpickling failure means the same thing here
         raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({type(error).__name__})") from error
+
+
+def load_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(checkpoint, the run config inside it); clear errors as `read_checkpoint`, and for a checkpoint
+    not written by i2i."""
+    checkpoint = read_checkpoint(path)
     config = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
     if not isinstance(config, dict) or "model" not in config or "state_dict" not in checkpoint:
         raise CheckpointError(f"{path} is not an i2i checkpoint (no i2i run config in it); train one with i2i-train")
@@ -59,20 +67,57 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def style_options(
+    model: TranslationModule, n_styles: int | None, style_seed: int | None, reference: str | None, image_size: int
+) -> dict[str, Any]:
+    """The `translate` options of the style keys, refused for a unimodal model or when combined."""
+    given = {"n_styles": n_styles, "style_seed": style_seed, "reference": reference}
+    given = {key: value for key, value in given.items() if value is not None}
+    if not given:
+        return {}
+    if not model.multimodal:
+        key, value = next(iter(given.items()))
+        why = f"{type(model).__name__} is unimodal (one translation per input); only multimodal models take styles"
+        raise ConfigError(key, value, why)
+    if n_styles is not None and reference is not None:
+        raise ConfigError("reference", reference, "give either n_styles (sampled styles) or reference, not both")
+    if n_styles is not None:
+        check_positive("n_styles", n_styles)
+    options: dict[str, Any] = {"n_styles": n_styles, "style_seed": style_seed} if reference is None else {}
+    if reference is not None:
+        path = Path(reference)
+        if not path.is_file():
+            raise DataError(f"reference image not found: {path}")
+        options["reference"] = load_image(path, image_size).unsqueeze(0).to(model.device)
+    return options
+
+
 def translate_folder(
-    model: TranslationModule, input_dir: Path, output_dir: Path, direction: str, image_size: int, batch_size: int
+    model: TranslationModule,
+    input_dir: Path,
+    output_dir: Path,
+    direction: str,
+    image_size: int,
+    batch_size: int,
+    options: dict[str, Any] | None = None,
 ) -> list[Path]:
-    """Translate every image of `input_dir` into `<output_dir>/<input name>.png`; returns the outputs."""
+    """Translate every image of `input_dir` into `<output_dir>/<input name>.png`, or with
+    `n_styles=k` into `<input name>_s{j}.png` for j < k; returns the outputs."""
     files = list_images(input_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    options = options or {}
     written = []
     for start in range(0, len(files), batch_size):
         chunk = files[start : start + batch_size]
         batch = torch.stack([load_image(path, image_size) for path in chunk]).to(model.device)
-        for path, image in zip(chunk, model.translate(batch, direction)):
-            target = output_dir / f"{path.stem}.png"
-            save_image((image.float().cpu().clamp(-1, 1) + 1) / 2, target)
-            written.append(target)
+        for path, images in zip(chunk, model.translate(batch, direction, **options)):
+            if options.get("n_styles") is None:
+                named = [(f"{path.stem}.png", images)]
+            else:
+                named = [(f"{path.stem}_s{j}.png", image) for j, image in enumerate(images)]
+            for name, image in named:
+                save_image((image.float().cpu().clamp(-1, 1) + 1) / 2, output_dir / name)
+                written.append(output_dir / name)
     return written
 
 
@@ -93,7 +138,10 @@ def _main(cfg: DictConfig) -> None:
         check_positive("batch_size", cfg.batch_size)
         model, config = load_model(cfg.ckpt_path, resolve_device(cfg.device))
         size = cfg.image_size or config["data"]["image_size"]
-        written = translate_folder(model, Path(cfg.input_dir), Path(cfg.output_dir), cfg.direction, size, cfg.batch_size)
+        options = style_options(model, cfg.n_styles, cfg.style_seed, cfg.reference, size)
+        written = translate_folder(
+            model, Path(cfg.input_dir), Path(cfg.output_dir), cfg.direction, size, cfg.batch_size, options
+        )
         log.info("wrote %d images to %s", len(written), cfg.output_dir)
 
 

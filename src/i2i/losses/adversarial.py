@@ -5,7 +5,7 @@ generator calls `g` on the discriminator's score of its fakes. A list of predict
 discriminator scale or head) is summed, as the original MUNIT/UNIT multi-scale discriminator does.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -34,6 +34,11 @@ class AdversarialLoss:
     def __init__(self, mode: str) -> None:
         check_choice("gan_mode", mode, GAN_MODES)
         self.mode = mode
+
+    def d(self, discriminator: Callable[[Tensor], Prediction], real: Tensor, fake: Tensor) -> Tensor:
+        """The discriminator's whole loss: d_real on real images plus d_fake on fakes, detached so
+        that no gradient reaches the generator."""
+        return self.d_real(discriminator(real)) + self.d_fake(discriminator(fake.detach()))
 
     def d_real(self, prediction: Prediction) -> Tensor:
         return _summed(self._real, prediction)

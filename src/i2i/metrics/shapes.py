@@ -73,3 +73,28 @@ def looks_like_target(
     objects = mean_color(translations, segment_objects(translations) & input_masks)
     object_ok = palette_distance(objects, target_palette) < palette_distance(objects, source_palette)
     return background_ok & object_ok  # NaN colours (no object found) compare False
+
+
+def mode_coverage(
+    translations: Tensor,
+    input_masks: Tensor,
+    source_background: Sequence[float],
+    target_background: Sequence[float],
+    source_palette: Sequence[Sequence[float]],
+    target_palette: Sequence[Sequence[float]],
+) -> Tensor:
+    """Per input (B,), the fraction of the target colour modes that its k translations produce.
+
+    `translations` is (B, k, 3, H, W): k translations of each input with sampled styles. A
+    translation produces the mode nearest its object colour, and only when it passes
+    `looks_like_target` (a source-coloured or empty output produces none).
+    """
+    batch, k = translations.shape[:2]
+    flat = translations.flatten(0, 1)
+    masks = input_masks.repeat_interleave(k, dim=0)
+    valid = looks_like_target(flat, masks, source_background, target_background, source_palette, target_palette)
+    colors = mean_color(flat, segment_objects(flat) & masks)
+    modes = nearest_entry(colors.nan_to_num(), target_palette)
+    produced = torch.zeros(batch * k, len(target_palette), dtype=torch.bool, device=flat.device)
+    produced[torch.arange(batch * k), modes] = valid
+    return produced.view(batch, k, -1).any(dim=1).float().mean(dim=1)

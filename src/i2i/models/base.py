@@ -44,11 +44,17 @@ class Update:
     `loss(batch, carry)` returns the total loss and its unweighted terms. `carry` is a dict that
     lives for one iteration: an update may leave detached tensors in it (CycleGAN's fakes) for the
     updates after it, so no model pays for a forward pass it already made.
+
+    `records` names optimizers whose parameters keep recording gradients during this update
+    without being stepped by it: a forward pass made here through their networks can then be
+    handed, graph and all, to a later update through `carry` (MUNIT and UNIT translate once per
+    iteration, in the D update, and their G update back-propagates through those translations).
     """
 
     name: str
     optimizers: tuple[str, ...]
     loss: LossFn
+    records: tuple[str, ...] = ()
 
 
 class TranslationModule(pl.LightningModule):
@@ -189,7 +195,7 @@ class TranslationModule(pl.LightningModule):
     # ------------------------------------------------------------------ the choreography
     def _run_update(self, update: Update, batch: Batch, carry: Carry) -> None:
         optimizers = [self._optimizer(name) for name in update.optimizers]
-        self._train_only(update.optimizers)
+        self._train_only(update.optimizers + update.records)
         try:
             loss, logs = update.loss(batch, carry)
             if not self._all_finite(update, loss, logs):

@@ -8,7 +8,7 @@ down-sample with k4 s2 convs, decoders up-sample with x2 nearest + k5 conv.
 from torch import Tensor, nn
 
 from i2i.nets.adain import AdaINConvBlock, AdaINResidualBlock
-from i2i.nets.blocks import ConvBlock, ResidualBlock
+from i2i.nets.blocks import MLP, ConvBlock, ResidualBlock
 
 
 class ContentEncoder(nn.Sequential):
@@ -129,3 +129,116 @@ class Decoder(nn.Module):
         for block in self.blocks:
             x = block(x, next(chunks)) if isinstance(block, (AdaINResidualBlock, AdaINConvBlock)) else block(x)
         return x
+
+
+def content_autoencoder(
+    *, in_channels: int, dim: int, n_downsample: int, n_res: int, res_norm: str, activation: str, pad_type: str
+) -> tuple[ContentEncoder, Decoder]:
+    """The content encoder (IN) and the decoder (`res_norm` residual blocks, LN up-sampling convs,
+    tanh) of MUNIT's `AdaINGen` (res_norm adain) and UNIT's `VAEGen` (res_norm in)."""
+    conv = {"activation": activation, "pad_type": pad_type}
+    encoder = ContentEncoder(in_channels=in_channels, dim=dim, n_downsample=n_downsample, n_res=n_res, norm="in", **conv)
+    decoder = Decoder(
+        in_channels=encoder.out_channels,
+        out_channels=in_channels,
+        n_upsample=n_downsample,
+        n_res=n_res,
+        res_norm=res_norm,
+        up_norm="ln",
+        **conv,
+    )
+    return encoder, decoder
+
+
+class AdaINAutoEncoder(nn.Module):
+    """The generator of one MUNIT domain (`NVlabs/MUNIT:networks.py AdaINGen`).
+
+    A content encoder (IN), a style encoder (no norm, `style_downsample` strided convs), an MLP
+    mapping the style code to every AdaIN parameter of the decoder, and the decoder (AdaIN
+    residual blocks, LN up-sampling convs, tanh). The norms are fixed by the architecture, as in
+    the official code; widths and depths are arguments.
+    """
+
+    def __init__(
+        self,
+        *,
+        in_channels: int = 3,
+        dim: int,
+        style_dim: int,
+        n_downsample: int,
+        n_res: int,
+        mlp_dim: int,
+        mlp_blocks: int,
+        style_downsample: int,
+        activation: str,
+        pad_type: str,
+    ) -> None:
+        super().__init__()
+        self.style_encoder = StyleEncoder(
+            in_channels=in_channels,
+            dim=dim,
+            n_downsample=style_downsample,
+            style_dim=style_dim,
+            norm="none",
+            activation=activation,
+            pad_type=pad_type,
+        )
+        self.content_encoder, self.decoder = content_autoencoder(
+            in_channels=in_channels,
+            dim=dim,
+            n_downsample=n_downsample,
+            n_res=n_res,
+            res_norm="adain",
+            activation=activation,
+            pad_type=pad_type,
+        )
+        self.mlp = MLP(
+            style_dim, self.decoder.num_adain_params, hidden_dim=mlp_dim, n_blocks=mlp_blocks, activation=activation
+        )
+        self.style_dim = style_dim
+        self.downsampling_factor = 2**n_downsample
+
+    def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """(content (B, C, H/f, W/f), style (B, style_dim)) of images x."""
+        return self.content_encoder(x), self.style_encoder(x)
+
+    def decode(self, content: Tensor, style: Tensor) -> Tensor:
+        return self.decoder(content, self.mlp(style))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """The reconstruction of x from its own content and style."""
+        return self.decode(*self.encode(x))
+
+
+class AutoEncoder(nn.Module):
+    """The generator of one UNIT domain (`NVlabs/MUNIT:networks.py VAEGen`) without its noise.
+
+    The content encoder (IN) gives the latent mean; the decoder has IN residual blocks and LN
+    up-sampling convs. The reduced VAE's sampling (z = mean + N(0, I) in training) belongs to the
+    model, which also needs the mean itself for the KL term.
+    """
+
+    def __init__(
+        self, *, in_channels: int = 3, dim: int, n_downsample: int, n_res: int, activation: str, pad_type: str
+    ) -> None:
+        super().__init__()
+        self.encoder, self.decoder = content_autoencoder(
+            in_channels=in_channels,
+            dim=dim,
+            n_downsample=n_downsample,
+            n_res=n_res,
+            res_norm="in",
+            activation=activation,
+            pad_type=pad_type,
+        )
+        self.downsampling_factor = 2**n_downsample
+
+    def encode(self, x: Tensor) -> Tensor:
+        return self.encoder(x)
+
+    def decode(self, hidden: Tensor) -> Tensor:
+        return self.decoder(hidden)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """The deterministic reconstruction decode(encode(x))."""
+        return self.decode(self.encode(x))

@@ -1,0 +1,225 @@
+"""MUNIT (Huang et al., ECCV 2018): multimodal translation by recombining content and style codes.
+
+Each domain has an auto-encoder G_a, G_b (`AdaINAutoEncoder`) that splits an image into a content
+code c (spatial, shared between domains) and a style code s (8-d, domain-specific, prior N(0, I)).
+A->B translation decodes A's content with a B style, sampled from the prior (a new translation per
+sample) or encoded from a reference B image. D_a scores domain-A images, D_b domain-B images.
+
+Faithful to `NVlabs/MUNIT` (research/nvidia.md §1.1): the official encoders, AdaIN decoder with LN
+up-sampling and tanh, 3-layer MLP, multi-scale LSGAN discriminators summed over scales; kaiming
+init of everything, then N(0, 0.02) for the discriminators; Adam 1e-4 (0.5, 0.999), weight decay
+1e-4, learning rate halved every 100k iterations; batch 1.
+
+Objective (paper Eq. 5; official `gen_update`, `dis_update`), all reconstructions mean |.|:
+    (c_a, s_a') = E_a(x_a), (c_b, s_b') = E_b(x_b), s_a, s_b ~ N(0, I)
+    x_ba = G_a(c_b, s_a), x_ab = G_b(c_a, s_b)
+    L_G = gan_w * [LSGAN(D_a(x_ba), 1) + LSGAN(D_b(x_ab), 1)]
+        + recon_x_w * [|G_a(c_a, s_a') - x_a| + |G_b(c_b, s_b') - x_b|]
+        + recon_s_w * [|E_a^style(x_ba) - s_a| + |E_b^style(x_ab) - s_b|]
+        + recon_c_w * [|E_a^content(x_ba) - c_b| + |E_b^content(x_ab) - c_a|]   (target not detached)
+        + recon_x_cyc_w * [|G_a(E_b^content(x_ab), s_a') - x_a| + |G_b(E_a^content(x_ba), s_b') - x_b|]
+        + vgg_w * [P(x_ba, x_b) + P(x_ab, x_a)]      (P: domain-invariant perceptual loss)
+    L_D = gan_w * [LSGAN(D_a(x_a), 1) + LSGAN(D_a(x_ba), 0) + LSGAN(D_b(x_b), 1) + LSGAN(D_b(x_ab), 0)]
+
+Update order and cost: the official iteration updates D, then G, and each update encodes both
+images and decodes both translations anew, with styles sampled anew. The generators do not change
+between the two updates, so here that forward pass is made once, in the D update, with the
+generators recording gradients (`Update.records`); the D loss sees the translations detached and
+the G update back-propagates through the same tensors. Every term has the same expectation as in
+the official code; the one difference is that both updates of an iteration see the same style
+sample rather than two independent ones. It saves two encodes and two decodes per iteration.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from i2i.errors import check_choice, check_divisible, check_non_negative, check_positive
+from i2i.losses.adversarial import GAN_MODES, AdversarialLoss
+from i2i.losses.perceptual import DomainInvariantPerceptualLoss
+from i2i.models.base import Carry, Logs, TranslationModule, Update
+from i2i.nets.autoencoder import AdaINAutoEncoder
+from i2i.nets.init import init_weights
+from i2i.types import DIRECTIONS, SOURCE_TARGET, Batch, Direction
+
+# The sample grids use one fixed set of styles, so successive grids are comparable (the official
+# display keeps fixed style noise too).
+GRID_STYLE_SEED = 0
+
+
+@dataclass(frozen=True)
+class MUNITLoss:
+    """Loss weights of the official configs; `vgg_weights_path` is where the perceptual loss's
+    VGG16 weights are when they are not in the torch hub cache."""
+
+    gan_mode: str
+    gan_w: float
+    recon_x_w: float
+    recon_s_w: float
+    recon_c_w: float
+    recon_x_cyc_w: float
+    vgg_w: float
+    vgg_weights_path: str | None = None
+
+    def __post_init__(self) -> None:
+        check_choice("loss.gan_mode", self.gan_mode, GAN_MODES)
+        for key in ("gan_w", "recon_x_w", "recon_s_w", "recon_c_w", "recon_x_cyc_w", "vgg_w"):
+            check_non_negative(f"loss.{key}", getattr(self, key))
+
+
+class MUNIT(TranslationModule):
+    multimodal = True
+
+    def __init__(
+        self,
+        *,
+        generator: Callable[[], AdaINAutoEncoder],
+        discriminator: Callable[[], nn.Module],
+        loss: MUNITLoss,
+        image_size: int,
+        init_generator: str,
+        init_discriminator: str,
+        init_gain: float,
+        grid_styles: int,
+        **spine: Any,
+    ) -> None:
+        super().__init__(**spine)
+        check_positive("model.grid_styles", grid_styles)
+        self.weights = loss
+        self.grid_styles = grid_styles
+        self.G_a, self.G_b = generator(), generator()
+        self.D_a, self.D_b = discriminator(), discriminator()
+        for net in (self.G_a, self.G_b):
+            init_weights(net, init_generator, init_gain)
+        for net in (self.D_a, self.D_b):
+            init_weights(net, init_discriminator, init_gain)
+        check_divisible("data.image_size", image_size, self.G_a.downsampling_factor, "the content encoder halves it")
+        self.D_a.check_input_size(image_size)
+        self.style_dim = self.G_a.style_dim
+        self.adv = AdversarialLoss(loss.gan_mode)
+        self.perceptual = DomainInvariantPerceptualLoss(loss.vgg_weights_path) if loss.vgg_w > 0 else None
+
+    def optimizer_parameters(self) -> dict[str, list[nn.Parameter]]:
+        return {
+            "generator": [*self.G_a.parameters(), *self.G_b.parameters()],
+            "discriminator": [*self.D_a.parameters(), *self.D_b.parameters()],
+        }
+
+    def updates(self, iteration: int) -> tuple[Update, ...]:
+        return (
+            Update("d", ("discriminator",), self.discriminator_loss, records=("generator",)),
+            Update("g", ("generator",), self.generator_loss),
+        )
+
+    def _translations(self, batch: Batch, carry: Carry) -> Carry:
+        """The iteration's codes and cross-domain translations, made by whichever update runs first."""
+        if "x_ab" not in carry:
+            x_a, x_b = batch["A"], batch["B"]
+            c_a, s_a_prime = self.G_a.encode(x_a)
+            c_b, s_b_prime = self.G_b.encode(x_b)
+            s_a = torch.randn(x_a.size(0), self.style_dim, device=x_a.device, dtype=s_a_prime.dtype)
+            s_b = torch.randn(x_b.size(0), self.style_dim, device=x_b.device, dtype=s_b_prime.dtype)
+            carry.update(c_a=c_a, c_b=c_b, s_a_prime=s_a_prime, s_b_prime=s_b_prime, s_a=s_a, s_b=s_b)
+            carry.update(x_ba=self.G_a.decode(c_b, s_a), x_ab=self.G_b.decode(c_a, s_b))
+        return carry
+
+    def discriminator_loss(self, batch: Batch, carry: Carry) -> tuple[Tensor, Logs]:
+        t = self._translations(batch, carry)
+        d_a, d_b = self.adv.d(self.D_a, batch["A"], t["x_ba"]), self.adv.d(self.D_b, batch["B"], t["x_ab"])
+        return self.weights.gan_w * (d_a + d_b), {"d_a": d_a, "d_b": d_b}
+
+    def generator_loss(self, batch: Batch, carry: Carry) -> tuple[Tensor, Logs]:
+        x_a, x_b, w = batch["A"], batch["B"], self.weights
+        t = self._translations(batch, carry)
+        x_ab, x_ba = t["x_ab"], t["x_ba"]
+        gan = self.adv.g(self.D_a(x_ba)) + self.adv.g(self.D_b(x_ab))
+        x_a_recon, x_b_recon = self.G_a.decode(t["c_a"], t["s_a_prime"]), self.G_b.decode(t["c_b"], t["s_b_prime"])
+        recon_x = F.l1_loss(x_a_recon, x_a) + F.l1_loss(x_b_recon, x_b)
+        zero = x_a.new_zeros(())
+        recon_s = recon_c = recon_x_cyc = vgg = zero
+        if w.recon_s_w > 0:
+            s_a_recon, s_b_recon = self.G_a.style_encoder(x_ba), self.G_b.style_encoder(x_ab)
+            recon_s = F.l1_loss(s_a_recon, t["s_a"]) + F.l1_loss(s_b_recon, t["s_b"])
+        if w.recon_c_w > 0 or w.recon_x_cyc_w > 0:
+            c_b_recon, c_a_recon = self.G_a.content_encoder(x_ba), self.G_b.content_encoder(x_ab)
+            recon_c = F.l1_loss(c_a_recon, t["c_a"]) + F.l1_loss(c_b_recon, t["c_b"])
+            if w.recon_x_cyc_w > 0:  # two more decodes, made only when the term is on
+                x_aba, x_bab = self.G_a.decode(c_a_recon, t["s_a_prime"]), self.G_b.decode(c_b_recon, t["s_b_prime"])
+                recon_x_cyc = F.l1_loss(x_aba, x_a) + F.l1_loss(x_bab, x_b)
+        if self.perceptual is not None:
+            vgg = self.perceptual(x_ba, x_b) + self.perceptual(x_ab, x_a)
+        total = (
+            w.gan_w * gan
+            + w.recon_x_w * recon_x
+            + w.recon_s_w * recon_s
+            + w.recon_c_w * recon_c
+            + w.recon_x_cyc_w * recon_x_cyc
+            + w.vgg_w * vgg
+        )
+        logs = {"gan": gan, "recon_x": recon_x, "recon_s": recon_s, "recon_c": recon_c, "recon_x_cyc": recon_x_cyc}
+        return total, logs | {"vgg": vgg}
+
+    # ------------------------------------------------------------------ inference
+    def sample_styles(self, batch_size: int, n_styles: int, style_seed: int | None, device: torch.device) -> Tensor:
+        """(batch_size * n_styles, style_dim) codes from the prior, grouped per input.
+
+        With a seed, the same n_styles codes (drawn on the CPU, so identical on every device) are
+        used for every input, like the official `test.py --synchronized`: an image's outputs do not
+        depend on its batch. Without one, every input gets its own draws from the global generator.
+        """
+        if style_seed is None:
+            return torch.randn(batch_size * n_styles, self.style_dim, device=device)
+        generator = torch.Generator().manual_seed(style_seed)
+        return torch.randn(n_styles, self.style_dim, generator=generator).to(device).repeat(batch_size, 1)
+
+    @torch.inference_mode()
+    def translate(
+        self,
+        x: Tensor,
+        direction: Direction,
+        *,
+        style: Tensor | None = None,
+        reference: Tensor | None = None,
+        n_styles: int | None = None,
+        style_seed: int | None = None,
+    ) -> Tensor:
+        """Translate x (B, 3, H, W) into the other domain with one of (at most one given):
+
+        - `style`: codes (1 or B, style_dim) of the target domain;
+        - `reference`: images (1 or B, 3, H', W') of the target domain, whose encoded style is used;
+        - `n_styles=k`: k styles sampled from the prior; returns (B, k, 3, H, W);
+        - none: one sampled style per input. `style_seed` makes sampled styles reproducible.
+        """
+        if sum(option is not None for option in (style, reference, n_styles)) > 1:
+            raise ValueError("give at most one of style, reference and n_styles")
+        source, target = (self.G_a, self.G_b) if direction == "AtoB" else (self.G_b, self.G_a)
+        content = source.content_encoder(x)
+        batch = x.size(0)
+        if reference is not None or style is not None:
+            codes = target.style_encoder(reference) if reference is not None else style.reshape(style.size(0), -1)
+            return target.decode(content, codes.to(content.dtype).expand(batch, -1))
+        k = 1 if n_styles is None else n_styles
+        if k < 1:
+            raise ValueError(f"n_styles must be >= 1, got {n_styles}")
+        codes = self.sample_styles(batch, k, style_seed, x.device)
+        images = target.decode(content.repeat_interleave(k, dim=0), codes.to(content.dtype))
+        return images if n_styles is None else images.view(batch, k, *images.shape[1:])
+
+    @torch.no_grad()
+    def sample_rows(self, images: Mapping[str, Tensor]) -> list[tuple[str, Tensor]]:
+        """Per direction: the inputs, their reconstructions, `grid_styles` translations with fixed
+        random styles, and one translation in the style of the other domain's images (the
+        reference of input i is the target domain's image i, shown in its own real row)."""
+        rows = []
+        for direction in DIRECTIONS:
+            source, target = SOURCE_TARGET[direction]
+            real = images[source]
+            rows += [(f"real_{source}", real), (f"recon_{source}", (self.G_a if source == "A" else self.G_b)(real))]
+            styles = self.translate(real, direction, n_styles=self.grid_styles, style_seed=GRID_STYLE_SEED)
+            rows += [(f"fake_{target}_style{j}", styles[:, j]) for j in range(self.grid_styles)]
+            rows.append((f"fake_{target}_ref", self.translate(real, direction, reference=images[target])))
+        return rows

@@ -1,0 +1,170 @@
+"""UNIT (Liu et al., NeurIPS 2017): translation through a shared latent space of two VAE-GANs.
+
+Each domain has an auto-encoder G_a, G_b (`AutoEncoder`): the encoder gives the mean h of a
+spatial latent code, the decoder renders a code into an image of its domain. A->B translation is
+G_b.decode(G_a.encode(x)); D_a scores domain-A images, D_b domain-B images.
+
+The default is the official master code (`mingyuliutw/UNIT:trainer.py UNIT_Trainer`, identical to
+`NVlabs/MUNIT`'s; research/nvidia.md §1.2): two independent generators (nothing shared) and a
+reduced VAE, z = h + N(0, I) with the std fixed at 1, noise only in training (translation decodes
+h), KL = mean(h^2). Multi-scale LSGAN discriminators summed over scales, kaiming init then
+N(0, 0.02) for the discriminators, Adam 1e-4 (0.5, 0.999) weight decay 1e-4, learning rate halved
+every 100k iterations, batch 1.
+
+`share_layers=true` is the paper's weight sharing as in the original NeurIPS code
+(`mingyuliutw/UNIT@version_02:src/trainers/cocogan_nets.py COCOResGen2`, research/nvidia.md §1.3):
+the last residual block of the encoders and the first residual block of the decoders are one
+module used by both domains, which ties the two latent spaces together. Only the sharing is taken
+from that version; the layers, losses and weights stay those of master.
+
+Objective (official `gen_update`, `dis_update`), all reconstructions mean |.|, n ~ N(0, I):
+    h_a = E_a(x_a), h_b = E_b(x_b), x_ab = G_b(h_a + n_a), x_ba = G_a(h_b + n_b)
+    h_a' = E_b(x_ab), h_b' = E_a(x_ba)
+    L_G = gan_w * [LSGAN(D_a(x_ba), 1) + LSGAN(D_b(x_ab), 1)]
+        + recon_x_w * [|G_a(h_a + n_a) - x_a| + |G_b(h_b + n_b) - x_b|]
+        + recon_kl_w * [mean(h_a^2) + mean(h_b^2)]
+        + recon_x_cyc_w * [|G_a(h_a' + n) - x_a| + |G_b(h_b' + n) - x_b|]
+        + recon_kl_cyc_w * [mean(h_a'^2) + mean(h_b'^2)]
+        + vgg_w * [P(x_ba, x_b) + P(x_ab, x_a)]      (P: domain-invariant perceptual loss)
+    L_D = gan_w * [LSGAN(D_a(x_a), 1) + LSGAN(D_a(x_ba), 0) + LSGAN(D_b(x_b), 1) + LSGAN(D_b(x_ab), 0)]
+
+Update order and cost: D, then G, as the official code; the encodings and translations are made
+once per iteration, in the D update, and the G update back-propagates through them (see
+`models/munit.py`; the only difference from the official code is that both updates see the same
+noise sample). The official G update reuses its noise n_a for both x_a's reconstruction and x_ab;
+so does this one.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from i2i.errors import check_choice, check_divisible, check_non_negative
+from i2i.losses.adversarial import GAN_MODES, AdversarialLoss
+from i2i.losses.perceptual import DomainInvariantPerceptualLoss
+from i2i.models.base import Carry, Logs, TranslationModule, Update
+from i2i.nets.autoencoder import AutoEncoder
+from i2i.nets.init import init_weights
+from i2i.types import Batch, Direction
+
+
+@dataclass(frozen=True)
+class UNITLoss:
+    """Loss weights of the official configs (their `recon_h_w` is read by no code and is left out);
+    `vgg_weights_path` is where the perceptual loss's VGG16 weights are when they are not in the
+    torch hub cache."""
+
+    gan_mode: str
+    gan_w: float
+    recon_x_w: float
+    recon_kl_w: float
+    recon_x_cyc_w: float
+    recon_kl_cyc_w: float
+    vgg_w: float
+    vgg_weights_path: str | None = None
+
+    def __post_init__(self) -> None:
+        check_choice("loss.gan_mode", self.gan_mode, GAN_MODES)
+        for key in ("gan_w", "recon_x_w", "recon_kl_w", "recon_x_cyc_w", "recon_kl_cyc_w", "vgg_w"):
+            check_non_negative(f"loss.{key}", getattr(self, key))
+
+
+def kl(hidden: Tensor) -> Tensor:
+    """The reduced VAE's KL term, mean(h^2): the KL to N(0, I) of N(h, I), up to constants."""
+    return hidden.pow(2).mean()
+
+
+class UNIT(TranslationModule):
+    def __init__(
+        self,
+        *,
+        generator: Callable[[], AutoEncoder],
+        discriminator: Callable[[], nn.Module],
+        loss: UNITLoss,
+        image_size: int,
+        share_layers: bool,
+        init_generator: str,
+        init_discriminator: str,
+        init_gain: float,
+        **spine: Any,
+    ) -> None:
+        super().__init__(**spine)
+        self.weights = loss
+        self.G_a, self.G_b = generator(), generator()
+        if share_layers:
+            self.G_b.encoder[-1] = self.G_a.encoder[-1]
+            self.G_b.decoder.blocks[0] = self.G_a.decoder.blocks[0]
+        self.D_a, self.D_b = discriminator(), discriminator()
+        for net in (self.G_a, self.G_b):
+            init_weights(net, init_generator, init_gain)
+        for net in (self.D_a, self.D_b):
+            init_weights(net, init_discriminator, init_gain)
+        check_divisible("data.image_size", image_size, self.G_a.downsampling_factor, "the encoder halves it")
+        self.D_a.check_input_size(image_size)
+        self.adv = AdversarialLoss(loss.gan_mode)
+        self.perceptual = DomainInvariantPerceptualLoss(loss.vgg_weights_path) if loss.vgg_w > 0 else None
+
+    def optimizer_parameters(self) -> dict[str, list[nn.Parameter]]:
+        # dict.fromkeys drops the second copy of the blocks shared under share_layers
+        generators = list(dict.fromkeys([*self.G_a.parameters(), *self.G_b.parameters()]))
+        return {"generator": generators, "discriminator": [*self.D_a.parameters(), *self.D_b.parameters()]}
+
+    def updates(self, iteration: int) -> tuple[Update, ...]:
+        return (
+            Update("d", ("discriminator",), self.discriminator_loss, records=("generator",)),
+            Update("g", ("generator",), self.generator_loss),
+        )
+
+    def _translations(self, batch: Batch, carry: Carry) -> Carry:
+        """The iteration's codes, noise and translations, made by whichever update runs first."""
+        if "x_ab" not in carry:
+            h_a, h_b = self.G_a.encode(batch["A"]), self.G_b.encode(batch["B"])
+            z_a, z_b = h_a + torch.randn_like(h_a), h_b + torch.randn_like(h_b)
+            carry.update(h_a=h_a, h_b=h_b, z_a=z_a, z_b=z_b, x_ba=self.G_a.decode(z_b), x_ab=self.G_b.decode(z_a))
+        return carry
+
+    def discriminator_loss(self, batch: Batch, carry: Carry) -> tuple[Tensor, Logs]:
+        t = self._translations(batch, carry)
+        d_a, d_b = self.adv.d(self.D_a, batch["A"], t["x_ba"]), self.adv.d(self.D_b, batch["B"], t["x_ab"])
+        return self.weights.gan_w * (d_a + d_b), {"d_a": d_a, "d_b": d_b}
+
+    def generator_loss(self, batch: Batch, carry: Carry) -> tuple[Tensor, Logs]:
+        x_a, x_b, w = batch["A"], batch["B"], self.weights
+        t = self._translations(batch, carry)
+        x_ab, x_ba = t["x_ab"], t["x_ba"]
+        gan = self.adv.g(self.D_a(x_ba)) + self.adv.g(self.D_b(x_ab))
+        recon_x = F.l1_loss(self.G_a.decode(t["z_a"]), x_a) + F.l1_loss(self.G_b.decode(t["z_b"]), x_b)
+        recon_kl = kl(t["h_a"]) + kl(t["h_b"])
+        zero = x_a.new_zeros(())
+        recon_x_cyc = recon_kl_cyc = vgg = zero
+        if w.recon_x_cyc_w > 0 or w.recon_kl_cyc_w > 0:
+            h_a_recon, h_b_recon = self.G_b.encode(x_ab), self.G_a.encode(x_ba)
+            recon_kl_cyc = kl(h_a_recon) + kl(h_b_recon)
+            if w.recon_x_cyc_w > 0:  # two more decodes, made only when the term is on
+                x_aba = self.G_a.decode(h_a_recon + torch.randn_like(h_a_recon))
+                x_bab = self.G_b.decode(h_b_recon + torch.randn_like(h_b_recon))
+                recon_x_cyc = F.l1_loss(x_aba, x_a) + F.l1_loss(x_bab, x_b)
+        if self.perceptual is not None:
+            vgg = self.perceptual(x_ba, x_b) + self.perceptual(x_ab, x_a)
+        total = (
+            w.gan_w * gan
+            + w.recon_x_w * recon_x
+            + w.recon_kl_w * recon_kl
+            + w.recon_x_cyc_w * recon_x_cyc
+            + w.recon_kl_cyc_w * recon_kl_cyc
+            + w.vgg_w * vgg
+        )
+        logs = {"gan": gan, "recon_x": recon_x, "recon_kl": recon_kl, "recon_x_cyc": recon_x_cyc}
+        return total, logs | {"recon_kl_cyc": recon_kl_cyc, "vgg": vgg}
+
+    @torch.inference_mode()
+    def translate(self, x: Tensor, direction: Direction, **options: Any) -> Tensor:
+        """The deterministic translation: the other domain's decoding of the latent mean (no noise)."""
+        if options:
+            raise TypeError(f"UNIT translation takes no options (it is unimodal), got {sorted(options)}")
+        source, target = (self.G_a, self.G_b) if direction == "AtoB" else (self.G_b, self.G_a)
+        return target.decode(source.encode(x))
