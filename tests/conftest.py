@@ -23,8 +23,10 @@ FAST = [
     "~callbacks.progress_bar",
     "print_config=false",
 ]
-# ... and, for the synthetic scenarios, a handful of images.
+# ... and, for the synthetic scenarios, a handful of images (per class for shapes_fewshot, so K <= 4;
+# 64 px there, the smallest size imaginaire's 6-stage FUNIT discriminator takes).
 FAST_SHAPES = ["data.domains.num_train=8", "data.domains.num_test=4"]
+FAST_FEWSHOT = ["data.test_shots=2", "data.image_size=64", "data.batch_size=2"]
 
 
 def compose_config(overrides: list[str], output_dir: Path | None = None) -> DictConfig:
@@ -44,6 +46,7 @@ def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
     def make(*overrides: str, fast: bool = True, output_dir: Path | None = None) -> DictConfig:
         data = next((o.split("=", 1)[1] for o in overrides if o.startswith("data=")), "shapes")
         speedups = [*FAST, *(FAST_SHAPES if data.startswith("shapes") else [])] if fast else []
+        speedups += FAST_FEWSHOT if fast and data == "shapes_fewshot" else []
         return compose_config([*speedups, *overrides], output_dir or tmp_path)
 
     return make

@@ -1,6 +1,9 @@
 """`i2i-translate`: translate a folder of images with a trained checkpoint.
 
     i2i-translate ckpt_path=run/checkpoints/last.ckpt input_dir=photos output_dir=out direction=AtoB
+
+Few-shot models (FUNIT, COCO-FUNIT) translate to the class shown by example images instead of a
+direction: `class_dir=<folder of K images of the class> [k=<use the first k>]`.
 """
 
 import logging
@@ -17,7 +20,7 @@ from torchvision.utils import save_image
 
 from i2i.cli import reporting_errors
 from i2i.data.folder import list_images
-from i2i.errors import CheckpointError, DataError, check_choice, check_positive
+from i2i.errors import CheckpointError, ConfigError, DataError, check_choice, check_positive
 from i2i.models.base import TranslationModule
 from i2i.types import DIRECTIONS
 
@@ -59,20 +62,38 @@ def resolve_device(name: str) -> torch.device:
 
 
 def translate_folder(
-    model: TranslationModule, input_dir: Path, output_dir: Path, direction: str, image_size: int, batch_size: int
+    model: TranslationModule,
+    input_dir: Path,
+    output_dir: Path,
+    direction: str | None,
+    image_size: int,
+    batch_size: int,
+    **options: Any,
 ) -> list[Path]:
-    """Translate every image of `input_dir` into `<output_dir>/<input name>.png`; returns the outputs."""
+    """Translate every image of `input_dir` into `<output_dir>/<input name>.png`; returns the outputs.
+    `options` go to the model's `translate` (few-shot models: `class_images`)."""
     files = list_images(input_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for start in range(0, len(files), batch_size):
         chunk = files[start : start + batch_size]
         batch = torch.stack([load_image(path, image_size) for path in chunk]).to(model.device)
-        for path, image in zip(chunk, model.translate(batch, direction)):
+        for path, image in zip(chunk, model.translate(batch, direction, **options)):
             target = output_dir / f"{path.stem}.png"
             save_image((image.float().cpu().clamp(-1, 1) + 1) / 2, target)
             written.append(target)
     return written
+
+
+def load_class_images(class_dir: Path, k: int | None, size: int) -> torch.Tensor:
+    """The first `k` images of `class_dir` in name order (all when k is None), (K, 3, size, size)."""
+    files = list_images(class_dir)
+    if k is not None:
+        check_positive("k", k)
+        if k > len(files):
+            raise DataError(f"class_dir {class_dir} has {len(files)} images; k={k} needs at least {k}")
+        files = files[:k]
+    return torch.stack([load_image(path, size) for path in files])
 
 
 def load_image(path: Path, size: int) -> torch.Tensor:
@@ -92,7 +113,17 @@ def _main(cfg: DictConfig) -> None:
         check_positive("batch_size", cfg.batch_size)
         model, config = load_model(cfg.ckpt_path, resolve_device(cfg.device))
         size = cfg.image_size or config["data"]["image_size"]
-        written = translate_folder(model, Path(cfg.input_dir), Path(cfg.output_dir), cfg.direction, size, cfg.batch_size)
+        direction, options = cfg.direction, {}
+        if model.data_kind == "fewshot":
+            if not cfg.class_dir:
+                raise ConfigError("class_dir", cfg.class_dir, "this few-shot model needs a folder of example images")
+            direction = None
+            options["class_images"] = load_class_images(Path(cfg.class_dir), cfg.k, size).to(model.device)
+        elif cfg.class_dir:
+            raise ConfigError("class_dir", cfg.class_dir, f"{type(model).__name__} is not a few-shot model")
+        written = translate_folder(
+            model, Path(cfg.input_dir), Path(cfg.output_dir), direction, size, cfg.batch_size, **options
+        )
         log.info("wrote %d images to %s", len(written), cfg.output_dir)
 
 
