@@ -173,6 +173,22 @@ def test_r1_matches_a_hand_computed_gradient():
     torch.testing.assert_close(quadratic, (2 * x.detach() / n).pow(2).flatten(1).sum(1).mean())
 
 
+def test_r1_of_the_mean_survives_fp16_autocast():
+    """Differentiating mean(D) in half precision underflows to 0 for a large patch map; the penalty
+    differentiates the sum and divides in float32 (16-mixed training on a GPU)."""
+    torch.manual_seed(0)
+    discriminator = torch.nn.Conv2d(3, 1, 3, padding=1)
+    torch.nn.init.normal_(discriminator.weight, 0, 1e-3)
+    x = torch.randn(16, 3, 64, 64, requires_grad=True)
+    reference = r1_penalty(discriminator(x), x, score_reduction="mean")
+    with torch.autocast("cpu", dtype=torch.float16):
+        scores = discriminator(x)
+        assert scores.dtype == torch.float16
+        half = r1_penalty(scores, x, score_reduction="mean")
+    assert reference > 0
+    torch.testing.assert_close(half, reference, rtol=1e-2, atol=0)
+
+
 # ---------------------------------------------------------------------------- the objective
 @pytest.fixture
 def funit(make_cfg):  # noqa: ANN201
