@@ -32,6 +32,10 @@ BARS: dict[str, dict[str, tuple[str, float]]] = {
     "cyclegan": {"content_iou": (">=", 0.85), "domain_acc": (">=", 0.90)},
     "unit": {"content_iou": (">=", 0.85), "domain_acc": (">=", 0.90)},
     "munit": {"content_iou": (">=", 0.85), "domain_acc": (">=", 0.90), "mode_coverage": (">=", 0.90)},
+
+    # on shapes_fewshot's held-out classes, K = 5 (few-shot metrics have no direction suffix)
+    "funit": {"class_acc": (">=", 0.80), "content_iou": (">=", 0.80)},
+    "coco_funit": {"class_acc": (">=", 0.80), "content_iou": (">=", 0.80)},
 }
 
 
@@ -45,10 +49,10 @@ def compose(model: str, overrides: list[str], run_name: str | None = None):  # n
 
 
 def check(metrics: dict[str, float], bar: dict[str, tuple[str, float]]) -> dict[str, bool]:
-    """Each `<metric>_<direction>` result checked against its bar."""
+    """Each `<metric>_<direction>` (or direction-free `<metric>`) result checked against its bar."""
     verdicts = {}
     for key, value in metrics.items():
-        name = key.rsplit("_", 1)[0]
+        name = key if key in bar else key.rsplit("_", 1)[0]
         if name in bar:
             op, threshold = bar[name]
             verdicts[key] = value >= threshold if op == ">=" else value <= threshold

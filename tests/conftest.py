@@ -26,11 +26,14 @@ FAST = [
     "~callbacks.progress_bar",
     "print_config=false",
 ]
-# ... and, for the synthetic scenarios, a handful of images.
+# ... and, for the synthetic scenarios, a handful of images (per class for shapes_fewshot, so K <= 4;
+# 64 px there, the smallest size imaginaire's 6-stage FUNIT discriminator takes).
 FAST_SHAPES = ["data.domains.num_train=8", "data.domains.num_test=4"]
 # Models that cannot run at 32 px: the official 3-scale discriminator of MUNIT/UNIT needs 64 px.
 FAST_IMAGE_SIZE = {"munit": 64, "unit": 64}
 DEFAULT_MODEL = "munit"  # conf/train.yaml
+
+FAST_FEWSHOT = ["data.test_shots=2", "data.image_size=64", "data.batch_size=2"]
 
 
 def compose_config(overrides: list[str], output_dir: Path | None = None) -> DictConfig:
@@ -53,6 +56,8 @@ def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
         speedups = [*FAST, *(FAST_SHAPES if data.startswith("shapes") else [])] if fast else []
         if fast and model in FAST_IMAGE_SIZE:
             speedups.append(f"data.image_size={FAST_IMAGE_SIZE[model]}")
+
+        speedups += FAST_FEWSHOT if fast and data == "shapes_fewshot" else []
         return compose_config([*speedups, *overrides], output_dir or tmp_path)
 
     return make

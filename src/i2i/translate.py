@@ -3,6 +3,9 @@
     i2i-translate ckpt_path=run/checkpoints/last.ckpt input_dir=photos output_dir=out direction=AtoB
     i2i-translate ... n_styles=5 style_seed=0       # multimodal: 5 PNGs per input, <name>_s{j}.png
     i2i-translate ... reference=style.jpg           # multimodal: every output in that image's style
+
+Few-shot models (FUNIT, COCO-FUNIT) translate to the class shown by example images instead of a
+direction: `class_dir=<folder of K images of the class> [k=<use the first k>]`.
 """
 
 import logging
@@ -96,13 +99,14 @@ def translate_folder(
     model: TranslationModule,
     input_dir: Path,
     output_dir: Path,
-    direction: str,
+    direction: str | None,
     image_size: int,
     batch_size: int,
     options: dict[str, Any] | None = None,
 ) -> list[Path]:
     """Translate every image of `input_dir` into `<output_dir>/<input name>.png`, or with
-    `n_styles=k` into `<input name>_s{j}.png` for j < k; returns the outputs."""
+    `n_styles=k` into `<input name>_s{j}.png` for j < k; returns the outputs. `options` go to the
+    model's `translate` (styles, references, few-shot `class_images`)."""
     files = list_images(input_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     options = options or {}
@@ -119,6 +123,17 @@ def translate_folder(
                 save_image((image.float().cpu().clamp(-1, 1) + 1) / 2, output_dir / name)
                 written.append(output_dir / name)
     return written
+
+
+def load_class_images(class_dir: Path, k: int | None, size: int) -> torch.Tensor:
+    """The first `k` images of `class_dir` in name order (all when k is None), (K, 3, size, size)."""
+    files = list_images(class_dir)
+    if k is not None:
+        check_positive("k", k)
+        if k > len(files):
+            raise DataError(f"class_dir {class_dir} has {len(files)} images; k={k} needs at least {k}")
+        files = files[:k]
+    return torch.stack([load_image(path, size) for path in files])
 
 
 def load_image(path: Path, size: int) -> torch.Tensor:
@@ -138,9 +153,16 @@ def _main(cfg: DictConfig) -> None:
         check_positive("batch_size", cfg.batch_size)
         model, config = load_model(cfg.ckpt_path, resolve_device(cfg.device))
         size = cfg.image_size or config["data"]["image_size"]
-        options = style_options(model, cfg.n_styles, cfg.style_seed, cfg.reference, size)
+        direction, options = cfg.direction, style_options(model, cfg.n_styles, cfg.style_seed, cfg.reference, size)
+        if model.data_kind == "fewshot":
+            if not cfg.class_dir:
+                raise ConfigError("class_dir", cfg.class_dir, "this few-shot model needs a folder of example images")
+            direction = None
+            options["class_images"] = load_class_images(Path(cfg.class_dir), cfg.k, size).to(model.device)
+        elif cfg.class_dir:
+            raise ConfigError("class_dir", cfg.class_dir, f"{type(model).__name__} is not a few-shot model")
         written = translate_folder(
-            model, Path(cfg.input_dir), Path(cfg.output_dir), cfg.direction, size, cfg.batch_size, options
+            model, Path(cfg.input_dir), Path(cfg.output_dir), direction, size, cfg.batch_size, options
         )
         log.info("wrote %d images to %s", len(written), cfg.output_dir)
 

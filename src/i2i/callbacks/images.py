@@ -13,9 +13,10 @@ from i2i.loggers import log_image
 
 class ImageGrid(EveryNIterations):
     """One PNG per run: a row per named row of the model's `sample_rows` (e.g. real_A / fake_B /
-    cycle_A / real_B / fake_A / cycle_B), a column per fixed test image. Rank 0 writes
-    `<dirpath>/iter_<n>.png`; the row names go to `<dirpath>/rows.txt`. The same grid goes to the
-    active loggers that store images (W&B, TensorBoard) under the key `samples`."""
+    cycle_A / real_B / fake_A / cycle_B), a column per fixed test input. The inputs are the
+    datamodule's `sample_inputs` (test images per domain, or few-shot evaluation episodes). Rank 0
+    writes `<dirpath>/iter_<n>.png`; the row names go to `<dirpath>/rows.txt`. The same grid goes to
+    the active loggers that store images (W&B, TensorBoard) under the key `samples`."""
 
     def __init__(self, dirpath: str, every_n_iterations: int, n_images: int = 8) -> None:
         super().__init__(every_n_iterations, "image_grid")
@@ -27,8 +28,8 @@ class ImageGrid(EveryNIterations):
     def run(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.is_global_zero:
             return
-        datamodule = trainer.datamodule
-        images = {d: datamodule.test_images(d, self.n_images).to(pl_module.device) for d in ("A", "B")}
+        inputs = trainer.datamodule.sample_inputs(self.n_images)
+        images = {name: tensor.to(pl_module.device) for name, tensor in inputs.items()}
         with evaluating(pl_module):
             rows = pl_module.sample_rows(images)
         grid = make_grid(torch.cat([row.float().cpu() for _, row in rows]), nrow=self.n_images, padding=2)

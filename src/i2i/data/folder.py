@@ -15,7 +15,7 @@ import torchvision.transforms.functional as TF
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
-from i2i.errors import DataError, check_positive
+from i2i.errors import DataError, check_choice, check_positive
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +34,21 @@ def list_images(folder: Path) -> list[Path]:
 
 
 class ImageFolderSource:
-    """The images of one domain and split, loaded and transformed on demand."""
+    """The images of one domain and split, loaded and transformed on demand.
 
-    def __init__(self, folder: Path, *, load_size: int, crop_size: int, train: bool, flip: bool = True) -> None:
+    `resize`: "square" resizes to load_size x load_size (CycleGAN); "shorter_side" resizes the
+    shorter side to load_size and keeps the aspect ratio (FUNIT's `transforms.Resize(new_size)`).
+    """
+
+    def __init__(
+        self, folder: Path, *, load_size: int, crop_size: int, train: bool, flip: bool = True, resize: str = "square"
+    ) -> None:
+        check_choice("data.resize", resize, ("square", "shorter_side"))
         self.folder = folder
         self.files = list_images(folder)
         self.load_size, self.crop_size = load_size, crop_size
         self.train, self.flip = train, flip and train
+        self.resize = resize
         self.bad_files: set[Path] = set()
         self._check_headers()
 
@@ -80,12 +88,16 @@ class ImageFolderSource:
 
     def transform(self, image: Image.Image, seed: int) -> Tensor:
         generator = torch.Generator().manual_seed(seed)
-        image = TF.resize(image, [self.load_size, self.load_size], TF.InterpolationMode.BICUBIC)
-        margin = self.load_size - self.crop_size
-        if self.train:
-            top, left = (int(v) for v in torch.randint(0, margin + 1, (2,), generator=generator))
+        size = [self.load_size, self.load_size] if self.resize == "square" else self.load_size
+        image = TF.resize(image, size, TF.InterpolationMode.BICUBIC)
+        margin_y, margin_x = image.height - self.crop_size, image.width - self.crop_size
+        if self.train and margin_y == margin_x:
+            top, left = (int(v) for v in torch.randint(0, margin_x + 1, (2,), generator=generator))
+        elif self.train:
+            top = int(torch.randint(0, margin_y + 1, (), generator=generator))
+            left = int(torch.randint(0, margin_x + 1, (), generator=generator))
         else:
-            top = left = margin // 2
+            top, left = margin_y // 2, margin_x // 2
         image = TF.crop(image, top, left, self.crop_size, self.crop_size)
         if self.flip and torch.rand((), generator=generator) < 0.5:
             image = TF.hflip(image)

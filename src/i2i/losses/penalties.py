@@ -18,10 +18,11 @@ def r1_penalty(real_scores: Tensor, real_images: Tensor, score_reduction: str = 
     element (FUNIT's `calc_grad2` differentiates `d_out.mean()`).
     """
     check_choice("score_reduction", score_reduction, ("sum", "mean"))
-    scores = real_scores.float()
-    total = scores.sum() if score_reduction == "sum" else scores.mean()
-    (grad,) = torch.autograd.grad(total, real_images, create_graph=True)
-    return grad.float().pow(2).flatten(1).sum(1).mean()
+    # The mean's gradient is the sum's divided by the count, divided here in float32: under fp16
+    # autocast, the gradient of a mean over B x H x W patches could underflow inside the backward.
+    (grad,) = torch.autograd.grad(real_scores.float().sum(), real_images, create_graph=True)
+    grad = grad.float() if score_reduction == "sum" else grad.float() / real_scores.numel()
+    return grad.pow(2).flatten(1).sum(1).mean()
 
 
 def gradient_penalty(discriminator_scores, real: Tensor, fake: Tensor) -> Tensor:  # noqa: ANN001

@@ -5,6 +5,9 @@ parameters come from one MLP. The MLP output is split in decoder-module order, `
 layer, exactly as the official `assign_adain_params` consumes it, so official weights convert by
 position. Here the parameters are passed as an argument instead of being assigned to module
 attributes before the forward pass: no hidden state, and one split instead of a loop of slices.
+
+imaginaire's FUNIT and COCO-FUNIT instead hand every AdaIN layer the same style vector, which each
+layer projects to its own parameters (`ProjectedAdaptiveNorm`, research/nvidia.md §0 item 8).
 """
 
 import torch
@@ -38,9 +41,26 @@ class AdaptiveInstanceNorm2d(nn.Module):
         return adaptive_instance_norm(x, params, self.eps)
 
 
+class ProjectedAdaptiveNorm(nn.Module):
+    """imaginaire's `AdaptiveNorm` (projection on, one Linear): IN(x) * (1 + gamma) + beta with
+    (gamma, beta) = Linear(style_dim -> 2C)(style); `forward(x, style)` with style (B, style_dim)."""
+
+    def __init__(self, num_features: int, style_dim: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+        self.projection = nn.Linear(style_dim, 2 * num_features)
+        self.num_params = style_dim
+
+    def forward(self, x: Tensor, style: Tensor) -> Tensor:
+        gamma, beta = self.projection(style).chunk(2, dim=1)
+        return adaptive_instance_norm(x, torch.cat([beta, 1 + gamma], dim=1), self.eps)
+
+
 class AdaINConvBlock(nn.Module):
     """[x2 nearest up-sampling ->] pad -> conv -> AdaIN -> activation; `forward(x, params)` with
-    params (B, 2 * out_channels)."""
+    params (B, 2 * out_channels), or with `style_dim` set, `forward(x, style)` with style
+    (B, style_dim) projected by the layer itself (`ProjectedAdaptiveNorm`). `num_params` is the
+    width of the conditioning `forward` takes."""
 
     def __init__(
         self,
@@ -52,13 +72,17 @@ class AdaINConvBlock(nn.Module):
         activation: str = "relu",
         pad_type: str = "reflect",
         upsample: bool = False,
+        style_dim: int | None = None,
     ) -> None:
         super().__init__()
         self.upsample = nn.Upsample(scale_factor=2, mode="nearest") if upsample else nn.Identity()
         self.conv = ConvBlock(
             in_channels, out_channels, kernel_size, 1, padding, activation="none", pad_type=pad_type
         )
-        self.norm = AdaptiveInstanceNorm2d(out_channels)
+        if style_dim is None:
+            self.norm: nn.Module = AdaptiveInstanceNorm2d(out_channels)
+        else:
+            self.norm = ProjectedAdaptiveNorm(out_channels, style_dim)
         self.activation = make_activation(activation)
         self.num_params = self.norm.num_params
 
@@ -83,3 +107,40 @@ class AdaINResidualBlock(nn.Module):
         first, second = params.split([self.first.num_params, self.second.num_params], dim=1)
         residual = self.second(self.first(x, first), second)
         return x + self.res_scale * residual if self.res_scale != 1 else x + residual
+
+
+class ProjectedAdaINResidualBlock(nn.Module):
+    """x + [conv3-AdaIN-act, conv3-AdaIN-act](x), every AdaIN projecting the same style vector:
+    imaginaire's `Res2dBlock` (order CNACNA, adaptive norm) of the FUNIT/COCO-FUNIT decoder;
+    `forward(x, style)` with style (B, style_dim)."""
+
+    def __init__(self, channels: int, *, style_dim: int, activation: str = "relu", pad_type: str = "reflect") -> None:
+        super().__init__()
+        block = dict(activation=activation, pad_type=pad_type, style_dim=style_dim)
+        self.first = AdaINConvBlock(channels, channels, 3, 1, **block)
+        self.second = AdaINConvBlock(channels, channels, 3, 1, **block)
+
+    def forward(self, x: Tensor, style: Tensor) -> Tensor:
+        return x + self.second(self.first(x, style), style)
+
+
+class ProjectedAdaINUpBlock(nn.Module):
+    """imaginaire's `UpRes2dBlock` as its FUNIT decoder configures it (hidden width = out, learned
+    shortcut, adaptive norm everywhere): shortcut [x2 up, conv1-AdaIN-act], residual [conv5-AdaIN-act
+    at the input resolution, x2 up, conv5-AdaIN-act]; `forward(x, style)` with style (B, style_dim).
+
+    The official decoder passes `skip_activation_norm='instance'`, which the block reads only as a
+    truth value: the shortcut gets the adaptive norm and its own projection, as here.
+    """
+
+    def __init__(
+        self, in_channels: int, out_channels: int, *, style_dim: int, activation: str = "relu", pad_type: str = "reflect"
+    ) -> None:
+        super().__init__()
+        block = dict(activation=activation, pad_type=pad_type, style_dim=style_dim)
+        self.shortcut = AdaINConvBlock(in_channels, out_channels, 1, 0, upsample=True, **block)
+        self.first = AdaINConvBlock(in_channels, out_channels, 5, 2, **block)
+        self.second = AdaINConvBlock(out_channels, out_channels, 5, 2, upsample=True, **block)
+
+    def forward(self, x: Tensor, style: Tensor) -> Tensor:
+        return self.shortcut(x, style) + self.second(self.first(x, style), style)

@@ -7,7 +7,7 @@ down-sample with k4 s2 convs, decoders up-sample with x2 nearest + k5 conv.
 
 from torch import Tensor, nn
 
-from i2i.nets.adain import AdaINConvBlock, AdaINResidualBlock
+from i2i.nets.adain import AdaINConvBlock, AdaINResidualBlock, ProjectedAdaINResidualBlock, ProjectedAdaINUpBlock
 from i2i.nets.blocks import MLP, ConvBlock, ResidualBlock
 
 
@@ -15,6 +15,8 @@ class ContentEncoder(nn.Sequential):
     """c7s1-dim, `n_downsample` k4 s2 convs doubling the width, `n_res` residual blocks.
 
     MUNIT/UNIT: dim 64, 2 down-samplings, 4 blocks (256 x H/4 x W/4); FUNIT: 3 and 2 (512 x H/8).
+    imaginaire's FUNIT/COCO-FUNIT: 4 and 2 (1024 x H/16), affine instance norm ("in_affine", its
+    default) and an activation after each block's second conv (`res_final_activation`).
     """
 
     def __init__(
@@ -26,6 +28,7 @@ class ContentEncoder(nn.Sequential):
         n_res: int = 4,
         norm: str = "in",
         activation: str = "relu",
+        res_final_activation: str = "none",
         pad_type: str = "reflect",
         res_scale: float = 1.0,
     ) -> None:
@@ -34,11 +37,19 @@ class ContentEncoder(nn.Sequential):
             layers.append(ConvBlock(dim, dim * 2, 4, 2, 1, norm=norm, activation=activation, pad_type=pad_type))
             dim *= 2
         layers += [
-            ResidualBlock(dim, norm=norm, activation=activation, pad_type=pad_type, res_scale=res_scale)
+            ResidualBlock(
+                dim,
+                norm=norm,
+                activation=activation,
+                final_activation=res_final_activation,
+                pad_type=pad_type,
+                res_scale=res_scale,
+            )
             for _ in range(n_res)
         ]
         super().__init__(*layers)
         self.out_channels = dim
+        self.downsampling_factor = 2**n_downsample
 
 
 class StyleEncoder(nn.Sequential):
@@ -242,3 +253,47 @@ class AutoEncoder(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """The deterministic reconstruction decode(encode(x))."""
         return self.decode(self.encode(x))
+
+
+class ProjectionDecoder(nn.Module):
+    """imaginaire's FUNIT and COCO-FUNIT decoder (`imaginaire/generators/funit.py Decoder`): `n_res`
+    AdaIN residual blocks at the content width, `n_upsample` AdaIN up-sampling residual blocks
+    halving it, c7s1-3 with tanh (research/nvidia.md §1.7).
+
+    Every AdaIN layer projects the same style vector (B, style_dim) to its own parameters, so
+    `forward(content, style)` takes the MLP output whole; `num_adain_params` (= style_dim, the MLP's
+    output width) keeps the interface of `Decoder`. The official decoder always has 2 residual
+    blocks, whatever `num_res_blocks` says; `n_res` is 2 in the configs.
+    """
+
+    def __init__(
+        self,
+        *,
+        in_channels: int = 1024,
+        style_dim: int = 256,
+        out_channels: int = 3,
+        n_res: int = 2,
+        n_upsample: int = 4,
+        activation: str = "relu",
+        pad_type: str = "reflect",
+    ) -> None:
+        super().__init__()
+        dim = in_channels
+        conditioned: list[nn.Module] = [
+            ProjectedAdaINResidualBlock(dim, style_dim=style_dim, activation=activation, pad_type=pad_type)
+            for _ in range(n_res)
+        ]
+        for _ in range(n_upsample):
+            conditioned.append(
+                ProjectedAdaINUpBlock(dim, dim // 2, style_dim=style_dim, activation=activation, pad_type=pad_type)
+            )
+            dim //= 2
+        self.blocks = nn.ModuleList(conditioned)
+        self.to_image = ConvBlock(dim, out_channels, 7, 1, 3, activation="tanh", pad_type=pad_type)
+        self.num_adain_params = style_dim
+
+    def forward(self, content: Tensor, style: Tensor) -> Tensor:
+        x = content
+        for block in self.blocks:
+            x = block(x, style)
+        return self.to_image(x)

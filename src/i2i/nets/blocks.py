@@ -68,10 +68,11 @@ class ConvTransposeBlock(nn.Sequential):
 
 
 class ResidualBlock(nn.Module):
-    """x + res_scale * [conv3-norm-act, conv3-norm](x): the residual block of CycleGAN, UNIT, MUNIT
-    and FUNIT (TUNIT scales the residual by 0.1).
+    """x + res_scale * [conv3-norm-act, conv3-norm-final_activation](x): the residual block of
+    CycleGAN, UNIT, MUNIT and FUNIT (TUNIT scales the residual by 0.1).
 
-    No activation after the second conv, as in the official ResnetBlock and MUNIT ResBlock.
+    No activation after the second conv (`final_activation="none"`), as in the official ResnetBlock
+    and MUNIT ResBlock; imaginaire's `Res2dBlock` (order CNACNA) has one (`final_activation=activation`).
     """
 
     def __init__(
@@ -80,6 +81,7 @@ class ResidualBlock(nn.Module):
         *,
         norm: str,
         activation: str = "relu",
+        final_activation: str = "none",
         pad_type: str = "reflect",
         bias: bool = True,
         res_scale: float = 1.0,
@@ -88,7 +90,9 @@ class ResidualBlock(nn.Module):
         self.res_scale = res_scale
         self.body = nn.Sequential(
             ConvBlock(channels, channels, 3, 1, 1, norm=norm, activation=activation, pad_type=pad_type, bias=bias),
-            ConvBlock(channels, channels, 3, 1, 1, norm=norm, activation="none", pad_type=pad_type, bias=bias),
+            ConvBlock(
+                channels, channels, 3, 1, 1, norm=norm, activation=final_activation, pad_type=pad_type, bias=bias
+            ),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -98,10 +102,17 @@ class ResidualBlock(nn.Module):
 class ActFirstResidualBlock(nn.Module):
     """Pre-activation residual block of FUNIT's discriminator (`NVlabs/FUNIT:blocks.py ActFirstResBlock`):
     x_s + [act-conv3-(norm), act-conv3-(norm)](x), hidden width min(in, out), reflect padding; the
-    shortcut x_s is a bias-free 1x1 conv when the width changes, else x."""
+    shortcut x_s is a 1x1 conv when the width changes, else x. The original shortcut has no bias;
+    imaginaire's `Res2dBlock` in order NACNAC (its FUNIT discriminator) has one (`shortcut_bias`)."""
 
     def __init__(
-        self, in_channels: int, out_channels: int, *, norm: str = "none", activation: str = "lrelu"
+        self,
+        in_channels: int,
+        out_channels: int,
+        *,
+        norm: str = "none",
+        activation: str = "lrelu",
+        shortcut_bias: bool = False,
     ) -> None:
         super().__init__()
         hidden = min(in_channels, out_channels)
@@ -111,7 +122,9 @@ class ActFirstResidualBlock(nn.Module):
             ConvBlock(hidden, out_channels, 3, 1, 1, norm=norm, activation="none", pad_type="reflect"),
         )
         self.shortcut = (
-            nn.Conv2d(in_channels, out_channels, 1, bias=False) if in_channels != out_channels else nn.Identity()
+            nn.Conv2d(in_channels, out_channels, 1, bias=shortcut_bias)
+            if in_channels != out_channels
+            else nn.Identity()
         )
 
     def forward(self, x: Tensor) -> Tensor:

@@ -1,9 +1,11 @@
 """Convolutional discriminators shared by the models."""
 
+import torch
 from torch import Tensor, nn
+from torch.nn.utils.parametrizations import spectral_norm as spectral_normed
 
 from i2i.errors import ConfigError
-from i2i.nets.blocks import ConvBlock
+from i2i.nets.blocks import ActFirstResidualBlock, ConvBlock, make_activation
 
 
 class PatchDiscriminator(nn.Module):
@@ -108,3 +110,110 @@ class MultiScaleDiscriminator(nn.Module):
             minimum = next(s for s in range(size, 4096) if self.fits(s))
             why = f"the {len(self.cnns)}-scale discriminator needs at least {minimum} px"
             raise ConfigError("data.image_size", size, why)
+
+
+def _act_first_stages(
+    *, in_channels: int, nf: int, max_channels: int, n_stages: int, shortcut_bias: bool
+) -> tuple[nn.Sequential, int]:
+    """The residual trunk of both FUNIT discriminators and its output width: c7s1-nf (no activation),
+    then `n_stages` x [ActFirst(nf, nf), ActFirst(nf, min(2 nf, max_channels))], with reflection
+    padding 1 and 3x3 stride-2 average pooling between stages (not after the last)."""
+    layers: list[nn.Module] = [ConvBlock(in_channels, nf, 7, 1, 3, activation="none", pad_type="reflect")]
+    for stage in range(n_stages):
+        out = min(2 * nf, max_channels)
+        layers += [
+            ActFirstResidualBlock(nf, nf, shortcut_bias=shortcut_bias),
+            ActFirstResidualBlock(nf, out, shortcut_bias=shortcut_bias),
+        ]
+        if stage < n_stages - 1:
+            layers += [nn.ReflectionPad2d(1), nn.AvgPool2d(3, stride=2)]
+        nf = out
+    return nn.Sequential(*layers), nf
+
+
+def _check_stage_sizes(image_size: int, n_stages: int) -> None:
+    """Refuse an image size whose last stage would be narrower than its 3x3 reflection-padded convs
+    allow (2 px), naming the minimum."""
+
+    def fits(size: int) -> bool:
+        for _ in range(n_stages - 1):
+            size = (size - 1) // 2 + 1  # reflection pad 1, then 3x3 stride-2 pooling
+        return size >= 2
+
+    if not fits(image_size):
+        minimum = next(s for s in range(image_size, 1 << 16) if fits(s))
+        raise ConfigError("data.image_size", image_size, f"a discriminator of {n_stages} stages needs at least {minimum} px")
+
+
+class GPPatchMcResDis(nn.Module):
+    """FUNIT's multi-task patch discriminator (`NVlabs/FUNIT:networks.py GPPatchMcResDis`).
+
+    `n_res_blocks / 2` stages of activation-first residual blocks (bias-free learned shortcuts),
+    then LeakyReLU 0.2 and a 1x1 conv with one output channel per training class. `forward(x, y)`
+    returns the score map of each image's own class, channel y[i] of image i, (B, h, w), and the
+    global-average-pooled trunk features (B, C) on which FUNIT's feature matching is computed.
+    Official: nf 64, 10 blocks (5 stages, 64 -> 1024 channels), 119 classes: 54,252,599 weights.
+    """
+
+    def __init__(
+        self, *, num_classes: int, in_channels: int = 3, nf: int = 64, n_res_blocks: int = 10, max_channels: int = 1024
+    ) -> None:
+        super().__init__()
+        if n_res_blocks < 2 or n_res_blocks % 2:
+            raise ConfigError("model.discriminator.n_res_blocks", n_res_blocks, "must be a positive even number")
+        self.n_stages = n_res_blocks // 2
+        self.features, channels = _act_first_stages(
+            in_channels=in_channels, nf=nf, max_channels=max_channels, n_stages=self.n_stages, shortcut_bias=False
+        )
+        # not in place: the trunk features are also returned for feature matching
+        self.head = nn.Sequential(make_activation("lrelu", inplace=False), nn.Conv2d(channels, num_classes, 1))
+
+    def check_input_size(self, size: int) -> None:
+        _check_stage_sizes(size, self.n_stages)
+
+    def forward(self, x: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+        features = self.features(x)
+        scores = self.head(features)
+        picked = scores[torch.arange(len(scores), device=scores.device), labels]
+        return picked, features.mean(dim=(2, 3))
+
+
+class ProjectionResDiscriminator(nn.Module):
+    """imaginaire's FUNIT and COCO-FUNIT discriminator (`imaginaire/discriminators/funit.py
+    ResDiscriminator`), a projection discriminator (research/nvidia.md §0 item 6, §1.7).
+
+    The trunk of `GPPatchMcResDis` with `n_layers` stages and biased learned shortcuts; head
+    LeakyReLU 0.2 + 1x1 conv to one channel, plus the projection <embed(y), GAP(features)> added to
+    every patch. Spectral norm on every conv (not the embedding) when `spectral_norm`. `forward(x, y)`
+    returns (scores (B, 1, h, w), GAP features (B, C)). Official: nf 64, 6 layers, max 1024 channels.
+    """
+
+    def __init__(
+        self,
+        *,
+        num_classes: int,
+        in_channels: int = 3,
+        nf: int = 64,
+        max_channels: int = 1024,
+        n_layers: int = 6,
+        spectral_norm: bool = True,
+    ) -> None:
+        super().__init__()
+        self.n_stages = n_layers
+        self.features, channels = _act_first_stages(
+            in_channels=in_channels, nf=nf, max_channels=max_channels, n_stages=n_layers, shortcut_bias=True
+        )
+        self.head = nn.Sequential(make_activation("lrelu", inplace=False), nn.Conv2d(channels, 1, 1))
+        self.embedding = nn.Embedding(num_classes, channels)
+        if spectral_norm:
+            for conv in [m for m in (*self.features.modules(), *self.head.modules()) if isinstance(m, nn.Conv2d)]:
+                spectral_normed(conv)
+
+    def check_input_size(self, size: int) -> None:
+        _check_stage_sizes(size, self.n_stages)
+
+    def forward(self, x: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+        features = self.features(x)
+        pooled = features.mean(dim=(2, 3))
+        projection = (self.embedding(labels) * pooled).sum(dim=1)
+        return self.head(features) + projection.view(-1, 1, 1, 1), pooled
