@@ -29,6 +29,7 @@ RESULTS = ROOT / "bench" / "results"
 # DESIGN §6: the minimum (or, for errors, maximum) each metric must reach, in both directions.
 BARS: dict[str, dict[str, tuple[str, float]]] = {
     "cyclegan": {"content_iou": (">=", 0.85), "domain_acc": (">=", 0.90)},
+    "ugatit": {"shape_acc": (">=", 0.80), "centroid_err": ("<=", 2.0)},
 }
 
 

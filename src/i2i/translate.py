@@ -1,6 +1,9 @@
 """`i2i-translate`: translate a folder of images with a trained checkpoint.
 
     i2i-translate ckpt_path=run/checkpoints/last.ckpt input_dir=photos output_dir=out direction=AtoB
+
+`save_attention=true` also writes `<input name>_attention.png` beside each output: the generator's
+attention map in the jet colour map (models with `attention_maps`, e.g. U-GAT-IT's CAM heatmap).
 """
 
 import logging
@@ -17,8 +20,8 @@ from torchvision.utils import save_image
 
 from i2i.cli import reporting_errors
 from i2i.data.folder import list_images
-from i2i.errors import CheckpointError, DataError, check_choice, check_positive
-from i2i.models.base import TranslationModule
+from i2i.errors import CheckpointError, ConfigError, DataError, check_choice, check_positive
+from i2i.models.base import TranslationModule, heatmap_rgb
 from i2i.types import DIRECTIONS
 
 log = logging.getLogger("i2i")
@@ -59,19 +62,32 @@ def resolve_device(name: str) -> torch.device:
 
 
 def translate_folder(
-    model: TranslationModule, input_dir: Path, output_dir: Path, direction: str, image_size: int, batch_size: int
+    model: TranslationModule,
+    input_dir: Path,
+    output_dir: Path,
+    direction: str,
+    image_size: int,
+    batch_size: int,
+    save_attention: bool = False,
 ) -> list[Path]:
-    """Translate every image of `input_dir` into `<output_dir>/<input name>.png`; returns the outputs."""
+    """Translate every image of `input_dir` into `<output_dir>/<input name>.png` (and, with
+    `save_attention`, its attention map into `<input name>_attention.png`); returns the files written."""
+    if save_attention and not model.has_attention_maps():
+        raise ConfigError("save_attention", True, f"{type(model).__name__} has no attention maps to save")
     files = list_images(input_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for start in range(0, len(files), batch_size):
         chunk = files[start : start + batch_size]
         batch = torch.stack([load_image(path, image_size) for path in chunk]).to(model.device)
-        for path, image in zip(chunk, model.translate(batch, direction)):
-            target = output_dir / f"{path.stem}.png"
-            save_image((image.float().cpu().clamp(-1, 1) + 1) / 2, target)
-            written.append(target)
+        outputs = {"": model.translate(batch, direction)}
+        if save_attention:
+            outputs["_attention"] = heatmap_rgb(model.attention_maps(batch, direction))
+        for suffix, images in outputs.items():
+            for path, image in zip(chunk, images):
+                target = output_dir / f"{path.stem}{suffix}.png"
+                save_image((image.float().cpu().clamp(-1, 1) + 1) / 2, target)
+                written.append(target)
     return written
 
 
@@ -92,7 +108,9 @@ def _main(cfg: DictConfig) -> None:
         check_positive("batch_size", cfg.batch_size)
         model, config = load_model(cfg.ckpt_path, resolve_device(cfg.device))
         size = cfg.image_size or config["data"]["image_size"]
-        written = translate_folder(model, Path(cfg.input_dir), Path(cfg.output_dir), cfg.direction, size, cfg.batch_size)
+        written = translate_folder(
+            model, Path(cfg.input_dir), Path(cfg.output_dir), cfg.direction, size, cfg.batch_size, cfg.save_attention
+        )
         log.info("wrote %d images to %s", len(written), cfg.output_dir)
 
 
