@@ -18,6 +18,7 @@ from i2i.models.ugatit import UGATITLoss
 from i2i.nets.adailn import AdaILN, AdaILNResidualBlock
 from i2i.nets.cam import CAM
 from i2i.nets.discriminators import CAMDiscriminator, depth_for_size
+from i2i.nets.init import init_weights
 from i2i.nets.norms import ILN, clip_rho_, make_norm
 from i2i.train import build_model, train
 
@@ -294,3 +295,11 @@ def test_translate_refuses_save_attention_for_a_model_without_attention_maps(
     assert exit_info.value.code == 2
     message = "error: save_attention=True is not allowed: CycleGAN has no attention maps to save"
     assert capsys.readouterr().err.strip() == message
+
+
+def test_normal_init_reaches_the_weights_behind_spectral_norm():
+    critic = CAMDiscriminator(ndf=8, n_layers=3, reference_size=None, image_size=32)
+    init_weights(critic, "normal", 0.02)
+    conv = critic.features[1][1]
+    assert conv.parametrizations.weight.original.std().item() == pytest.approx(0.02, rel=0.1)
+    assert conv.bias.abs().sum() == 0

@@ -21,7 +21,8 @@ The official PyTorch and TF codes differ (§1.4; the paper's numbers come from T
 - CAM logits: two separate bias-free linears for GAP and GMP (PyTorch; the pinned parameter
   counts are PyTorch's), not TF's one shared linear with bias. Under spectral norm the features
   are re-weighted by the normalised weights the logits use (TF), not by PyTorch's `weight_orig`.
-- Biases: none on convs and MLP except the CAM 1x1 fusion and the discriminators' convs (PyTorch).
+- Biases: only on the CAM 1x1 fusions and the discriminators' feature convs (PyTorch; TF has
+  biases almost everywhere, the MLP included).
 - MLP width: ngf * 2**n_downsampling (PyTorch), not TF's ch * n_res, which is wrong for n_res != 4.
 - Init: `init_kind` in the config; `default` keeps PyTorch's own init (the PyTorch code),
   `normal` 0.02 is TF's N(0, 0.02).
@@ -41,8 +42,9 @@ Not copied: the official discriminator step runs both generators again with thei
 back-propagates into them for nothing. Here the spine freezes the generators during that step and
 the fakes are made under `no_grad` (two forward passes, no graph); the generator step must build
 its own graph anyway, because its gradients flow through those fakes. Each discriminator scores
-real and fake images in one batch (it has no batch-dependent layer); each generator translates its
-source and its target (the identity term) in one batch.
+real and fake images in one batch (it has no batch-dependent layer, so only the number of
+spectral-norm power iterations differs: one per step instead of two); each generator translates
+its source and its target (the identity term) in one batch (instance statistics are per sample).
 The discriminators' depth follows the image size (`i2i.nets.discriminators.depth_for_size`): the
 official 7/5 layers at 256 px, 5/3 at 64 px, where the official global discriminator cannot run.
 """
