@@ -32,10 +32,11 @@ BARS: dict[str, dict[str, tuple[str, float]]] = {
     "cyclegan": {"content_iou": (">=", 0.85), "domain_acc": (">=", 0.90)},
     "unit": {"content_iou": (">=", 0.85), "domain_acc": (">=", 0.90)},
     "munit": {"content_iou": (">=", 0.85), "domain_acc": (">=", 0.90), "mode_coverage": (">=", 0.90)},
-
     # on shapes_fewshot's held-out classes, K = 5 (few-shot metrics have no direction suffix)
     "funit": {"class_acc": (">=", 0.80), "content_iou": (">=", 0.80)},
     "coco_funit": {"class_acc": (">=", 0.80), "content_iou": (">=", 0.80)},
+
+    "ugatit": {"shape_acc": (">=", 0.80), "centroid_err": ("<=", 2.0)},
 }
 
 

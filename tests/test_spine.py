@@ -161,3 +161,35 @@ def test_bad_spine_settings_are_refused():
         Toy(optimizers=sgd(), nonfinite="ignore")
     with pytest.raises(ConfigError, match="model.gradient_clip_val=-1"):
         Toy(optimizers=sgd(), gradient_clip_val=-1)
+
+
+class Clipped(Toy):
+    """Toy whose generator update clamps G's weights after each step, recording what it saw."""
+
+    def __init__(self, **spine) -> None:  # noqa: ANN003
+        super().__init__(**spine)
+        self.after: list[bool] = []
+
+    def updates(self, iteration: int):  # noqa: ANN201
+        d, g = super().updates(iteration)
+        return d, Update(g.name, g.optimizers, g.loss, after_step=self.clamp)
+
+    def clamp(self) -> None:
+        # the step has happened: G differs from the weights the loss saw; clamping is visible
+        self.after.append(bool(self.G.weight.grad is not None))
+        with torch.no_grad():
+            self.G.weight.clamp_(-0.01, 0.01)
+
+
+def test_after_step_runs_after_the_optimizer_step_of_its_update_only():
+    model = Clipped(optimizers=sgd(lr=10.0))
+    fit(model, 2)
+    assert model.after == [True, True]  # once per iteration, after the generator's backward and step
+    assert model.G.weight.abs().max() <= 0.01  # the last thing to touch G was the clamp, not the step
+
+
+def test_after_step_is_skipped_with_its_update():
+    model = Clipped(optimizers=sgd(), nonfinite="skip")
+    model.nan_term = "gan"
+    fit(model, 2)
+    assert model.after == [] and model.skipped_updates == 2

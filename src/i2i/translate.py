@@ -6,6 +6,9 @@
 
 Few-shot models (FUNIT, COCO-FUNIT) translate to the class shown by example images instead of a
 direction: `class_dir=<folder of K images of the class> [k=<use the first k>]`.
+
+`save_attention=true` also writes `<input name>_attention.png` beside each output: the generator's
+attention map in the jet colour map (models with `attention_maps`, e.g. U-GAT-IT's CAM heatmap).
 """
 
 import logging
@@ -23,7 +26,7 @@ from torchvision.utils import save_image
 from i2i.cli import reporting_errors
 from i2i.data.folder import list_images
 from i2i.errors import CheckpointError, ConfigError, DataError, check_choice, check_positive
-from i2i.models.base import TranslationModule
+from i2i.models.base import TranslationModule, heatmap_rgb
 from i2i.types import DIRECTIONS
 
 log = logging.getLogger("i2i")
@@ -103,10 +106,14 @@ def translate_folder(
     image_size: int,
     batch_size: int,
     options: dict[str, Any] | None = None,
+    save_attention: bool = False,
 ) -> list[Path]:
     """Translate every image of `input_dir` into `<output_dir>/<input name>.png`, or with
-    `n_styles=k` into `<input name>_s{j}.png` for j < k; returns the outputs. `options` go to the
-    model's `translate` (styles, references, few-shot `class_images`)."""
+    `n_styles=k` into `<input name>_s{j}.png` for j < k, and with `save_attention` its attention
+    map into `<input name>_attention.png`; returns the files written. `options` go to the model's
+    `translate` (styles, references, few-shot `class_images`)."""
+    if save_attention and not model.has_attention_maps():
+        raise ConfigError("save_attention", True, f"{type(model).__name__} has no attention maps to save")
     files = list_images(input_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     options = options or {}
@@ -122,6 +129,11 @@ def translate_folder(
             for name, image in named:
                 save_image((image.float().cpu().clamp(-1, 1) + 1) / 2, output_dir / name)
                 written.append(output_dir / name)
+        if save_attention:
+            for path, heatmap in zip(chunk, heatmap_rgb(model.attention_maps(batch, direction))):
+                target = output_dir / f"{path.stem}_attention.png"
+                save_image((heatmap.float().cpu() + 1) / 2, target)
+                written.append(target)
     return written
 
 
@@ -162,7 +174,7 @@ def _main(cfg: DictConfig) -> None:
         elif cfg.class_dir:
             raise ConfigError("class_dir", cfg.class_dir, f"{type(model).__name__} is not a few-shot model")
         written = translate_folder(
-            model, Path(cfg.input_dir), Path(cfg.output_dir), direction, size, cfg.batch_size, options
+            model, Path(cfg.input_dir), Path(cfg.output_dir), direction, size, cfg.batch_size, options, cfg.save_attention
         )
         log.info("wrote %d images to %s", len(written), cfg.output_dir)
 

@@ -5,9 +5,12 @@ background colour is the median of the 2-pixel border (scenarios keep objects of
 an object pixel is one farther than `OBJECT_THRESHOLD` (RGB distance) from it.
 """
 
+import math
 from collections.abc import Sequence
+from typing import Protocol
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 OBJECT_THRESHOLD = 0.3
@@ -98,3 +101,106 @@ def mode_coverage(
     produced = torch.zeros(batch * k, len(target_palette), dtype=torch.bool, device=flat.device)
     produced[torch.arange(batch * k), modes] = valid
     return produced.view(batch, k, -1).any(dim=1).float().mean(dim=1)
+
+# --- shapes_geometry: which shape each object became, and where --------------------------------
+# A filled axis-aligned square fills its bounding box (fill ratio 1), a disc pi/4 = 0.785 of it;
+# a small disc whose one-pixel tips fall outside the box (`object_extent`) fills up to ~0.93 of it.
+SQUARE_MIN_FILL = 0.9
+ROUND_FILL = (0.65, 0.95)
+MAX_ASPECT = 1.25  # a bounding box longer than this on one side is no square or circle
+EXTENT_MIN_SHARE = 0.2
+
+
+class Placed(Protocol):
+    """An object of the ground truth: centre (x, y) in pixels (pixel i spans [i, i + 1)) and radius."""
+
+    cx: float
+    cy: float
+    radius: float
+
+
+def label_components(masks: Tensor) -> Tensor:
+    """8-connected components of (B, H, W) bool masks: (B, H, W) int64 labels, 0 for background.
+
+    Every pixel starts with its own label and takes the largest label of its 3x3 neighbourhood until
+    nothing changes, so each component ends up labelled by its largest pixel index (plus one).
+    """
+    height, width = masks.shape[-2:]
+    index = torch.arange(1, height * width + 1, dtype=torch.float32, device=masks.device).view(height, width)
+    labels = torch.where(masks, index, torch.zeros_like(index))
+    while True:
+        grown = torch.where(masks, F.max_pool2d(labels[:, None], 3, stride=1, padding=1)[:, 0], labels)
+        if torch.equal(grown, labels):
+            return labels.long()
+        labels = grown
+
+
+def object_extent(blob: Tensor) -> tuple[int, int, int, int] | None:
+    """(top, bottom, left, right), inclusive, of an object mask (H, W) bool, counting only rows and
+    columns that hold at least EXTENT_MIN_SHARE of the fullest one: the anti-aliased edge of a
+    shape adds a few stray pixels to the segmentation, which must not widen its box. None when
+    the object is smaller than 3 x 3 pixels."""
+    bounds = []
+    for counts in (blob.sum(dim=1), blob.sum(dim=0)):
+        kept = (counts >= EXTENT_MIN_SHARE * counts.max()).nonzero()[:, 0]
+        if len(kept) == 0 or kept[-1] - kept[0] < 2:
+            return None
+        bounds += [int(kept[0]), int(kept[-1])]
+    return bounds[0], bounds[1], bounds[2], bounds[3]
+
+
+def classify_shape(blob: Tensor) -> str:
+    """"square", "circle" or "other" for one object mask (H, W) bool, from its box (`object_extent`).
+
+    Fill ratio: object pixels in the box over its area (square 1, disc 0.785-0.93, ROUND_FILL).
+    Corner test, which tells the two apart where the fill ratios meet: each 2 x 2 patch in a corner
+    of the box holds >= 2 object pixels for a square (the box may end in a half-covered edge row or
+    column) and <= 1 for a disc (the box corner lies sqrt(2) - 1 = 0.41 radii outside it). A box
+    much longer than wide is neither.
+    """
+    extent = object_extent(blob)
+    if extent is None:
+        return "other"
+    top, bottom, left, right = extent
+    box = blob[top : bottom + 1, left : right + 1].float()
+    height, width = box.shape
+    if max(height, width) > MAX_ASPECT * min(height, width):
+        return "other"
+    fill = box.mean().item()
+    ends = (slice(0, 2), slice(-2, None))
+    corners = [box[rows, cols].sum().item() for rows in ends for cols in ends]
+    if fill >= SQUARE_MIN_FILL and all(c >= 2 for c in corners):
+        return "square"
+    if ROUND_FILL[0] <= fill < ROUND_FILL[1] and all(c <= 1 for c in corners):
+        return "circle"
+    return "other"
+
+
+def measure_objects(images: Tensor, layouts: Sequence[Sequence[Placed]]) -> tuple[list[str], list[float]]:
+    """For every ground-truth object of every image (B, 3, H, W) in [0, 1]: the shape of the object
+    found at its place, and the distance in pixels from that object's centroid to the true centre.
+
+    The object found is the connected component covering most object pixels within half a radius
+    of the true centre. An object that vanished (no such pixel) is "missing" and counts as one
+    radius away: its error is as large as the object itself.
+    """
+    labels = label_components(segment_objects(images))
+    height, width = labels.shape[-2:]
+    ys = torch.arange(height, dtype=torch.float32).view(-1, 1) + 0.5
+    xs = torch.arange(width, dtype=torch.float32).view(1, -1) + 0.5
+    shapes, errors = [], []
+    for image_labels, layout in zip(labels.cpu(), layouts):
+        for placement in layout:
+            near = ((xs - placement.cx) ** 2 + (ys - placement.cy) ** 2 <= (placement.radius / 2) ** 2) & (
+                image_labels > 0
+            )
+            if not near.any():
+                shapes.append("missing")
+                errors.append(placement.radius)
+                continue
+            blob = image_labels == image_labels[near].mode().values
+            weight = blob.float() / blob.sum()
+            cx, cy = (weight * xs).sum().item(), (weight * ys).sum().item()
+            shapes.append(classify_shape(blob))
+            errors.append(math.hypot(cx - placement.cx, cy - placement.cy))
+    return shapes, errors

@@ -49,12 +49,18 @@ class Update:
     without being stepped by it: a forward pass made here through their networks can then be
     handed, graph and all, to a later update through `carry` (MUNIT and UNIT translate once per
     iteration, in the D update, and their G update back-propagates through those translations).
+
+    updates after it, so no model pays for a forward pass it already made. `after_step`, if given,
+    runs right after the optimizers stepped (not when the update was skipped): the place for
+    projections the official code applies after each step, e.g. U-GAT-IT's clipping of rho to [0, 1].
     """
 
     name: str
     optimizers: tuple[str, ...]
     loss: LossFn
     records: tuple[str, ...] = ()
+
+    after_step: Callable[[], None] | None = None
 
 
 class TranslationModule(pl.LightningModule):
@@ -117,6 +123,17 @@ class TranslationModule(pl.LightningModule):
         """Translate a batch (B, 3, H, W) in [-1, 1] to (B, 3, H, W); the inference API of callbacks,
         metrics and the CLIs. Options are model-specific (styles, references, class images)."""
         raise NotImplementedError
+
+    def attention_maps(self, x: Tensor, direction: Direction) -> Tensor:
+        """Where the generator attends when it translates `x` (B, 3, H, W): (B, 1, H, W) in [0, 1],
+        one map per input at the input's size. Models with an attention mechanism (U-GAT-IT's CAM)
+        override this; the image grid and `i2i-translate save_attention=true` show it."""
+        raise NotImplementedError(f"{type(self).__name__} has no attention maps")
+
+    @classmethod
+    def has_attention_maps(cls) -> bool:
+        """Whether the model overrides `attention_maps`."""
+        return cls.attention_maps is not TranslationModule.attention_maps
 
     def updates(self, iteration: int) -> Sequence[Update]:
         """The updates of one iteration, in order. Default: the discriminator, then the generator."""
@@ -205,6 +222,8 @@ class TranslationModule(pl.LightningModule):
             self.manual_backward(loss)
             for optimizer in optimizers:
                 optimizer.step()
+            if update.after_step is not None:
+                update.after_step()
         finally:
             self._train_only(self._optimizer_names)
         if self._logging_now():
@@ -250,6 +269,14 @@ class TranslationModule(pl.LightningModule):
         # the same cadence at which Lightning writes step metrics to the logger
         trainer = self._trainer
         return trainer is not None and (self.iteration + 1) % max(1, trainer.log_every_n_steps) == 0
+
+
+def heatmap_rgb(maps: Tensor) -> Tensor:
+    """Attention maps (B, 1, H, W) in [0, 1] as (B, 3, H, W) images in [-1, 1], in the jet colour map
+    the official U-GAT-IT strips use (blue = low, red = high), so they sit in image grids."""
+    x = maps.float().clamp(0, 1)
+    rgb = torch.cat([1.5 - (4 * x - centre).abs() for centre in (3, 2, 1)], dim=1).clamp(0, 1)
+    return rgb * 2 - 1
 
 
 def _get_rng_state() -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """Weight initialisation schemes of the official code bases, applied to conv and linear layers."""
 
 from torch import nn
+from torch.nn.utils import parametrize
 
 from i2i.errors import check_choice
 
@@ -19,7 +20,11 @@ def init_weights(module: nn.Module, kind: str = "normal", gain: float = 0.02) ->
         return module
     for layer in module.modules():
         if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            weight = layer.weight
+            # under a parametrization (spectral norm) `weight` is computed; initialise what is learned
+            if parametrize.is_parametrized(layer, "weight"):
+                weight = layer.parametrizations.weight.original
+            else:
+                weight = layer.weight
             if kind in ("normal", "gaussian"):
                 nn.init.normal_(weight, 0.0, gain)
             elif kind == "xavier":

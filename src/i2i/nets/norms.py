@@ -36,12 +36,68 @@ class LayerNorm2d(nn.Module):
         return x
 
 
+class RhoMixedNorm(nn.Module):
+    """Base of U-GAT-IT's norms: rho * IN(x) + (1 - rho) * LN(x) with a learned rho per channel.
+
+    The statistics are fused: one `var_mean` over (H, W) gives the instance statistics, and the layer
+    statistics over (C, H, W) follow from them exactly by the law of total variance (the mean of
+    the channel variances plus the variance of the channel means), so the input is read once for
+    all of them. The mix and the subclass's affine then fold into one per-(sample, channel) scale
+    and shift applied in a single pass. Variances are biased, as TF's `tf.nn.moments` in the
+    official TF code; the official PyTorch code takes `torch.var` of `torch.var` over H then W,
+    which is not the variance over (H, W). Statistics are in float32 under AMP.
+    `clip_rho_` keeps rho in [0, 1]; the model calls it after every generator step.
+    """
+
+    def __init__(self, channels: int, *, rho: float, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+        self.rho = nn.Parameter(torch.full((channels,), float(rho)))
+
+    def mixed(self, x: Tensor, gamma: Tensor, beta: Tensor) -> Tensor:
+        """The rho mix of IN and LN of `x` (B, C, H, W), times `gamma` plus `beta` (each (B, C) or (C,))."""
+        xf = x.float()
+        in_var, in_mean = torch.var_mean(xf, dim=(2, 3), correction=0)  # (B, C)
+        ln_mean = in_mean.mean(1, keepdim=True)
+        ln_var = in_var.mean(1, keepdim=True) + (in_mean - ln_mean).pow(2).mean(1, keepdim=True)
+        in_scale, ln_scale = torch.rsqrt(in_var + self.eps), torch.rsqrt(ln_var + self.eps)
+        rho = self.rho.float()
+        scale = rho * in_scale + (1 - rho) * ln_scale
+        shift = -(rho * in_mean * in_scale + (1 - rho) * ln_mean * ln_scale)
+        gamma, beta = gamma.float(), beta.float()
+        scale, shift = scale * gamma, shift * gamma + beta
+        return torch.addcmul(shift[..., None, None], xf, scale[..., None, None]).to(x.dtype)
+
+
+class ILN(RhoMixedNorm):
+    """U-GAT-IT's instance-layer norm of the up-sampling blocks: learned gamma (1) and beta (0),
+    rho initialised to 0 (pure layer norm), as both official codes."""
+
+    def __init__(self, channels: int, eps: float = 1e-5) -> None:
+        super().__init__(channels, rho=0.0, eps=eps)
+        self.gamma = nn.Parameter(torch.ones(channels))
+        self.beta = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.mixed(x, self.gamma, self.beta)
+
+
+@torch.no_grad()
+def clip_rho_(module: nn.Module) -> None:
+    """Clip the rho of every `RhoMixedNorm` inside `module` to [0, 1], in place (two fused calls)."""
+    rhos = [m.rho for m in module.modules() if isinstance(m, RhoMixedNorm)]
+    if rhos:
+        torch._foreach_clamp_min_(rhos, 0.0)
+        torch._foreach_clamp_max_(rhos, 1.0)
+
+
 NORMS: dict[str, Callable[[int], nn.Module]] = {
     "none": lambda channels: nn.Identity(),
     "bn": nn.BatchNorm2d,
     "in": lambda channels: nn.InstanceNorm2d(channels, affine=False, track_running_stats=False),
     "in_affine": lambda channels: nn.InstanceNorm2d(channels, affine=True, track_running_stats=False),
     "ln": LayerNorm2d,
+    "iln": ILN,
 }
 
 

@@ -7,7 +7,9 @@ every object where it is (content_iou) and take B's look (domain_acc). A multimo
 also produce every colour mode of the target domain from each input (mode_coverage).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+import numpy as np
 
 from i2i.data.synthetic.base import SPLITS, SyntheticScenario, translate_in_chunks
 from i2i.data.synthetic.shapes import RGB, Rendered, jitter, render, rng_for, sample_layout
@@ -39,6 +41,20 @@ LOOKS = {
 COVERAGE_STYLES = 12
 COVERAGE_STYLE_SEED = 0
 
+def render_look(rng: np.random.Generator, size: int, look: DomainLook, shape: str | None = None) -> Rendered:
+    """A random layout in `look`'s colours: one colour mode per image, jittered per object.
+
+    `shape` replaces the shape of every object after the layout is drawn, so two calls with equally
+    seeded generators and different shapes draw the same positions, sizes, colours and noise.
+    """
+    layout = sample_layout(rng, size)
+    if shape is not None:
+        layout = tuple(replace(placement, shape=shape) for placement in layout)
+    mode = look.modes[int(rng.integers(len(look.modes)))]
+    colors = tuple(jitter(rng, mode, look.object_jitter) for _ in layout)
+    background = jitter(rng, look.background, look.background_jitter)
+    return render(rng, size, layout, background, colors)
+
 
 class ShapesColor(SyntheticScenario):
     """Two domains that differ in colours only; see the module docstring."""
@@ -48,12 +64,7 @@ class ShapesColor(SyntheticScenario):
 
     def render(self, domain: str, split: str, index: int) -> Rendered:
         rng = rng_for(self.seed, SPLITS[split], self.domains.index(domain), index)
-        look = self.looks[domain]
-        layout = sample_layout(rng, self.image_size)
-        mode = look.modes[int(rng.integers(len(look.modes)))]
-        colors = tuple(jitter(rng, mode, look.object_jitter) for _ in layout)
-        background = jitter(rng, look.background, look.background_jitter)
-        return render(rng, self.image_size, layout, background, colors)
+        return render_look(rng, self.image_size, self.looks[domain])
 
     def metrics(self, model: Translator, n_images: int) -> dict[str, float]:
         """content_iou and domain_acc per direction (keys `<metric>_<direction>`), in [0, 1].
