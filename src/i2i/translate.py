@@ -1,6 +1,13 @@
 """`i2i-translate`: translate a folder of images with a trained checkpoint.
 
     i2i-translate ckpt_path=run/checkpoints/last.ckpt input_dir=photos output_dir=out direction=AtoB
+
+Exemplar-guided models (LOMIT, trained on attribute data) translate every input towards one
+exemplar and take user masks (white = translate here) in place of the predicted ones; the masks
+they predicted are written beside each output as `<name>_mask.png` and `<name>_exemplar_mask.png`:
+
+    i2i-translate ckpt_path=... input_dir=faces output_dir=out exemplar=blond.jpg \
+        [input_mask=mask.png | input_mask=<folder of <name>.png>] [exemplar_mask=blond_hair.png]
 """
 
 import logging
@@ -17,7 +24,7 @@ from torchvision.utils import save_image
 
 from i2i.cli import reporting_errors
 from i2i.data.folder import list_images
-from i2i.errors import CheckpointError, DataError, check_choice, check_positive
+from i2i.errors import CheckpointError, ConfigError, DataError, check_choice, check_positive
 from i2i.models.base import TranslationModule
 from i2i.types import DIRECTIONS
 
@@ -75,6 +82,54 @@ def translate_folder(
     return written
 
 
+def translate_folder_towards(
+    model: TranslationModule,
+    input_dir: Path,
+    output_dir: Path,
+    image_size: int,
+    batch_size: int,
+    exemplar: Path,
+    input_mask: Path | None = None,
+    exemplar_mask: Path | None = None,
+) -> list[Path]:
+    """Translate every image of `input_dir` towards `exemplar` into `<output_dir>/<input name>.png`.
+
+    `input_mask` is one mask for every input or a folder of masks named like the inputs; a mask
+    not given is predicted and written as `<input name>_mask.png` / `<input name>_exemplar_mask.png`
+    (the exemplar's mask depends on the input it is paired with). Returns the translations.
+    """
+    files = list_images(input_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    reference = load_image(exemplar, image_size)[None].to(model.device)
+    reference_mask = load_mask(exemplar_mask, image_size)[None] if exemplar_mask else None
+    written = []
+    for start in range(0, len(files), batch_size):
+        chunk = files[start : start + batch_size]
+        batch = torch.stack([load_image(path, image_size) for path in chunk]).to(model.device)
+        masks = None
+        if input_mask is not None:
+            masks = torch.stack([load_mask(input_mask / f"{p.stem}.png" if input_mask.is_dir() else input_mask, image_size) for p in chunk])
+        outputs, predicted, predicted_reference = model.translate_with_masks(batch, reference, masks, reference_mask)
+        for i, path in enumerate(chunk):
+            written.append(output_dir / f"{path.stem}.png")
+            save_image((outputs[i].float().cpu().clamp(-1, 1) + 1) / 2, written[-1])
+            if input_mask is None:
+                save_image(predicted[i].float().cpu(), output_dir / f"{path.stem}_mask.png")
+            if exemplar_mask is None:
+                save_image(predicted_reference[i].float().cpu(), output_dir / f"{path.stem}_exemplar_mask.png")
+    return written
+
+
+def load_mask(path: Path, size: int) -> torch.Tensor:
+    """A mask image as (1, size, size) in [0, 1]: white (1) where to translate."""
+    try:
+        with Image.open(path) as image:
+            gray = image.convert("L")
+    except OSError as error:
+        raise DataError(f"cannot read mask {path}: {error}") from error
+    return TF.to_tensor(TF.resize(gray, [size, size], TF.InterpolationMode.BILINEAR))
+
+
 def load_image(path: Path, size: int) -> torch.Tensor:
     try:
         with Image.open(path) as image:
@@ -92,7 +147,21 @@ def _main(cfg: DictConfig) -> None:
         check_positive("batch_size", cfg.batch_size)
         model, config = load_model(cfg.ckpt_path, resolve_device(cfg.device))
         size = cfg.image_size or config["data"]["image_size"]
-        written = translate_folder(model, Path(cfg.input_dir), Path(cfg.output_dir), cfg.direction, size, cfg.batch_size)
+        guidance = {key: Path(cfg[key]) if cfg.get(key) else None for key in ("exemplar", "input_mask", "exemplar_mask")}
+        name = type(model).__name__
+        if model.data_kind == "attributes":
+            if guidance["exemplar"] is None:
+                raise ConfigError("exemplar", None, f"{name} translates towards an exemplar: pass exemplar=<image>")
+            written = translate_folder_towards(
+                model, Path(cfg.input_dir), Path(cfg.output_dir), size, cfg.batch_size, **guidance
+            )
+        else:
+            for key, value in guidance.items():
+                if value is not None:
+                    raise ConfigError(key, str(value), f"{name} translates without an exemplar or masks; drop it")
+            written = translate_folder(
+                model, Path(cfg.input_dir), Path(cfg.output_dir), cfg.direction, size, cfg.batch_size
+            )
         log.info("wrote %d images to %s", len(written), cfg.output_dir)
 
 

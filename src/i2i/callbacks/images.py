@@ -12,8 +12,8 @@ from i2i.errors import check_positive
 
 class ImageGrid(EveryNIterations):
     """One PNG per run: a row per named row of the model's `sample_rows` (e.g. real_A / fake_B /
-    cycle_A / real_B / fake_A / cycle_B), a column per fixed test image. Rank 0 writes
-    `<dirpath>/iter_<n>.png`; the row names go to `<dirpath>/rows.txt`."""
+    cycle_A / real_B / fake_A / cycle_B) of the datamodule's `test_batch`, a column per test input.
+    Rank 0 writes `<dirpath>/iter_<n>.png`; the row names go to `<dirpath>/rows.txt`."""
 
     def __init__(self, dirpath: str, every_n_iterations: int, n_images: int = 8) -> None:
         super().__init__(every_n_iterations, "image_grid")
@@ -25,8 +25,7 @@ class ImageGrid(EveryNIterations):
     def run(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.is_global_zero:
             return
-        datamodule = trainer.datamodule
-        images = {d: datamodule.test_images(d, self.n_images).to(pl_module.device) for d in ("A", "B")}
+        images = {k: v.to(pl_module.device) for k, v in trainer.datamodule.test_batch(self.n_images).items()}
         with evaluating(pl_module):
             rows = pl_module.sample_rows(images)
         grid = make_grid(torch.cat([row.float().cpu() for _, row in rows]), nrow=self.n_images, padding=2)

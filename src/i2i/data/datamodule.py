@@ -73,13 +73,7 @@ class UnpairedDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> ResumableLoader:
         assert self.train_set is not None, "setup() runs before train_dataloader()"
         trainer = self.trainer
-        sampler = UnpairedSampler(
-            len(self.train_set.source_a),
-            len(self.train_set.source_b),
-            seed=self.seed,
-            rank=trainer.global_rank if trainer else 0,
-            world_size=trainer.world_size if trainer else 1,
-        )
+        sampler = self.sampler(trainer.global_rank if trainer else 0, trainer.world_size if trainer else 1)
         return ResumableLoader(
             self.train_set,
             batch_size=self.batch_size,
@@ -91,6 +85,16 @@ class UnpairedDataModule(pl.LightningDataModule):
             # or a resumed run would draw different random numbers than an uninterrupted one
             generator=torch.Generator().manual_seed(self.seed),
         )
+
+    def sampler(self, rank: int, world_size: int) -> UnpairedSampler:
+        """The keys of each training epoch on this rank: every A image with a random B partner."""
+        assert self.train_set is not None, "setup() runs before sampler()"
+        source_a, source_b = self.train_set.source_a, self.train_set.source_b
+        return UnpairedSampler(len(source_a), len(source_b), seed=self.seed, rank=rank, world_size=world_size)
+
+    def test_batch(self, count: int) -> Batch:
+        """Fixed test inputs shaped like a training batch, what the model's `sample_rows` draws from."""
+        return {domain: self.test_images(domain, count) for domain in ("A", "B")}
 
     def test_images(self, domain: str, count: int) -> Tensor:
         """The first `count` test images of `domain`, (count, 3, H, W) in [-1, 1]."""
