@@ -341,3 +341,17 @@ def run_translate(monkeypatch, *args: str) -> None:  # noqa: ANN001
         translate_cli.main()
     finally:
         GlobalHydra.instance().clear()
+
+
+@pytest.mark.slow
+def test_resume_mid_epoch_continues_exactly(make_cfg, tmp_path):
+    """The exemplar pairing, the critic schedule and the mask network's batch-norm statistics resume."""
+    settings = lambda n: [*LOMIT, f"trainer.max_steps={n}", "model.scheduler.lr_lambda.total=7", "data.domains.num_train=4"]  # noqa: E731
+    _, straight = train(make_cfg(*settings(7), output_dir=tmp_path / "straight"))
+    train(make_cfg(*settings(3), output_dir=tmp_path / "first"))
+    checkpoint = tmp_path / "first" / "checkpoints" / "last.ckpt"
+    _, resumed = train(make_cfg(*settings(7), f"ckpt_path={checkpoint}", output_dir=tmp_path / "resumed"))
+    expected, actual = straight["model"].state_dict(), resumed["model"].state_dict()
+    assert expected.keys() == actual.keys() and any("running_mean" in key for key in expected)
+    for key in expected:
+        assert torch.equal(expected[key], actual[key]), key

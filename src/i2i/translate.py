@@ -108,35 +108,35 @@ def translate_folder_towards(
         batch = torch.stack([load_image(path, image_size) for path in chunk]).to(model.device)
         masks = None
         if input_mask is not None:
-            masks = torch.stack([load_mask(input_mask / f"{p.stem}.png" if input_mask.is_dir() else input_mask, image_size) for p in chunk])
-        outputs, predicted, predicted_reference = model.translate_with_masks(batch, reference, masks, reference_mask)
+            paths = [input_mask / f"{p.stem}.png" if input_mask.is_dir() else input_mask for p in chunk]
+            masks = torch.stack([load_mask(path, image_size) for path in paths])
+        outputs, masks, reference_masks = model.translate_with_masks(batch, reference, masks, reference_mask)
         for i, path in enumerate(chunk):
             written.append(output_dir / f"{path.stem}.png")
             save_image((outputs[i].float().cpu().clamp(-1, 1) + 1) / 2, written[-1])
             if input_mask is None:
-                save_image(predicted[i].float().cpu(), output_dir / f"{path.stem}_mask.png")
+                save_image(masks[i].float().cpu(), output_dir / f"{path.stem}_mask.png")
             if exemplar_mask is None:
-                save_image(predicted_reference[i].float().cpu(), output_dir / f"{path.stem}_exemplar_mask.png")
+                save_image(reference_masks[i].float().cpu(), output_dir / f"{path.stem}_exemplar_mask.png")
     return written
 
 
 def load_mask(path: Path, size: int) -> torch.Tensor:
     """A mask image as (1, size, size) in [0, 1]: white (1) where to translate."""
-    try:
-        with Image.open(path) as image:
-            gray = image.convert("L")
-    except OSError as error:
-        raise DataError(f"cannot read mask {path}: {error}") from error
-    return TF.to_tensor(TF.resize(gray, [size, size], TF.InterpolationMode.BILINEAR))
+    return _read(path, size, "L", TF.InterpolationMode.BILINEAR, "mask")
 
 
 def load_image(path: Path, size: int) -> torch.Tensor:
+    return _read(path, size, "RGB", TF.InterpolationMode.BICUBIC, "image") * 2 - 1
+
+
+def _read(path: Path, size: int, mode: str, interpolation: TF.InterpolationMode, what: str) -> torch.Tensor:
     try:
         with Image.open(path) as image:
-            rgb = image.convert("RGB")
+            converted = image.convert(mode)
     except OSError as error:
-        raise DataError(f"cannot read image {path}: {error}") from error
-    return TF.to_tensor(TF.resize(rgb, [size, size], TF.InterpolationMode.BICUBIC)) * 2 - 1
+        raise DataError(f"cannot read {what} {path}: {error}") from error
+    return TF.to_tensor(TF.resize(converted, [size, size], interpolation))
 
 
 @hydra.main(version_base="1.3", config_path="pkg://i2i.conf", config_name="translate")
@@ -147,18 +147,19 @@ def _main(cfg: DictConfig) -> None:
         check_positive("batch_size", cfg.batch_size)
         model, config = load_model(cfg.ckpt_path, resolve_device(cfg.device))
         size = cfg.image_size or config["data"]["image_size"]
-        guidance = {key: Path(cfg[key]) if cfg.get(key) else None for key in ("exemplar", "input_mask", "exemplar_mask")}
+        keys = ("exemplar", "input_mask", "exemplar_mask")
+        guidance = {key: Path(cfg[key]) if cfg.get(key) else None for key in keys}
         name = type(model).__name__
         if model.data_kind == "attributes":
             if guidance["exemplar"] is None:
-                raise ConfigError("exemplar", None, f"{name} translates towards an exemplar: pass exemplar=<image>")
+                raise ConfigError("exemplar", None, f"{name} translates towards an exemplar; pass exemplar=<image>")
             written = translate_folder_towards(
                 model, Path(cfg.input_dir), Path(cfg.output_dir), size, cfg.batch_size, **guidance
             )
         else:
             for key, value in guidance.items():
                 if value is not None:
-                    raise ConfigError(key, str(value), f"{name} translates without an exemplar or masks; drop it")
+                    raise ConfigError(key, str(value), f"{name} takes no exemplar or masks; drop it")
             written = translate_folder(
                 model, Path(cfg.input_dir), Path(cfg.output_dir), cfg.direction, size, cfg.batch_size
             )

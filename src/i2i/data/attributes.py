@@ -11,7 +11,6 @@ Attribute tables come in two formats, chosen by the file's suffix:
 """
 
 import csv
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +18,12 @@ from typing import Protocol
 
 import torch
 import torchvision.transforms.functional as TF
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
 from i2i.data.datamodule import ImageSource, UnpairedDataModule
+from i2i.data.folder import ImageFileSource
 from i2i.data.sampling import UnpairedSampler
 from i2i.errors import ConfigError, DataError, check_choice, check_non_negative, check_positive
 from i2i.types import Batch
@@ -56,7 +56,7 @@ def read_attribute_table(path: str | Path) -> AttributeTable:
     else:
         rows = [line.split() for line in path.read_text().splitlines()]
         if len(rows) < 2:
-            raise DataError(f"{path}: expected CelebA's format (a count line, the attribute names, a line per image)")
+            raise DataError(f"{path}: expected CelebA's format (a count line, attribute names, a line per image)")
         names, first = rows[1], 2
     files, lines, values = [], [], []
     for number, row in enumerate(rows[first:], start=first + 1):
@@ -72,7 +72,8 @@ def read_attribute_table(path: str | Path) -> AttributeTable:
         lines.append(number)
     if not files:
         raise DataError(f"{path} lists no images")
-    return AttributeTable(path, tuple(names), tuple(files), tuple(lines), torch.tensor(values, dtype=torch.bool))
+    values = torch.tensor(values, dtype=torch.bool)
+    return AttributeTable(path, tuple(names), tuple(files), tuple(lines), values)
 
 
 def select_columns(
@@ -99,42 +100,21 @@ class AttributeData(Protocol):
         """The images of `split` and their attributes, (N, len(attribute_names)) bool."""
 
 
-class AttributeImageSource:
+class AttributeImageSource(ImageFileSource):
     """Listed image files, loaded as the official LOMIT loader does: [random horizontal flip,]
     centre crop `crop_size`, resize to `image_size` (bilinear), scale to [-1, 1]."""
 
-    def __init__(self, files: list[Path], *, crop_size: int, image_size: int, flip: bool) -> None:
-        self.files, self.crop_size, self.image_size, self.flip = files, crop_size, image_size, flip
-        self.bad_files: set[Path] = set()
+    def __init__(
+        self, files: list[Path], *, where: Path, crop_size: int, image_size: int, flip: bool
+    ) -> None:
+        self.crop_size, self.image_size, self.flip = crop_size, image_size, flip
+        super().__init__(files, where=where, min_size=crop_size, size_key="data.domains.crop_size")
 
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def load(self, index: int, seed: int) -> Tensor:
-        """Image `index`; one that fails to decode is named once and the next readable one is used."""
-        for offset in range(len(self.files)):
-            path = self.files[(index + offset) % len(self.files)]
-            if path in self.bad_files:
-                continue
-            try:
-                with Image.open(path) as image:
-                    rgb = image.convert("RGB")
-            except (UnidentifiedImageError, OSError) as error:
-                self.bad_files.add(path)
-                warnings.warn(f"skipping unreadable image {path}: {error}", stacklevel=2)
-                continue
-            return self.transform(rgb, path, seed)
-        raise DataError(f"no readable image left among the {len(self.files)} listed ones")
-
-    def transform(self, image: Image.Image, path: Path, seed: int) -> Tensor:
-        if min(image.size) < self.crop_size:
-            raise DataError(
-                f"image {path} is {image.size[0]}x{image.size[1]}; data.domains.crop_size={self.crop_size} needs "
-                f"at least {self.crop_size}x{self.crop_size} (remove it or lower crop_size)"
-            )
+    def transform(self, image: Image.Image, seed: int) -> Tensor:
         if self.flip and torch.rand((), generator=torch.Generator().manual_seed(seed)) < 0.5:
             image = TF.hflip(image)
-        image = TF.resize(TF.center_crop(image, [self.crop_size]), [self.image_size], TF.InterpolationMode.BILINEAR)
+        image = TF.center_crop(image, [self.crop_size])
+        image = TF.resize(image, [self.image_size], TF.InterpolationMode.BILINEAR)
         return TF.to_tensor(image) * 2 - 1
 
 
@@ -168,7 +148,8 @@ class AttributeFolder:
         self.image_size, self.crop_size, self.flip, self.test_rows = image_size, crop_size, flip, test_rows
         keep = torch.ones(len(self.table.files), dtype=torch.bool)
         if require_any_of:
-            columns = select_columns(self.table.names, require_any_of, str(self.table.path), "data.domains.require_any_of")
+            key = "data.domains.require_any_of"
+            columns = select_columns(self.table.names, require_any_of, str(self.table.path), key)
             keep = self.table.values[:, columns].any(dim=1)
         self.rows = keep.nonzero().flatten().tolist()
         self._check_files_exist()
@@ -185,9 +166,15 @@ class AttributeFolder:
         check_choice("split", split, ("train", "test"))
         rows = [r for r in self.rows if (r < self.test_rows) == (split == "test")]
         if not rows:
-            raise DataError(f"{self.table.path}: no {split} images (the first data.domains.test_rows={self.test_rows} lines are the test split)")
+            raise DataError(
+                f"{self.table.path}: no {split} images (the first data.domains.test_rows={self.test_rows} "
+                "listed images are the test split)"
+            )
         files = [self.root / self.table.files[r] for r in rows]
-        source = AttributeImageSource(files, crop_size=self.crop_size, image_size=self.image_size, flip=self.flip and split == "train")
+        flip = self.flip and split == "train"
+        source = AttributeImageSource(
+            files, where=self.root, crop_size=self.crop_size, image_size=self.image_size, flip=flip
+        )
         return source, self.table.values[rows]
 
 
@@ -216,7 +203,9 @@ class ExemplarSampler(UnpairedSampler):
     (`pairing="different"`) or among all images (`"random"`, the official code's two consecutive
     random batches). Deterministic from (seed, epoch) and split across ranks like its parent."""
 
-    def __init__(self, labels: Tensor, *, pairing: str, seed: int, rank: int = 0, world_size: int = 1) -> None:
+    def __init__(
+        self, labels: Tensor, *, pairing: str, seed: int, rank: int = 0, world_size: int = 1
+    ) -> None:
         check_choice("data.pairing", pairing, PAIRINGS)
         super().__init__(len(labels), len(labels), seed=seed, rank=rank, world_size=world_size)
         self.pairing = pairing
@@ -225,7 +214,7 @@ class ExemplarSampler(UnpairedSampler):
         sizes = torch.bincount(group)
         self.group_start, self.group_size = (torch.cumsum(sizes, 0) - sizes)[group], sizes[group]
         if pairing == "different" and len(sizes) < 2:
-            raise DataError("every image has the same selected attributes; data.pairing=different needs two kinds")
+            raise DataError("all images have the same selected attributes; data.pairing=different needs two kinds")
 
     def partners(self, order: Tensor, generator: torch.Generator) -> Tensor:
         if self.pairing == "random":
@@ -263,7 +252,9 @@ class AttributeDataModule(UnpairedDataModule):
         num_workers: int = 0,
         seed: int = 0,
     ) -> None:
-        super().__init__(domains=domains, image_size=image_size, batch_size=batch_size, num_workers=num_workers, seed=seed)
+        super().__init__(
+            domains=domains, image_size=image_size, batch_size=batch_size, num_workers=num_workers, seed=seed
+        )
         check_choice("data.pairing", pairing, PAIRINGS)
         self.columns = select_columns(domains.attribute_names, selected_attrs, type(domains).__name__)
         self.selected_attrs, self.pairing = tuple(selected_attrs), pairing
@@ -279,7 +270,8 @@ class AttributeDataModule(UnpairedDataModule):
 
     def sampler(self, rank: int, world_size: int) -> ExemplarSampler:
         assert self.train_set is not None, "setup() runs before sampler()"
-        return ExemplarSampler(self.train_set.labels, pairing=self.pairing, seed=self.seed, rank=rank, world_size=world_size)
+        labels = self.train_set.labels
+        return ExemplarSampler(labels, pairing=self.pairing, seed=self.seed, rank=rank, world_size=world_size)
 
     def test_batch(self, count: int) -> Batch:
         """The first `count` test images, each with the next test image of other attributes as exemplar."""

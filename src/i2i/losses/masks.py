@@ -21,4 +21,5 @@ def mask_similarity(mask: Tensor, features: Tensor, eps: float = 1e-8) -> Tensor
 
 def mask_total_variation(mask: Tensor) -> Tensor:
     """Sum (not mean, as the official code) of absolute differences between neighbouring mask values."""
-    return torch.sum((mask[..., :, 1:] - mask[..., :, :-1]).abs()) + torch.sum((mask[..., 1:, :] - mask[..., :-1, :]).abs())
+    horizontal = (mask[..., :, 1:] - mask[..., :, :-1]).abs().sum()
+    return horizontal + (mask[..., 1:, :] - mask[..., :-1, :]).abs().sum()

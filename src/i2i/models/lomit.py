@@ -89,9 +89,21 @@ class Translation:
     output: Tensor
 
 
+def stacked(batch: Batch) -> Tensor:
+    """The pairs of a batch as one tensor [x_a; x_b]: every network without batch statistics runs
+    once over both directions."""
+    return torch.cat([batch["A"], batch["B"]])
+
+
 def swap(x: Tensor) -> Tensor:
     """[x_a; x_b] -> [x_b; x_a]: each row's partner."""
     return x.roll(len(x) // 2, dims=0)
+
+
+def mean_and_std(mean_logvar: Tensor) -> Tensor:
+    """The MLPs' [mean | log-variance] as AdaIN's [mean | std], std = exp(logvar / 2)."""
+    mean, logvar = mean_logvar.chunk(2, dim=1)
+    return torch.cat([mean, torch.exp(0.5 * logvar)], dim=1)
 
 
 def both(loss: Callable[..., Tensor], *tensors: Tensor) -> Tensor:
@@ -145,12 +157,10 @@ class LOMIT(TranslationModule):
         init_weights(self.D, discriminator_init, init_gain)
         self.adv = AdversarialLoss(loss.gan_mode)
 
-    def generator_modules(self) -> tuple[nn.Module, ...]:
-        return self.E_c, self.E_s, self.M, self.mlp_f, self.mlp_b, self.Dec
-
     def optimizer_parameters(self) -> dict[str, list[nn.Parameter]]:
+        generator = (self.E_c, self.E_s, self.M, self.mlp_f, self.mlp_b, self.Dec)
         return {
-            "generator": [p for net in self.generator_modules() for p in net.parameters()],
+            "generator": [p for net in generator for p in net.parameters()],
             "discriminator": list(self.D.parameters()),
         }
 
@@ -173,15 +183,12 @@ class LOMIT(TranslationModule):
 
     def decode(self, content: Tensor, mask: Tensor, style_f: Tensor, style_b: Tensor) -> Tensor:
         """Dec(HAdaIN(content)) with `mask` at the content's resolution."""
-        foreground, background = self._adain(self.mlp_f(style_f)), self._adain(self.mlp_b(style_b))
-        return self.Dec(highway_adaptive_instance_norm(content, mask, foreground, background, std=self.hadain_std))
-
-    @staticmethod
-    def _adain(mean_logvar: Tensor) -> Tensor:
-        mean, logvar = mean_logvar.chunk(2, dim=1)
-        return torch.cat([mean, torch.exp(0.5 * logvar)], dim=1)
+        foreground, background = mean_and_std(self.mlp_f(style_f)), mean_and_std(self.mlp_b(style_b))
+        mixed = highway_adaptive_instance_norm(content, mask, foreground, background, std=self.hadain_std)
+        return self.Dec(mixed)
 
     def translate_pairs(self, x: Tensor) -> Translation:
+        """Each half of the stacked pairs x = [x_a; x_b] translated towards the other half."""
         content = self.E_c(x)
         masks = self.masks(content, swap(content))
         style_f, style_b = self.styles(x, upsample_mask(masks, x))
@@ -190,7 +197,7 @@ class LOMIT(TranslationModule):
 
     # ------------------------------------------------------------------ the updates
     def discriminator_loss(self, batch: Batch, carry: Carry) -> tuple[Tensor, Logs]:
-        real, labels, w = torch.cat([batch["A"], batch["B"]]), torch.cat([batch["attr_A"], batch["attr_B"]]), self.weights
+        real, labels, w = stacked(batch), torch.cat([batch["attr_A"], batch["attr_B"]]), self.weights
         with torch.no_grad():
             fake = self.translate_pairs(real).output
         scores, logits = self.D(torch.cat([real, fake]))
@@ -202,7 +209,7 @@ class LOMIT(TranslationModule):
         return total, {"gan": gan, "gp": gp, "cls": cls}
 
     def generator_loss(self, batch: Batch, carry: Carry) -> tuple[Tensor, Logs]:
-        x, labels, w = torch.cat([batch["A"], batch["B"]]), torch.cat([batch["attr_A"], batch["attr_B"]]), self.weights
+        x, labels, w = stacked(batch), torch.cat([batch["attr_A"], batch["attr_B"]]), self.weights
         first = self.translate_pairs(x)  # [x_ab; x_ba]
         second = self.translate_pairs(first.output)  # [x_aba; x_bab]
         self_masks = self.masks(first.content, first.content)  # [m_aa; m_bb]
@@ -262,7 +269,11 @@ class LOMIT(TranslationModule):
 
     @torch.inference_mode()
     def translate_with_masks(
-        self, x: Tensor, reference: Tensor, input_mask: Tensor | None = None, reference_mask: Tensor | None = None
+        self,
+        x: Tensor,
+        reference: Tensor,
+        input_mask: Tensor | None = None,
+        reference_mask: Tensor | None = None,
     ) -> tuple[Tensor, Tensor, Tensor]:
         """(translation, input mask, reference mask), the masks (B, 1, H, W) in [0, 1] at image size.
 

@@ -63,7 +63,7 @@ class AttributeDiscriminator(nn.Module):
                 f"{2 ** (n_layers + 1)}",
             )
         if num_attributes < 1:
-            raise ConfigError("num_attributes", num_attributes, "the attribute head needs at least one attribute")
+            raise ConfigError("num_attributes", num_attributes, "the attribute head needs an attribute")
         layers, channels = [], 3
         for i in range(n_layers):
             layers.append(ConvBlock(channels, ndf * 2**i, 4, 2, 1, activation="lrelu001", pad_type="reflect"))

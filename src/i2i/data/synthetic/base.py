@@ -72,12 +72,14 @@ def translate_in_chunks(model: Translator, images: Tensor, direction: str, chunk
     outputs = []
     for start in range(0, len(images), chunk):
         x = images[start : start + chunk].to(model.device)
-        chunk_options = {
-            k: v[start : start + chunk].to(model.device) if isinstance(v, Tensor) and len(v) == len(images) else v
-            for k, v in options.items()
-        }
+        per_image = {k: v[start : start + chunk].to(model.device) for k, v in options.items() if _per_image(v, images)}
+        chunk_options = options | per_image
         outputs.append(model.translate(x, direction, **chunk_options).float().cpu())
     return (torch.cat(outputs).clamp(-1, 1) + 1) / 2
+
+
+def _per_image(option: object, images: Tensor) -> bool:
+    return isinstance(option, Tensor) and len(option) == len(images)
 
 
 class SyntheticSource:

@@ -27,7 +27,10 @@ from i2i.data.synthetic.shapes import RGB, Rendered, jitter, render, rng_for, sa
 from i2i.metrics.shapes import background_error, recoloured
 from i2i.types import DIRECTIONS, SOURCE_TARGET, Translator
 
-OBJECT_COLORS: dict[str, tuple[str, RGB]] = {"A": ("blue", (0.15, 0.35, 0.90)), "B": ("orange", (0.95, 0.55, 0.10))}
+OBJECT_COLORS: dict[str, tuple[str, RGB]] = {
+    "A": ("blue", (0.15, 0.35, 0.90)),
+    "B": ("orange", (0.95, 0.55, 0.10)),
+}
 OBJECT_JITTER = 0.06
 MIN_CONTRAST = 0.45  # RGB distance from every background pixel to both object colours
 
@@ -45,7 +48,8 @@ def random_background(rng: np.random.Generator, size: int) -> np.ndarray:
     while True:
         start = rng.uniform(0, 1, 3)
         end = start if rng.random() < 0.5 else rng.uniform(0, 1, 3)
-        if all(distance_to_segment(np.asarray(c), start, end) >= MIN_CONTRAST for _, c in OBJECT_COLORS.values()):
+        distances = [distance_to_segment(np.asarray(color), start, end) for _, color in OBJECT_COLORS.values()]
+        if min(distances) >= MIN_CONTRAST:
             break
     angle = rng.uniform(0, 2 * np.pi)
     x, y = np.meshgrid(np.arange(size) + 0.5, np.arange(size) + 0.5)
@@ -77,7 +81,8 @@ class ShapesLocal(SyntheticScenario):
         rng = rng_for(self.seed, SPLITS[split], self.domains.index(domain), index)
         layout = sample_layout(rng, self.image_size)
         color = jitter(rng, OBJECT_COLORS[domain][1], OBJECT_JITTER)
-        return render(rng, self.image_size, layout, random_background(rng, self.image_size), (color,) * len(layout))
+        background = random_background(rng, self.image_size)
+        return render(rng, self.image_size, layout, background, (color,) * len(layout))
 
     def labelled(self, split: str) -> tuple[InterleavedSource, Tensor]:
         """The attribute view: both domains interleaved, with one-hot colour attributes."""
@@ -99,6 +104,7 @@ class ShapesLocal(SyntheticScenario):
             outputs = translate_in_chunks(model, inputs, direction, **options)
             masks = self.masks(source, "test", n_images)
             input_colors, exemplar_colors = (self.object_colors(d, "test", n_images) for d in (source, target))
-            results[f"domain_acc_{direction}"] = recoloured(outputs, masks, input_colors, exemplar_colors).float().mean().item()
+            matches = recoloured(outputs, masks, input_colors, exemplar_colors)
+            results[f"domain_acc_{direction}"] = matches.float().mean().item()
             results[f"bg_err_{direction}"] = background_error(outputs, (inputs + 1) / 2, masks).mean().item()
         return results
