@@ -22,7 +22,10 @@ Faithful to `AnonymousIclrAuthor/Highway-Adaptive-Instance-Normalization` (`mode
         + mask_smooth_w * TV(m) + style_reg_w * -|s_f(a) - s_f(b)|
 with x_aa = Dec(c_a, M(c_a, c_a), s_f(a), s_b(a)) and x_aba the second translation of x_ab with
 x_ba's foreground style; the mask terms cover m_a, m_ab and m_aa, each with c_a detached.
-D updates every iteration, G every `n_critic`-th (iterations 0, n_critic, ...).
+D updates every iteration, G after every `n_critic`-th (iterations n_critic - 1, 2 n_critic - 1, ...):
+the official schedule (G at 0, n_critic, ...) shifted by n_critic - 1 critic updates, i.e. WGAN-GP's
+"n_critic critic steps, then one generator step", and in phase with the spine's logging cadence
+(iterations k * log_every_n_steps - 1), which the official phase never meets for n_critic = 5.
 
 Deviations, each a config switch where it matters:
 - `hadain_std`: the paper's AdaIN normalises by the spatial std ("spatial", default); the code
@@ -166,7 +169,7 @@ class LOMIT(TranslationModule):
 
     def updates(self, iteration: int) -> tuple[Update, ...]:
         critic = Update("d", ("discriminator",), self.discriminator_loss)
-        if iteration % self.n_critic:
+        if (iteration + 1) % self.n_critic:
             return (critic,)
         return critic, Update("g", ("generator",), self.generator_loss)
 
