@@ -4,7 +4,9 @@ Runs `experiments/quality_<model>.yaml` in this process, scores the final model 
 whole test split, and writes `bench/results/quality_<model>.json` (metrics, bar, pass/fail,
 iterations, wall time, git commit). Exits 1 when the bar is not met. `--also <baseline>` then trains
 the baseline's own quality recipe on the same data (the papers' comparisons, e.g. CycleGAN on
-U-GAT-IT's shapes_geometry) and reports its metrics beside the model's in the same file.
+U-GAT-IT's shapes_geometry) and reports its metrics beside the model's in the same file; a baseline
+that trains on another kind of data (MUNIT, unpaired, beside LOMIT, attributes) gets the same
+scenario (`data.domains`) and image size through its own datamodule.
 """
 
 import argparse
@@ -18,6 +20,7 @@ import torch
 from hydra import compose as hydra_compose
 from hydra import initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
+from hydra.utils import get_class
 from omegaconf import open_dict
 
 from i2i.callbacks.periodic import evaluating
@@ -35,8 +38,8 @@ BARS: dict[str, dict[str, tuple[str, float]]] = {
     # on shapes_fewshot's held-out classes, K = 5 (few-shot metrics have no direction suffix)
     "funit": {"class_acc": (">=", 0.80), "content_iou": (">=", 0.80)},
     "coco_funit": {"class_acc": (">=", 0.80), "content_iou": (">=", 0.80)},
-
     "ugatit": {"shape_acc": (">=", 0.80), "centroid_err": ("<=", 2.0)},
+    "lomit": {"domain_acc": (">=", 0.90), "bg_err": ("<=", 0.05)},
 }
 
 
@@ -91,7 +94,11 @@ def main() -> None:
     for baseline in args.also:
         baseline_cfg = compose(baseline, args.overrides, run_name=f"quality_{args.model}_vs_{baseline}")
         with open_dict(baseline_cfg):
-            baseline_cfg.data = cfg.data
+            if get_class(baseline_cfg.data._target_).kind == get_class(cfg.data._target_).kind:
+                baseline_cfg.data = cfg.data
+            else:  # the same scenario through the baseline's own kind of datamodule (MUNIT beside LOMIT)
+                baseline_cfg.data.domains = cfg.data.domains
+                baseline_cfg.data.image_size = cfg.data.image_size
         baselines[baseline] = train_and_score(baseline_cfg)
     report = {
         "model": args.model,

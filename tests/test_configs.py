@@ -37,6 +37,15 @@ def data_overrides(data: str, root: Path, size: int = 32) -> list[str]:
             "data.num_train_classes=2",
             "data.test_shots=1",
         ]
+    if data == "celeba":
+        (root / "images").mkdir(parents=True, exist_ok=True)
+        attributes = "Black_Hair Blond_Hair Brown_Hair Smiling"
+        lines = ["4", attributes] + [f"{i}.png {' '.join(['1' if j == i else '-1' for j in range(4)])}" for i in range(4)]
+        (root / "list_attr_celeba.txt").write_text("\n".join(lines) + "\n")
+        for i in range(4):
+            Image.fromarray(np.zeros((48, 40, 3), dtype=np.uint8)).save(root / "images" / f"{i}.png")
+        paths = [f"data.domains.root={root / 'images'}", f"data.domains.attr_path={root / 'list_attr_celeba.txt'}"]
+        return [*paths, "data.image_size=32", "data.domains.crop_size=36", "data.domains.test_rows=2", "data.num_workers=0"]
     if not data.startswith("folder"):
         return []
     for split in ("trainA", "trainB", "testA", "testB"):
@@ -56,14 +65,23 @@ def test_every_model_data_trainer_combination_composes_and_builds(make_cfg, tmp_
     check_data_fits_model(cfg, datamodule)
     built = build_model(cfg)
     datamodule.setup()
-    rows = built.sample_rows(datamodule.sample_inputs(1))  # the models' translate, as the image grid runs it
+    inputs = datamodule.sample_inputs(1)
+    rows = built.sample_rows(inputs)  # translations of the grid's inputs, the way callbacks call the model
     size = cfg.data.image_size
     assert rows and all(row.shape == (1, 3, size, size) for _, row in rows)
 
 
+def data_for(make_cfg, model: str) -> str:  # noqa: ANN001
+    """The first synthetic data config of the kind `model` trains on."""
+    kind = get_class(make_cfg(f"model={model}", fast=False).model._target_).data_kind
+    kinds = {d: get_class(make_cfg(f"data={d}", fast=False).data._target_).kind for d in DATA if d.startswith("shapes")}
+    return next(d for d, data_kind in kinds.items() if data_kind == kind)
+
+
 @pytest.mark.parametrize(("model", "preset"), list(itertools.product(MODELS, PRESETS)))
 def test_every_model_builds_at_every_width_preset(make_cfg, model, preset):
-    cfg = make_cfg(f"model={model}", f"preset={preset}", "data.image_size=64", fast=False)
+    overrides = [f"model={model}", f"data={data_for(make_cfg, model)}", f"preset={preset}", "data.image_size=128"]
+    cfg = make_cfg(*overrides, fast=False)
     with torch.device("meta"):
         assert sum(p.numel() for p in build_model(cfg).parameters()) > 0
 

@@ -115,6 +115,9 @@ def main() -> None:
     """Console entry point of `i2i-train`."""
     # Lightning-internal deprecation noise that a user cannot act on
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    # A generator that first updates after n_critic critic steps (LOMIT) has had its scheduler
+    # stepped already; the spine's schedules are functions of the iteration, so nothing is skipped.
+    warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)` before `optimizer.step\(\)`")
     _main()
 
 

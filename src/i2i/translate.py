@@ -9,6 +9,13 @@ direction: `class_dir=<folder of K images of the class> [k=<use the first k>]`.
 
 `save_attention=true` also writes `<input name>_attention.png` beside each output: the generator's
 attention map in the jet colour map (models with `attention_maps`, e.g. U-GAT-IT's CAM heatmap).
+
+Exemplar-guided models (LOMIT, trained on attribute data) translate every input towards one
+exemplar and take user masks (white = translate here) in place of the predicted ones; the masks
+they predicted are written beside each output as `<name>_mask.png` and `<name>_exemplar_mask.png`:
+
+    i2i-translate ckpt_path=... input_dir=faces output_dir=out exemplar=blond.jpg \
+        [input_mask=mask.png | input_mask=<folder of <name>.png>] [exemplar_mask=blond_hair.png]
 """
 
 import logging
@@ -148,13 +155,75 @@ def load_class_images(class_dir: Path, k: int | None, size: int) -> torch.Tensor
     return torch.stack([load_image(path, size) for path in files])
 
 
+def translate_folder_towards(
+    model: TranslationModule,
+    input_dir: Path,
+    output_dir: Path,
+    image_size: int,
+    batch_size: int,
+    exemplar: Path,
+    input_mask: Path | None = None,
+    exemplar_mask: Path | None = None,
+) -> list[Path]:
+    """Translate every image of `input_dir` towards `exemplar` into `<output_dir>/<input name>.png`.
+
+    `input_mask` is one mask for every input or a folder of masks named like the inputs; a mask
+    not given is predicted and written as `<input name>_mask.png` / `<input name>_exemplar_mask.png`
+    (the exemplar's mask depends on the input it is paired with). Returns the translations.
+    """
+    files = list_images(input_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    reference = load_image(exemplar, image_size)[None].to(model.device)
+    reference_mask = load_mask(exemplar_mask, image_size)[None] if exemplar_mask else None
+    written = []
+    for start in range(0, len(files), batch_size):
+        chunk = files[start : start + batch_size]
+        batch = torch.stack([load_image(path, image_size) for path in chunk]).to(model.device)
+        masks = None
+        if input_mask is not None:
+            paths = [input_mask / f"{p.stem}.png" if input_mask.is_dir() else input_mask for p in chunk]
+            masks = torch.stack([load_mask(path, image_size) for path in paths])
+        outputs, masks, reference_masks = model.translate_with_masks(batch, reference, masks, reference_mask)
+        for i, path in enumerate(chunk):
+            written.append(output_dir / f"{path.stem}.png")
+            save_image((outputs[i].float().cpu().clamp(-1, 1) + 1) / 2, written[-1])
+            if input_mask is None:
+                save_image(masks[i].float().cpu(), output_dir / f"{path.stem}_mask.png")
+            if exemplar_mask is None:
+                save_image(reference_masks[i].float().cpu(), output_dir / f"{path.stem}_exemplar_mask.png")
+    return written
+
+
+def load_mask(path: Path, size: int) -> torch.Tensor:
+    """A mask image as (1, size, size) in [0, 1]: white (1) where to translate."""
+    return _read(path, size, "L", TF.InterpolationMode.BILINEAR, "mask")
+
+
 def load_image(path: Path, size: int) -> torch.Tensor:
+    return _read(path, size, "RGB", TF.InterpolationMode.BICUBIC, "image") * 2 - 1
+
+
+def _read(path: Path, size: int, mode: str, interpolation: TF.InterpolationMode, what: str) -> torch.Tensor:
     try:
         with Image.open(path) as image:
-            rgb = image.convert("RGB")
+            converted = image.convert(mode)
     except OSError as error:
-        raise DataError(f"cannot read image {path}: {error}") from error
-    return TF.to_tensor(TF.resize(rgb, [size, size], TF.InterpolationMode.BICUBIC)) * 2 - 1
+        raise DataError(f"cannot read {what} {path}: {error}") from error
+    return TF.to_tensor(TF.resize(converted, [size, size], interpolation))
+
+
+def translate_options(model: TranslationModule, cfg: DictConfig, size: int) -> tuple[str | None, dict[str, Any]]:
+    """The direction and `translate` options the command line asks of `model`: styles for a
+    multimodal model, example images of the target class (and no direction) for a few-shot one."""
+    direction, options = cfg.direction, style_options(model, cfg.n_styles, cfg.style_seed, cfg.reference, size)
+    if model.data_kind == "fewshot":
+        if not cfg.class_dir:
+            raise ConfigError("class_dir", cfg.class_dir, "this few-shot model needs a folder of example images")
+        direction = None
+        options["class_images"] = load_class_images(Path(cfg.class_dir), cfg.k, size).to(model.device)
+    elif cfg.class_dir:
+        raise ConfigError("class_dir", cfg.class_dir, f"{type(model).__name__} is not a few-shot model")
+    return direction, options
 
 
 @hydra.main(version_base="1.3", config_path="pkg://i2i.conf", config_name="translate")
@@ -165,17 +234,24 @@ def _main(cfg: DictConfig) -> None:
         check_positive("batch_size", cfg.batch_size)
         model, config = load_model(cfg.ckpt_path, resolve_device(cfg.device))
         size = cfg.image_size or config["data"]["image_size"]
-        direction, options = cfg.direction, style_options(model, cfg.n_styles, cfg.style_seed, cfg.reference, size)
-        if model.data_kind == "fewshot":
-            if not cfg.class_dir:
-                raise ConfigError("class_dir", cfg.class_dir, "this few-shot model needs a folder of example images")
-            direction = None
-            options["class_images"] = load_class_images(Path(cfg.class_dir), cfg.k, size).to(model.device)
-        elif cfg.class_dir:
-            raise ConfigError("class_dir", cfg.class_dir, f"{type(model).__name__} is not a few-shot model")
-        written = translate_folder(
-            model, Path(cfg.input_dir), Path(cfg.output_dir), direction, size, cfg.batch_size, options, cfg.save_attention
-        )
+        keys = ("exemplar", "input_mask", "exemplar_mask")
+        guidance = {key: Path(cfg[key]) if cfg.get(key) else None for key in keys}
+        name = type(model).__name__
+        if model.data_kind == "attributes":
+            if guidance["exemplar"] is None:
+                raise ConfigError("exemplar", None, f"{name} translates towards an exemplar; pass exemplar=<image>")
+            written = translate_folder_towards(
+                model, Path(cfg.input_dir), Path(cfg.output_dir), size, cfg.batch_size, **guidance
+            )
+        else:
+            for key, value in guidance.items():
+                if value is not None:
+                    raise ConfigError(key, str(value), f"{name} takes no exemplar or masks; drop it")
+            direction, options = translate_options(model, cfg, size)
+            written = translate_folder(
+                model, Path(cfg.input_dir), Path(cfg.output_dir), direction, size, cfg.batch_size, options,
+                save_attention=cfg.save_attention,
+            )
         log.info("wrote %d images to %s", len(written), cfg.output_dir)
 
 

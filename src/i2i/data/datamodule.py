@@ -73,16 +73,16 @@ class UnpairedDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> ResumableLoader:
         assert self.train_set is not None, "setup() runs before train_dataloader()"
         trainer = self.trainer
-        sampler = UnpairedSampler(
-            len(self.train_set.source_a),
-            len(self.train_set.source_b),
-            seed=self.seed,
-            rank=trainer.global_rank if trainer else 0,
-            world_size=trainer.world_size if trainer else 1,
-        )
+        sampler = self.sampler(trainer.global_rank if trainer else 0, trainer.world_size if trainer else 1)
         return resumable_loader(
             self.train_set, sampler, batch_size=self.batch_size, num_workers=self.num_workers, seed=self.seed
         )
+
+    def sampler(self, rank: int, world_size: int) -> UnpairedSampler:
+        """The keys of each training epoch on this rank: every A image with a random B partner."""
+        assert self.train_set is not None, "setup() runs before sampler()"
+        source_a, source_b = self.train_set.source_a, self.train_set.source_b
+        return UnpairedSampler(len(source_a), len(source_b), seed=self.seed, rank=rank, world_size=world_size)
 
     def test_images(self, domain: str, count: int) -> Tensor:
         """The first `count` test images of `domain`, (count, 3, H, W) in [-1, 1]."""

@@ -33,45 +33,38 @@ def list_images(folder: Path) -> list[Path]:
     return files
 
 
-class ImageFolderSource:
-    """The images of one domain and split, loaded and transformed on demand.
+class ImageFileSource:
+    """Image files loaded on demand through the subclass's `transform(image, seed)`.
 
-    `resize`: "square" resizes to load_size x load_size (CycleGAN); "shorter_side" resizes the
-    shorter side to load_size and keeps the aspect ratio (FUNIT's `transforms.Resize(new_size)`).
+    Every header is opened once at start (fast, no decoding) so a run fails at start, not hours in,
+    naming an unreadable file or one smaller than `min_size` (the config key `size_key` sets it).
+    `where` names the files' place in error messages.
     """
 
-    def __init__(
-        self, folder: Path, *, load_size: int, crop_size: int, train: bool, flip: bool = True, resize: str = "square"
-    ) -> None:
-        check_choice("data.resize", resize, ("square", "shorter_side"))
-        self.folder = folder
-        self.files = list_images(folder)
-        self.load_size, self.crop_size = load_size, crop_size
-        self.train, self.flip = train, flip and train
-        self.resize = resize
+    def __init__(self, files: list[Path], *, where: Path, min_size: int, size_key: str) -> None:
+        self.files, self.where = files, where
         self.bad_files: set[Path] = set()
-        self._check_headers()
+        self._check_headers(min_size, size_key)
 
-    def _check_headers(self) -> None:
-        """Open every header once (fast, no decoding) so a run fails at start, not hours in."""
+    def _check_headers(self, min_size: int, size_key: str) -> None:
         for path in self.files:
             try:
                 with Image.open(path) as image:
                     width, height = image.size
             except (UnidentifiedImageError, OSError) as error:
                 raise DataError(f"cannot read image {path}: {error} (remove or replace the file)") from error
-            if min(width, height) < self.crop_size:
+            if min(width, height) < min_size:
                 raise DataError(
-                    f"image {path} is {width}x{height}; data.crop_size={self.crop_size} needs at least "
-                    f"{self.crop_size}x{self.crop_size} (remove it or lower data.crop_size)"
+                    f"image {path} is {width}x{height}; {size_key}={min_size} needs at least "
+                    f"{min_size}x{min_size} (remove it or lower {size_key})"
                 )
 
     def __len__(self) -> int:
         return len(self.files)
 
     def load(self, index: int, seed: int) -> Tensor:
-        """Image `index` as (3, crop, crop) in [-1, 1]. A file that fails to decode is reported
-        once by name and replaced by the next readable one, so a long run is not lost to it."""
+        """Image `index` in [-1, 1]. A file that fails to decode is reported once by name and
+        replaced by the next readable one, so a long run is not lost to it."""
         for offset in range(len(self.files)):
             path = self.files[(index + offset) % len(self.files)]
             if path in self.bad_files:
@@ -84,7 +77,28 @@ class ImageFolderSource:
                 warnings.warn(f"skipping unreadable image {path}: {error}", stacklevel=2)
                 continue
             return self.transform(rgb, seed)
-        raise DataError(f"no readable image left in {self.folder}")
+        raise DataError(f"no readable image left in {self.where}")
+
+    def transform(self, image: Image.Image, seed: int) -> Tensor:
+        raise NotImplementedError
+
+
+class ImageFolderSource(ImageFileSource):
+    """The images of one domain and split, loaded and transformed on demand.
+
+    `resize`: "square" resizes to load_size x load_size (CycleGAN); "shorter_side" resizes the
+    shorter side to load_size and keeps the aspect ratio (FUNIT's `transforms.Resize(new_size)`).
+    """
+
+    def __init__(
+        self, folder: Path, *, load_size: int, crop_size: int, train: bool, flip: bool = True, resize: str = "square"
+    ) -> None:
+        check_choice("data.resize", resize, ("square", "shorter_side"))
+        self.folder = folder
+        self.load_size, self.crop_size = load_size, crop_size
+        self.train, self.flip = train, flip and train
+        self.resize = resize
+        super().__init__(list_images(folder), where=folder, min_size=crop_size, size_key="data.crop_size")
 
     def transform(self, image: Image.Image, seed: int) -> Tensor:
         generator = torch.Generator().manual_seed(seed)

@@ -64,10 +64,14 @@ class UnpairedSampler(EpochSampler[Key]):
         total = len(self) * self.world_size
         order = torch.randperm(max(self.len_a, self.len_b), generator=generator)
         order = torch.cat([order, order[: total - len(order)]])  # pad so every rank gets len(self)
-        partners = torch.randint(0, self.len_b, (total,), generator=generator)
+        partners = self.partners(order, generator)
         seeds = torch.randint(0, 2**31 - 1, (total,), generator=generator)
         mine = self.mine()
         return list(zip((order[mine] % self.len_a).tolist(), partners[mine].tolist(), seeds[mine].tolist()))
+
+    def partners(self, order: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """The B index paired with each entry of `order` (CycleGAN: uniformly at random)."""
+        return torch.randint(0, self.len_b, (len(order),), generator=generator)
 
 
 class EpisodeSampler(EpochSampler[EpisodeKey]):

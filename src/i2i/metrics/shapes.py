@@ -204,3 +204,31 @@ def measure_objects(images: Tensor, layouts: Sequence[Sequence[Placed]]) -> tupl
             shapes.append(classify_shape(blob))
             errors.append(math.hypot(cx - placement.cx, cy - placement.cy))
     return shapes, errors
+
+def erode(masks: Tensor, pixels: int = 1) -> Tensor:
+    """Boolean masks (B, H, W) shrunk by `pixels` (square neighbourhood)."""
+    return ~dilate(~masks, pixels)
+
+
+def dilate(masks: Tensor, pixels: int = 1) -> Tensor:
+    """Boolean masks (B, H, W) grown by `pixels` (square neighbourhood)."""
+    grown = torch.nn.functional.max_pool2d(masks[:, None].float(), 2 * pixels + 1, stride=1, padding=pixels)
+    return grown[:, 0] > 0
+
+
+def recoloured(
+    translations: Tensor, input_masks: Tensor, input_colors: Tensor, exemplar_colors: Tensor
+) -> Tensor:
+    """Per image (B,) bool: the mean colour of the translation inside the input's objects (eroded by
+    1 px, away from anti-aliased edges) is nearer the exemplar's object colour than the input's.
+    Colours (B, 3) in [0, 1]."""
+    colors = mean_color(translations, erode(input_masks))
+    return (colors - exemplar_colors).norm(dim=1) < (colors - input_colors).norm(dim=1)  # NaN compares False
+
+
+def background_error(translations: Tensor, inputs: Tensor, input_masks: Tensor) -> Tensor:
+    """Per image (B,): mean absolute difference between translation and input, in [0, 1] units, over
+    the input's background pixels farther than 1 px from any object (edge pixels mix both colours)."""
+    background = (~dilate(input_masks))[:, None].float()
+    error = ((translations - inputs).abs() * background).flatten(1).sum(1)
+    return error / (3 * background.flatten(1).sum(1)).clamp(min=1)

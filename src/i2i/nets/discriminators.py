@@ -289,3 +289,39 @@ class CAMDiscriminator(nn.Module):
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         x, cam_logit, _ = self.cam(self.features(x))
         return self.head(x), cam_logit
+
+
+class AttributeDiscriminator(nn.Module):
+    """StarGAN's discriminator as LOMIT uses it (`AnonymousIclrAuthor/Highway-Adaptive-Instance-
+    Normalization:model.py Discriminator`): a real/fake critic and a multi-label attribute classifier.
+
+    `n_layers` k4 s2 convs doubling the width from `ndf` (LeakyReLU 0.01, no norm, reflection
+    padding as that code), then two heads on the final (image_size / 2**n_layers)^2 map: a 3x3 conv
+    to one score per patch, and a conv spanning the whole map to `num_attributes` logits.
+    `forward(x)` returns (scores (B, 1, h, w), logits (B, num_attributes)).
+    """
+
+    def __init__(self, *, image_size: int, num_attributes: int, ndf: int = 64, n_layers: int = 6) -> None:
+        super().__init__()
+        final = image_size // 2**n_layers
+        # the 3x3 head's reflection padding needs a final map of at least 2x2
+        if image_size % 2**n_layers or final < 2:
+            raise ConfigError(
+                "data.image_size",
+                image_size,
+                f"this discriminator (n_layers={n_layers}) needs a multiple of {2**n_layers} that is at least "
+                f"{2 ** (n_layers + 1)}",
+            )
+        if num_attributes < 1:
+            raise ConfigError("num_attributes", num_attributes, "the attribute head needs an attribute")
+        layers, channels = [], 3
+        for i in range(n_layers):
+            layers.append(ConvBlock(channels, ndf * 2**i, 4, 2, 1, activation="lrelu001", pad_type="reflect"))
+            channels = ndf * 2**i
+        self.main = nn.Sequential(*layers)
+        self.source = ConvBlock(channels, 1, 3, 1, 1, activation="none", pad_type="reflect")
+        self.attributes = nn.Conv2d(channels, num_attributes, final)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        features = self.main(x)
+        return self.source(features), self.attributes(features).flatten(1)

@@ -98,6 +98,9 @@ NORMS: dict[str, Callable[[int], nn.Module]] = {
     "in_affine": lambda channels: nn.InstanceNorm2d(channels, affine=True, track_running_stats=False),
     "ln": LayerNorm2d,
     "iln": ILN,
+
+    # PyTorch's layer norm over (C, H, W), affine initialised to 1 and 0: the 'ln' of LOMIT's code
+    "gn1": lambda channels: nn.GroupNorm(1, channels),
 }
 
 

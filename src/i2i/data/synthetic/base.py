@@ -66,12 +66,20 @@ class SyntheticScenario(ABC):
 
 
 def translate_in_chunks(model: Translator, images: Tensor, direction: str, chunk: int = 16, **options) -> Tensor:  # noqa: ANN003
-    """Run `model.translate` over `images` in chunks; returns the translations in [0, 1] on the CPU."""
+    """Run `model.translate` over `images` in chunks; returns the translations in [0, 1] on the CPU.
+
+    An option that is a tensor with one row per image (e.g. exemplars) is chunked with the images."""
     outputs = []
     for start in range(0, len(images), chunk):
         x = images[start : start + chunk].to(model.device)
-        outputs.append(model.translate(x, direction, **options).float().cpu())
+        per_image = {k: v[start : start + chunk].to(model.device) for k, v in options.items() if _per_image(v, images)}
+        chunk_options = options | per_image
+        outputs.append(model.translate(x, direction, **chunk_options).float().cpu())
     return (torch.cat(outputs).clamp(-1, 1) + 1) / 2
+
+
+def _per_image(option: object, images: Tensor) -> bool:
+    return isinstance(option, Tensor) and len(option) == len(images)
 
 
 class SyntheticSource:

@@ -1,0 +1,312 @@
+"""LOMIT (Cho et al., arXiv 1906.03598, "What and Where to Translate"): exemplar-guided local translation.
+
+An input x_a takes the attribute of an exemplar x_b only where it holds that attribute; the rest of
+x_a, its background, is kept. A co-segmentation network M predicts for each image a soft mask at the
+content code's resolution (1/4), attended by the other image's code: m_a = M(c_a, c_b), m_b = M(c_b, c_a)
+with c = E_c(x). One style encoder E_s, shared by the foreground and the background (the official
+heads are built from the same layer objects), reads the exemplar's foreground and the input's
+background through the masks up-sampled x4, and Highway AdaIN (`nets.adain`) conditions c_a on both:
+    s_f(b) = E_s(up(m_b) x_b),   s_b(a) = E_s(up(1 - m_a) x_a)
+    x_ab   = Dec(m_a * AdaIN(c_a, MLP_f(s_f(b))) + (1 - m_a) * AdaIN(c_a, MLP_b(s_b(a))))
+The MLPs output [mean | log-variance] and std = exp(logvar / 2). Dec: LN residual blocks, x2
+up-samplings, tanh. D is StarGAN's: a WGAN critic and a multi-label attribute classifier.
+
+Faithful to `AnonymousIclrAuthor/Highway-Adaptive-Instance-Normalization` (`model.py`, `run.py`,
+`configs/config_celebA.yaml`; research/ugatit_others.md §3). Both directions are trained at once
+(x_a towards x_b and x_b towards x_a); every term below is summed over them:
+    L_D = WGAN(D(x), D(x_ab)) + gp_w * GP + cls_w * BCE(D_cls(x), attr(x))
+    L_G = gan_w * -D(x_ab) + cls_w * BCE(D_cls(x_ab), attr(x_b))
+        + recon_x_w * |x_aa - x_a| + cycle_x_w * |x_aba - x_a|
+        + style_f_w * |s_f(ab) - s_f(b)| + style_b_w * |s_b(ab) - s_b(a)| + content_w * |c_ab - c_a|
+        + mask_min_w * sum of mean(m) + mask_sim_w * sum of mask_similarity(m, c)
+        + mask_smooth_w * TV(m) + style_reg_w * -|s_f(a) - s_f(b)|
+with x_aa = Dec(c_a, M(c_a, c_a), s_f(a), s_b(a)) and x_aba the second translation of x_ab with
+x_ba's foreground style; the mask terms cover m_a, m_ab and m_aa, each with c_a detached.
+D updates every iteration, G after every `n_critic`-th (iterations n_critic - 1, 2 n_critic - 1, ...):
+the official schedule (G at 0, n_critic, ...) shifted by n_critic - 1 critic updates, i.e. WGAN-GP's
+"n_critic critic steps, then one generator step", and in phase with the spine's logging cadence
+(iterations k * log_every_n_steps - 1), which the official phase never meets for n_critic = 5.
+
+Deviations, each a config switch where it matters:
+- `hadain_std`: the paper's AdaIN normalises by the spatial std ("spatial", default); the code
+  divides by a std of row stds ("std_of_std", see `highway_adaptive_instance_norm`).
+- The content encoder's instance norms do not track running statistics: the official ones do and
+  so, in eval mode, normalise every image with training-set averages; here IN stays per image.
+- BatchNorm weights of the mask network start at N(1, init_gain) (`nets.init`), not at 1.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from i2i.errors import check_choice, check_divisible, check_non_negative, check_positive
+from i2i.losses.adversarial import GAN_MODES, AdversarialLoss
+from i2i.losses.classification import multi_label_bce
+from i2i.losses.masks import mask_similarity, mask_total_variation
+from i2i.losses.penalties import gradient_penalty
+from i2i.models.base import Carry, Logs, TranslationModule, Update
+from i2i.nets.adain import HADAIN_STDS, highway_adaptive_instance_norm
+from i2i.nets.init import init_weights
+from i2i.nets.masks import upsample_mask
+from i2i.types import Batch, Direction
+
+
+@dataclass(frozen=True)
+class LOMITLoss:
+    """Loss weights (`configs/config_celebA.yaml`); `cls_w` weighs the attribute terms of D and G."""
+
+    gan_mode: str
+    gan_w: float
+    gp_w: float
+    cls_w: float
+    recon_x_w: float
+    cycle_x_w: float
+    style_f_w: float
+    style_b_w: float
+    content_w: float
+    mask_min_w: float
+    mask_sim_w: float
+    mask_smooth_w: float
+    style_reg_w: float
+
+    def __post_init__(self) -> None:
+        check_choice("loss.gan_mode", self.gan_mode, GAN_MODES)
+        for key, value in vars(self).items():
+            if key != "gan_mode":
+                check_non_negative(f"loss.{key}", value)
+
+
+@dataclass(frozen=True)
+class Translation:
+    """One generator pass over stacked pairs [x_a; x_b]: codes, masks and styles of the inputs and
+    each input translated towards the other's foreground style."""
+
+    content: Tensor
+    masks: Tensor
+    style_f: Tensor
+    style_b: Tensor
+    output: Tensor
+
+
+def stacked(batch: Batch) -> Tensor:
+    """The pairs of a batch as one tensor [x_a; x_b]: every network without batch statistics runs
+    once over both directions."""
+    return torch.cat([batch["A"], batch["B"]])
+
+
+def swap(x: Tensor) -> Tensor:
+    """[x_a; x_b] -> [x_b; x_a]: each row's partner."""
+    return x.roll(len(x) // 2, dims=0)
+
+
+def mean_and_std(mean_logvar: Tensor) -> Tensor:
+    """The MLPs' [mean | log-variance] as AdaIN's [mean | std], std = exp(logvar / 2)."""
+    mean, logvar = mean_logvar.chunk(2, dim=1)
+    return torch.cat([mean, torch.exp(0.5 * logvar)], dim=1)
+
+
+def both(loss: Callable[..., Tensor], *tensors: Tensor) -> Tensor:
+    """`loss` of the A rows plus `loss` of the B rows of stacked pairs: the official code sums its
+    two directions, each averaged over its own batch."""
+    halves = [t.chunk(2) for t in tensors]
+    return loss(*(h[0] for h in halves)) + loss(*(h[1] for h in halves))
+
+
+class LOMIT(TranslationModule):
+    data_kind = "attributes"
+
+    def __init__(
+        self,
+        *,
+        content_encoder: Callable[[], nn.Module],
+        style_encoder: Callable[[], nn.Module],
+        mask: Callable[..., nn.Module],
+        mlp: Callable[..., nn.Module],
+        decoder: Callable[..., nn.Module],
+        discriminator: Callable[..., nn.Module],
+        loss: LOMITLoss,
+        attributes: Sequence[str],
+        image_size: int,
+        n_critic: int,
+        hadain_std: str,
+        generator_init: str,
+        discriminator_init: str,
+        init_gain: float,
+        **spine: Any,
+    ) -> None:
+        super().__init__(**spine)
+        check_positive("model.n_critic", n_critic)
+        check_choice("model.hadain_std", hadain_std, HADAIN_STDS)
+        self.weights = loss
+        self.attributes = tuple(attributes)
+        self.n_critic = n_critic
+        self.hadain_std = hadain_std
+        self.E_c = content_encoder()
+        check_divisible("data.image_size", image_size, 4, "the content code is a quarter of the image")
+        channels = self.E_c.out_channels
+        self.E_s = style_encoder()
+        self.M = mask(channels=channels)
+        # [mean | log-variance] of each content channel, for the foreground and the background
+        self.mlp_f = mlp(in_dim=self.E_s.style_dim, out_dim=2 * channels)
+        self.mlp_b = mlp(in_dim=self.E_s.style_dim, out_dim=2 * channels)
+        self.Dec = decoder(in_channels=channels)
+        self.D = discriminator(image_size=image_size, num_attributes=len(self.attributes))
+        for net in (self.E_c, self.E_s, self.M, self.mlp_f, self.mlp_b, self.Dec):
+            init_weights(net, generator_init, init_gain)
+        init_weights(self.D, discriminator_init, init_gain)
+        self.adv = AdversarialLoss(loss.gan_mode)
+
+    def optimizer_parameters(self) -> dict[str, list[nn.Parameter]]:
+        generator = (self.E_c, self.E_s, self.M, self.mlp_f, self.mlp_b, self.Dec)
+        return {
+            "generator": [p for net in generator for p in net.parameters()],
+            "discriminator": list(self.D.parameters()),
+        }
+
+    def updates(self, iteration: int) -> tuple[Update, ...]:
+        critic = Update("d", ("discriminator",), self.discriminator_loss)
+        if (iteration + 1) % self.n_critic:
+            return (critic,)
+        return critic, Update("g", ("generator",), self.generator_loss)
+
+    # ------------------------------------------------------------------ the generator
+    def masks(self, content: Tensor, other: Tensor) -> Tensor:
+        """Masks of stacked pairs; one M call per half, as the official code (M has batch norm)."""
+        (content_a, content_b), (other_a, other_b) = content.chunk(2), other.chunk(2)
+        return torch.cat([self.M(content_a, other_a), self.M(content_b, other_b)])
+
+    def styles(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """(foreground, background) styles of images x under image-resolution masks."""
+        style_f, style_b = self.E_s(torch.cat([mask * x, (1 - mask) * x])).chunk(2)
+        return style_f, style_b
+
+    def decode(self, content: Tensor, mask: Tensor, style_f: Tensor, style_b: Tensor) -> Tensor:
+        """Dec(HAdaIN(content)) with `mask` at the content's resolution."""
+        foreground, background = mean_and_std(self.mlp_f(style_f)), mean_and_std(self.mlp_b(style_b))
+        mixed = highway_adaptive_instance_norm(content, mask, foreground, background, std=self.hadain_std)
+        return self.Dec(mixed)
+
+    def translate_pairs(self, x: Tensor) -> Translation:
+        """Each half of the stacked pairs x = [x_a; x_b] translated towards the other half."""
+        content = self.E_c(x)
+        masks = self.masks(content, swap(content))
+        style_f, style_b = self.styles(x, upsample_mask(masks, x))
+        output = self.decode(content, masks, swap(style_f), style_b)
+        return Translation(content, masks, style_f, style_b, output)
+
+    # ------------------------------------------------------------------ the updates
+    def discriminator_loss(self, batch: Batch, carry: Carry) -> tuple[Tensor, Logs]:
+        real, labels, w = stacked(batch), torch.cat([batch["attr_A"], batch["attr_B"]]), self.weights
+        with torch.no_grad():
+            fake = self.translate_pairs(real).output
+        scores, logits = self.D(torch.cat([real, fake]))
+        (real_scores, fake_scores), real_logits = scores.chunk(2), logits[: len(real)]
+        gan = self.adv.d_real(real_scores.chunk(2)) + self.adv.d_fake(fake_scores.chunk(2))
+        gp = both(lambda r, f: gradient_penalty(lambda x: self.D(x)[0], r, f), real, fake)
+        cls = both(multi_label_bce, real_logits, labels)
+        total = gan + w.gp_w * gp + w.cls_w * cls
+        return total, {"gan": gan, "gp": gp, "cls": cls}
+
+    def generator_loss(self, batch: Batch, carry: Carry) -> tuple[Tensor, Logs]:
+        x, labels, w = stacked(batch), torch.cat([batch["attr_A"], batch["attr_B"]]), self.weights
+        first = self.translate_pairs(x)  # [x_ab; x_ba]
+        second = self.translate_pairs(first.output)  # [x_aba; x_bab]
+        self_masks = self.masks(first.content, first.content)  # [m_aa; m_bb]
+        x_self = self.decode(first.content, self_masks, first.style_f, first.style_b)
+        scores, logits = self.D(first.output)
+
+        gan = self.adv.g(scores.chunk(2))
+        cls = both(multi_label_bce, logits, swap(labels))
+        recon_x = both(F.l1_loss, x_self, x)
+        cycle_x = both(F.l1_loss, second.output, x)
+        style_f = both(F.l1_loss, second.style_f, swap(first.style_f))
+        style_b = both(F.l1_loss, second.style_b, first.style_b)
+        content = both(F.l1_loss, second.content, first.content)
+        masks, codes = (first.masks, second.masks, self_masks), first.content.detach()
+        mask_min = sum(both(torch.mean, m) for m in masks)
+        mask_sim = sum(both(mask_similarity, m, codes) for m in masks)
+        mask_smooth = x.new_zeros(())
+        if w.mask_smooth_w > 0:
+            mask_smooth = sum(mask_total_variation(m) for m in masks)
+        style_reg = x.new_zeros(())
+        if w.style_reg_w > 0:
+            style_reg = -F.l1_loss(*first.style_f.chunk(2))
+        total = (
+            w.gan_w * gan
+            + w.cls_w * cls
+            + w.recon_x_w * recon_x
+            + w.cycle_x_w * cycle_x
+            + w.style_f_w * style_f
+            + w.style_b_w * style_b
+            + w.content_w * content
+            + w.mask_min_w * mask_min
+            + w.mask_sim_w * mask_sim
+            + w.mask_smooth_w * mask_smooth
+            + w.style_reg_w * style_reg
+        )
+        logs = {"gan": gan, "cls": cls, "recon_x": recon_x, "cycle_x": cycle_x, "style_f": style_f}
+        logs |= {"style_b": style_b, "content": content, "mask_min": mask_min, "mask_sim": mask_sim}
+        return total, logs | {"mask_smooth": mask_smooth, "style_reg": style_reg}
+
+    # ------------------------------------------------------------------ inference
+    @torch.inference_mode()
+    def translate(
+        self,
+        x: Tensor,
+        direction: Direction,
+        *,
+        reference: Tensor | None = None,
+        input_mask: Tensor | None = None,
+        reference_mask: Tensor | None = None,
+    ) -> Tensor:
+        """x translated towards `reference` (an exemplar batch, or one image for all); the masks
+        override the predicted ones (see `translate_with_masks`). The exemplar decides the target
+        attribute, so `direction` plays no part."""
+        if reference is None:
+            raise TypeError("LOMIT translates towards an exemplar: pass reference=<exemplar images>")
+        return self.translate_with_masks(x, reference, input_mask, reference_mask)[0]
+
+    @torch.inference_mode()
+    def translate_with_masks(
+        self,
+        x: Tensor,
+        reference: Tensor,
+        input_mask: Tensor | None = None,
+        reference_mask: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """(translation, input mask, reference mask), the masks (B, 1, H, W) in [0, 1] at image size.
+
+        A given mask (1 = translate here, any batch size that broadcasts) replaces the predicted one:
+        the user intervention of the paper. It selects the exemplar's region whose style is taken and
+        the input's region that receives it (area-averaged to the content resolution for HAdaIN).
+        """
+        reference = reference.expand_as(x) if len(reference) == 1 else reference
+        content, content_ref = self.E_c(x), self.E_c(reference)
+        if input_mask is None:
+            mask = self.M(content, content_ref)
+            input_mask = upsample_mask(mask, x)
+        else:
+            input_mask = input_mask.to(x).expand(len(x), 1, *x.shape[-2:])
+            mask = F.adaptive_avg_pool2d(input_mask, content.shape[-2:])
+        if reference_mask is None:
+            reference_mask = upsample_mask(self.M(content_ref, content), reference)
+        else:
+            reference_mask = reference_mask.to(x).expand(len(x), 1, *x.shape[-2:])
+        style_f, style_b = self.E_s(reference_mask * reference), self.E_s((1 - input_mask) * x)
+        return self.decode(content, mask, style_f, style_b), input_mask, reference_mask
+
+    @torch.no_grad()
+    def sample_rows(self, images: Batch) -> list[tuple[str, Tensor]]:
+        """Input, exemplar, translation, and both predicted masks (grey, in [-1, 1])."""
+        output, input_mask, reference_mask = self.translate_with_masks(images["A"], images["B"])
+        return [
+            ("input", images["A"]),
+            ("exemplar", images["B"]),
+            ("translation", output),
+            ("input_mask", (input_mask * 2 - 1).expand_as(output)),
+            ("exemplar_mask", (reference_mask * 2 - 1).expand_as(output)),
+        ]
