@@ -25,8 +25,7 @@ class ImageGrid(EveryNIterations):
     def run(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.is_global_zero:
             return
-        datamodule = trainer.datamodule
-        images = {d: datamodule.test_images(d, self.n_images).to(pl_module.device) for d in ("A", "B")}
+        images = {k: v.to(pl_module.device) for k, v in trainer.datamodule.grid_images(self.n_images).items()}
         with evaluating(pl_module):
             rows = pl_module.sample_rows(images)
         grid = make_grid(torch.cat([row.float().cpu() for _, row in rows]), nrow=self.n_images, padding=2)

@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from i2i.data.sampling import Key, ResumableLoader, UnpairedSampler
+from i2i.data.sampling import Key, ResumableLoader, training_loader
 from i2i.data.synthetic.base import SyntheticScenario
 from i2i.errors import ConfigError, check_positive
 from i2i.types import Batch
@@ -72,24 +72,14 @@ class UnpairedDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> ResumableLoader:
         assert self.train_set is not None, "setup() runs before train_dataloader()"
-        trainer = self.trainer
-        sampler = UnpairedSampler(
+        return training_loader(
+            self.train_set,
             len(self.train_set.source_a),
             len(self.train_set.source_b),
-            seed=self.seed,
-            rank=trainer.global_rank if trainer else 0,
-            world_size=trainer.world_size if trainer else 1,
-        )
-        return ResumableLoader(
-            self.train_set,
+            trainer=self.trainer,
             batch_size=self.batch_size,
-            sampler=sampler,
             num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-            drop_last=True,
-            # the loader's own generator: creating an iterator must not consume the global RNG,
-            # or a resumed run would draw different random numbers than an uninterrupted one
-            generator=torch.Generator().manual_seed(self.seed),
+            seed=self.seed,
         )
 
     def test_images(self, domain: str, count: int) -> Tensor:
@@ -97,3 +87,7 @@ class UnpairedDataModule(pl.LightningDataModule):
         self.setup()
         source = self.test_sources[domain]
         return torch.stack([source.load(i, seed=i) for i in range(min(count, len(source)))])
+
+    def grid_images(self, count: int) -> dict[str, Tensor]:
+        """The inputs of a sample grid, for the model's `sample_rows`: `count` test images per domain."""
+        return {domain: self.test_images(domain, count) for domain in self.domains.domains}

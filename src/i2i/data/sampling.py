@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 Key = tuple[int, int, int]  # (index in domain A, index in domain B, augmentation seed)
 
@@ -78,3 +78,28 @@ class ResumableLoader(DataLoader):
         else:
             self.sampler.set_epoch(state["epoch"])
             self._skip = state["batches"]
+
+
+def training_loader(
+    dataset: Dataset, len_a: int, len_b: int, *, trainer: Any, batch_size: int, num_workers: int, seed: int
+) -> ResumableLoader:
+    """The training loader of every datamodule: an `UnpairedSampler` epoch over (len_a, len_b) split
+    across the trainer's ranks, full batches only, workers kept alive across epochs."""
+    sampler = UnpairedSampler(
+        len_a,
+        len_b,
+        seed=seed,
+        rank=trainer.global_rank if trainer else 0,
+        world_size=trainer.world_size if trainer else 1,
+    )
+    return ResumableLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=num_workers,
+        persistent_workers=num_workers > 0,
+        drop_last=True,
+        # the loader's own generator: creating an iterator must not consume the global RNG,
+        # or a resumed run would draw different random numbers than an uninterrupted one
+        generator=torch.Generator().manual_seed(seed),
+    )

@@ -65,12 +65,18 @@ class SyntheticScenario(ABC):
         return torch.stack([torch.from_numpy(self.sample(domain, split, i).mask) for i in range(count)])
 
 
-def translate_in_chunks(model: Translator, images: Tensor, direction: str, chunk: int = 16, **options) -> Tensor:  # noqa: ANN003
-    """Run `model.translate` over `images` in chunks; returns the translations in [0, 1] on the CPU."""
+def translate_in_chunks(model: Translator, images: Tensor, direction: str | None, chunk: int = 16, **options) -> Tensor:  # noqa: ANN003
+    """Run `model.translate` over `images` in chunks; returns the translations in [0, 1] on the CPU.
+
+    A tensor option with one row per image (e.g. a reference image each) is chunked alongside."""
     outputs = []
     for start in range(0, len(images), chunk):
         x = images[start : start + chunk].to(model.device)
-        outputs.append(model.translate(x, direction, **options).float().cpu())
+        chunk_options = {
+            k: v[start : start + chunk].to(model.device) if isinstance(v, Tensor) and len(v) == len(images) else v
+            for k, v in options.items()
+        }
+        outputs.append(model.translate(x, direction, **chunk_options).float().cpu())
     return (torch.cat(outputs).clamp(-1, 1) + 1) / 2
 
 
