@@ -40,6 +40,7 @@ BARS: dict[str, dict[str, tuple[str, float]]] = {
     "coco_funit": {"class_acc": (">=", 0.80), "content_iou": (">=", 0.80)},
     "ugatit": {"shape_acc": (">=", 0.80), "centroid_err": ("<=", 2.0)},
     "lomit": {"domain_acc": (">=", 0.90), "bg_err": ("<=", 0.05)},
+    "tunit": {"cluster_nmi": (">=", 0.80), "domain_acc": (">=", 0.80)},
 }
 
 

@@ -48,10 +48,12 @@ def data_overrides(data: str, root: Path, size: int = 32) -> list[str]:
         return [*paths, "data.image_size=32", "data.domains.crop_size=36", "data.domains.test_rows=2", "data.num_workers=0"]
     if not data.startswith("folder"):
         return []
-    for split in ("trainA", "trainB", "testA", "testB"):
+    unlabeled = data == "folder_unlabeled"
+    for split in ("train", "test") if unlabeled else ("trainA", "trainB", "testA", "testB"):
         (root / split).mkdir(parents=True, exist_ok=True)
         Image.fromarray(np.zeros((size + 16, size + 16, 3), dtype=np.uint8)).save(root / split / "0.png")
-    return [f"data.domains.root={root}", f"data.image_size={size}", f"data.domains.load_size={size + 8}"]
+    sizes = [f"data.image_size={size}"] if unlabeled else [f"data.image_size={size}", f"data.domains.load_size={size + 8}"]
+    return [f"data.domains.root={root}", *sizes]
 
 
 @pytest.mark.parametrize(("model", "data", "trainer"), list(itertools.product(MODELS, DATA, TRAINERS)))

@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from i2i.data.sampling import Key, ResumableLoader, UnpairedSampler, resumable_loader
+from i2i.data.sampling import Key, ResumableLoader, UnpairedSampler, ranks, resumable_loader
 from i2i.data.synthetic.base import SyntheticScenario
 from i2i.errors import ConfigError, check_positive
 from i2i.types import Batch
@@ -72,8 +72,7 @@ class UnpairedDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> ResumableLoader:
         assert self.train_set is not None, "setup() runs before train_dataloader()"
-        trainer = self.trainer
-        sampler = self.sampler(trainer.global_rank if trainer else 0, trainer.world_size if trainer else 1)
+        sampler = self.sampler(**ranks(self.trainer))
         return resumable_loader(
             self.train_set, sampler, batch_size=self.batch_size, num_workers=self.num_workers, seed=self.seed
         )

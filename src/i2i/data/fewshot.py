@@ -19,7 +19,7 @@ from torch.utils.data import Dataset
 
 from i2i.data.datamodule import ImageSource
 from i2i.data.folder import IMAGE_EXTENSIONS, ImageFolderSource
-from i2i.data.sampling import EpisodeKey, EpisodeSampler, ResumableLoader, resumable_loader
+from i2i.data.sampling import EpisodeKey, EpisodeSampler, ResumableLoader, ranks, resumable_loader
 from i2i.data.synthetic.base import SyntheticScenario
 from i2i.errors import ConfigError, DataError, check_positive
 from i2i.types import Batch
@@ -253,14 +253,12 @@ class FewShotDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> ResumableLoader:
         assert self.train_set is not None, "setup() runs before train_dataloader()"
-        trainer = self.trainer
         sampler = EpisodeSampler(
             [len(source) for source in self.train_set.sources],
             shots=self.train_shots,
             distinct_classes=self.distinct_classes,
             seed=self.seed,
-            rank=trainer.global_rank if trainer else 0,
-            world_size=trainer.world_size if trainer else 1,
+            **ranks(self.trainer),
         )
         return resumable_loader(
             self.train_set, sampler, batch_size=self.batch_size, num_workers=self.num_workers, seed=self.seed

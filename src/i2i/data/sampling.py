@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
 import torch
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 Key = tuple[int, int, int]  # (index in domain A, index in domain B, augmentation seed)
 # (content class, content index, class of the shots, the shots' indices in it, augmentation seed)
@@ -164,6 +164,11 @@ class ResumableLoader(DataLoader):
         else:
             self.sampler.set_epoch(state["epoch"])
             self._skip = state["batches"]
+
+
+def ranks(trainer: Any) -> dict[str, int]:
+    """The `rank` and `world_size` arguments of a sampler on `trainer` (one process without one)."""
+    return {"rank": trainer.global_rank, "world_size": trainer.world_size} if trainer else {"rank": 0, "world_size": 1}
 
 
 def resumable_loader(

@@ -142,6 +142,11 @@ class TranslationModule(pl.LightningModule):
             Update("g", ("generator",), self.generator_loss),
         )
 
+    def after_updates(self, batch: Batch, carry: Carry) -> None:
+        """Advance state that belongs to the iteration rather than to one update, after all of them and
+        before any callback sees the iteration (TUNIT: the MoCo queue and the momentum guide). Default:
+        nothing."""
+
     @torch.no_grad()
     def sample_rows(self, images: Mapping[str, Tensor]) -> list[tuple[str, Tensor]]:
         """Named rows of an image grid from test images {"A": ..., "B": ...}: per direction the
@@ -181,6 +186,7 @@ class TranslationModule(pl.LightningModule):
         carry: Carry = {}
         for update in self.updates(self.iteration):
             self._run_update(update, batch, carry)
+        self.after_updates(batch, carry)
         for scheduler in self._schedulers():
             scheduler.step()
         self.iteration += 1

@@ -1,5 +1,8 @@
 """Conv, transposed-conv and residual blocks with configurable padding, norm and activation."""
 
+import math
+
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from i2i.errors import check_choice
@@ -129,6 +132,38 @@ class ActFirstResidualBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.shortcut(x) + self.body(x)
+
+
+class PreNormResidualBlock(nn.Module):
+    """StarGAN v2's discriminator `ResBlk`, which TUNIT's `ActFirstResBlk` copies with FRN:
+    (shortcut(x) + residual(x)) / sqrt(2), the 1/sqrt(2) keeping the output's variance that of x.
+
+    residual: norm -> act -> conv3 (in -> in) -> [2x2 average pool] -> norm -> act -> conv3 (in -> out);
+    shortcut: a bias-free 1x1 conv when the width changes -> [2x2 average pool]. Zero padding.
+    TUNIT: norm "frn" and activation "none" (FRN's learned threshold is the activation).
+    """
+
+    def __init__(
+        self, in_channels: int, out_channels: int, *, norm: str, activation: str = "none", downsample: bool = False
+    ) -> None:
+        super().__init__()
+        self.downsample = downsample
+        self.norm1, self.norm2 = make_norm(norm, in_channels), make_norm(norm, in_channels)
+        self.act1 = make_activation(activation, inplace=False)  # with norm "none" its input is x itself
+        self.act2 = make_activation(activation)
+        self.conv1 = nn.Conv2d(in_channels, in_channels, 3, 1, 1)
+        self.conv2 = nn.Conv2d(in_channels, out_channels, 3, 1, 1)
+        self.shortcut = (
+            nn.Conv2d(in_channels, out_channels, 1, bias=False) if in_channels != out_channels else nn.Identity()
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        residual = self.conv1(self.act1(self.norm1(x)))
+        shortcut = self.shortcut(x)
+        if self.downsample:
+            residual, shortcut = F.avg_pool2d(residual, 2), F.avg_pool2d(shortcut, 2)
+        residual = self.conv2(self.act2(self.norm2(residual)))
+        return (shortcut + residual) / math.sqrt(2)
 
 
 class LinearBlock(nn.Sequential):

@@ -1,11 +1,13 @@
 """Convolutional discriminators shared by the models."""
 
+import math
+
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm as spectral_normed
 
 from i2i.errors import ConfigError
-from i2i.nets.blocks import ActFirstResidualBlock, ConvBlock, make_activation
+from i2i.nets.blocks import ActFirstResidualBlock, ConvBlock, PreNormResidualBlock, make_activation
 from i2i.nets.cam import CAM
 
 
@@ -325,3 +327,52 @@ class AttributeDiscriminator(nn.Module):
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         features = self.main(x)
         return self.source(features), self.attributes(features).flatten(1)
+
+
+class MultiDomainDiscriminator(nn.Module):
+    """StarGAN v2's discriminator as TUNIT builds it (`clovaai/tunit:models/discriminator.py`): one
+    real/fake logit per domain, of which the logit of each image's (pseudo-)domain is used.
+
+    conv3 3 -> dim, then log2(image_size) - 2 stages of two `PreNormResidualBlock`s (the first keeps
+    the width, the second doubles it up to `max_dim` and halves the size), leaving 4x4; then LReLU 0.2,
+    a valid conv4 to 1x1, LReLU 0.2 and a 1x1 conv to `num_domains` logits. TUNIT: FRN blocks, dim 64
+    (32 from 256 px on), max_dim 1024.
+    """
+
+    def __init__(
+        self,
+        *,
+        image_size: int,
+        num_domains: int,
+        dim: int = 64,
+        max_dim: int = 1024,
+        norm: str = "frn",
+        activation: str = "none",
+    ) -> None:
+        super().__init__()
+        if image_size < 8 or image_size & (image_size - 1):
+            raise ConfigError("data.image_size", image_size, "this discriminator needs a power of two >= 8")
+        layers: list[nn.Module] = [nn.Conv2d(3, dim, 3, 1, 1)]
+        for _ in range(int(math.log2(image_size)) - 2):
+            out = min(dim * 2, max_dim)
+            layers += [
+                PreNormResidualBlock(dim, dim, norm=norm, activation=activation),
+                PreNormResidualBlock(dim, out, norm=norm, activation=activation, downsample=True),
+            ]
+            dim = out
+        layers += [
+            make_activation("lrelu"),
+            nn.Conv2d(dim, dim, 4, 1, 0),
+            make_activation("lrelu"),
+            nn.Conv2d(dim, num_domains, 1, 1, 0),
+        ]
+        self.model = nn.Sequential(*layers)
+        self.num_domains = num_domains
+
+    def logits(self, x: Tensor) -> Tensor:
+        """Every domain's logit, (B, num_domains)."""
+        return self.model(x).flatten(1)
+
+    def forward(self, x: Tensor, domain: Tensor) -> Tensor:
+        """The logit of each image's domain, (B,); `domain` holds indices (B,)."""
+        return self.logits(x).gather(1, domain.view(-1, 1)).squeeze(1)

@@ -91,6 +91,27 @@ def clip_rho_(module: nn.Module) -> None:
         torch._foreach_clamp_max_(rhos, 1.0)
 
 
+class FilterResponseNorm2d(nn.Module):
+    """Filter response normalisation with its thresholded linear unit (Singh & Krishnan 2020).
+
+    `max(gamma * x / sqrt(mean_hw(x^2) + eps) + beta, tau)`: per sample and channel, no mean is
+    subtracted and no batch statistics are kept; the learned threshold tau makes it the layer's
+    activation too. TUNIT's discriminator (`clovaai/tunit:models/blocks.py FRN`): eps 1e-6,
+    gamma 1, beta 0, tau 0 at initialisation.
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.eps = eps
+        self.gamma = nn.Parameter(torch.ones(1, num_features, 1, 1))
+        self.beta = nn.Parameter(torch.zeros(1, num_features, 1, 1))
+        self.tau = nn.Parameter(torch.zeros(1, num_features, 1, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x * torch.rsqrt(x.pow(2).mean(dim=(2, 3), keepdim=True) + self.eps)
+        return torch.maximum(torch.addcmul(self.beta, self.gamma, x), self.tau)
+
+
 NORMS: dict[str, Callable[[int], nn.Module]] = {
     "none": lambda channels: nn.Identity(),
     "bn": nn.BatchNorm2d,
@@ -98,9 +119,9 @@ NORMS: dict[str, Callable[[int], nn.Module]] = {
     "in_affine": lambda channels: nn.InstanceNorm2d(channels, affine=True, track_running_stats=False),
     "ln": LayerNorm2d,
     "iln": ILN,
-
     # PyTorch's layer norm over (C, H, W), affine initialised to 1 and 0: the 'ln' of LOMIT's code
     "gn1": lambda channels: nn.GroupNorm(1, channels),
+    "frn": FilterResponseNorm2d,
 }
 
 
