@@ -254,3 +254,11 @@ def test_submitit_local_launcher_runs_the_job_in_its_own_process(monkeypatch, tm
     run_cli(monkeypatch, "-m", "hydra/launcher=submitit_local", *FAST_CLI, f"hydra.sweep.dir={tmp_path}")
     assert (tmp_path / "0" / "checkpoints" / "last.ckpt").is_file()
     assert list((tmp_path / ".submitit").glob("*/*_log.out"))  # submitit's own job logs
+
+
+def test_an_unknown_optimized_metric_is_refused_listing_the_final_metrics(monkeypatch, capsys, tmp_path):
+    with pytest.raises(SystemExit):
+        run_cli(monkeypatch, *FAST_CLI, "optimized_metric=fid", f"hydra.run.dir={tmp_path}")
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: optimized_metric='fid' is not allowed: choose one of the final metrics (")
+    assert "domain_acc_AtoB" in err
