@@ -14,8 +14,11 @@ from typing import Any
 import hydra
 import pytorch_lightning as pl
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.strategies import DDPStrategy
+from pytorch_lightning.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
 
 from i2i.callbacks.metrics import SyntheticMetrics
 from i2i.callbacks.run import IterationCheckpoint, StopAtIteration
@@ -38,6 +41,62 @@ def check_data_fits_model(cfg: DictConfig, datamodule: pl.LightningDataModule) -
         )
 
 
+def check_strategy(trainer: pl.Trainer) -> None:
+    """Refuse the distributed set-ups that would fail late or train the wrong thing.
+
+    - A multirun (-m) with a DDP strategy that re-runs the command line for its extra processes
+      (start_method popen): each child would run the whole sweep again, so ranks train different
+      configs of the sweep (ecosystem research §5). Spawned workers or one process per rank started
+      from outside (torchrun, SLURM) are fine.
+    - Lightning's plain DDP wrapper without unused-parameter detection: every GAN update freezes
+      some networks, which that wrapper reports as an error at the first backward pass.
+    """
+    strategy = trainer.strategy
+    if not isinstance(strategy, DDPStrategy):
+        return
+    in_sweep = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+    relaunches = isinstance(strategy.launcher, _SubprocessScriptLauncher) and strategy.num_processes > 1
+    if in_sweep and relaunches and not strategy.cluster_environment.creates_processes_externally:
+        raise ConfigError(
+            "trainer.strategy.start_method",
+            "popen",
+            f"a multirun (-m) cannot start {strategy.num_processes} DDP processes by re-running the command line "
+            "(each would run the whole sweep, training different configs on different ranks); use "
+            "trainer=ddp trainer.strategy.start_method=spawn, or one process per rank (hydra/launcher=slurm, torchrun)",
+        )
+    if type(strategy) is DDPStrategy and not strategy._ddp_kwargs.get("find_unused_parameters"):
+        raise ConfigError(
+            "trainer.strategy",
+            "ddp",
+            "GAN updates leave networks unused, which plain DDP rejects; use trainer=ddp (i2i's GANDDPStrategy)",
+        )
+
+
+def resume_path(cfg: DictConfig) -> str | None:
+    """The checkpoint to resume from: `ckpt_path`, or with `auto_resume` the run directory's own
+    last.ckpt when it exists (a requeued SLURM job then continues where it stopped)."""
+    if cfg.get("ckpt_path"):
+        if not Path(cfg.ckpt_path).is_file():
+            raise CheckpointError(f"ckpt_path={cfg.ckpt_path} does not exist (point it at a last.ckpt to resume)")
+        return cfg.ckpt_path
+    checkpoint = OmegaConf.select(cfg, "callbacks.checkpoint.dirpath")
+    if cfg.get("auto_resume") and checkpoint and (Path(checkpoint) / "last.ckpt").is_file():
+        log.info("auto_resume: continuing from %s", Path(checkpoint) / "last.ckpt")
+        return str(Path(checkpoint) / "last.ckpt")
+    return None
+
+
+def final_metrics(callbacks: list[pl.Callback]) -> dict[str, float]:
+    """The last synthetic metrics; read back from metrics.json when training ran in spawned workers
+    (start_method=spawn), whose callbacks are copies this process never sees."""
+    for callback in callbacks:
+        if isinstance(callback, SyntheticMetrics):
+            if not callback.latest and (callback.dirpath / "metrics.json").is_file():
+                return json.loads((callback.dirpath / "metrics.json").read_text())["metrics"]
+            return callback.latest
+    return {}
+
+
 def build_model(cfg: DictConfig) -> pl.LightningModule:
     """The model of `cfg.model` with its loss weights `cfg.loss`; plain lists and dicts throughout,
     so optimizer state (e.g. Adam's betas) stays loadable with `torch.load(weights_only=True)`."""
@@ -48,8 +107,7 @@ def build_model(cfg: DictConfig) -> pl.LightningModule:
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Train the configured model; returns the final metrics and the objects that produced them."""
     pl.seed_everything(cfg.seed, workers=True)
-    if cfg.get("ckpt_path") and not Path(cfg.ckpt_path).is_file():
-        raise CheckpointError(f"ckpt_path={cfg.ckpt_path} does not exist (point it at a last.ckpt to resume)")
+    ckpt_path = resume_path(cfg)
     datamodule = instantiate(cfg.data, _convert_="all")
     check_data_fits_model(cfg, datamodule)
     model = build_model(cfg)
@@ -62,13 +120,14 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     loggers = build_loggers(cfg)
     try:
         trainer = instantiate(cfg.trainer, max_steps=-1, max_epochs=-1, callbacks=callbacks, logger=loggers or False)
+        check_strategy(trainer)
         start = time.perf_counter()
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
         if trainer.is_global_zero:
             write_run_summary(cfg, model.iteration, time.perf_counter() - start)
     finally:
         finish(loggers)
-    metrics = next((c.latest for c in callbacks if isinstance(c, SyntheticMetrics)), {})
+    metrics = final_metrics(callbacks)
     objects = {"cfg": cfg, "datamodule": datamodule, "model": model, "trainer": trainer, "callbacks": callbacks}
     return metrics, objects
 
@@ -108,7 +167,12 @@ def _main(cfg: DictConfig) -> float | None:
             print_config(cfg)
         metrics, objects = train(cfg)
         _report(cfg, metrics, objects)
-        return metrics.get(cfg.get("optimized_metric")) if cfg.get("optimized_metric") else None
+        if not cfg.get("optimized_metric"):
+            return None
+        if cfg.optimized_metric not in metrics:
+            known = ", ".join(metrics) or "none: this data has no metrics"
+            raise ConfigError("optimized_metric", cfg.optimized_metric, f"choose one of the final metrics ({known})")
+        return metrics[cfg.optimized_metric]
 
 
 def main() -> None:

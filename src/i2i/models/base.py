@@ -174,9 +174,23 @@ class TranslationModule(pl.LightningModule):
             return optimizers
         return optimizers, [self.scheduler_factory(optimizer) for optimizer in optimizers]
 
+    def setup(self, stage: str) -> None:
+        # Buffers each DDP rank keeps for itself (modules marked `rank_local`, e.g. image pools):
+        # PyTorch's DDP and GANDDPStrategy read this list and never broadcast them.
+        self._ddp_params_and_buffers_to_ignore = [
+            f"{prefix}.{name}" if prefix else name
+            for prefix, module in self.named_modules()
+            if getattr(module, "rank_local", False)
+            for name, _ in module.named_buffers(recurse=False)
+        ]
+
     def on_fit_start(self) -> None:
         if self.channels_last:
             self.to(memory_format=torch.channels_last)
+        if self.trainer.world_size > 1:
+            # Every rank was seeded alike (so the networks start equal); from here each draws its own
+            # noise (styles, pool choices), as one process drawing for the whole global batch would.
+            _seed_rank(torch.initial_seed(), self.trainer.global_rank)
 
     def training_step(self, batch: Batch, batch_idx: int) -> None:
         if self._rng_to_restore is not None:
@@ -207,13 +221,21 @@ class TranslationModule(pl.LightningModule):
             )
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["i2i"] = {"iteration": self.iteration, "rng": _get_rng_state()}
+        rng = _get_rng_state()
+        checkpoint["i2i"] = {"iteration": self.iteration, "rng": rng}
+        if self._world_size() > 1:  # every rank saves (rank 0 writes): keep each rank's generators
+            checkpoint["i2i"]["rng_by_rank"] = _gather_objects(rng)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         state = checkpoint.get("i2i", {})
         self.iteration = state.get("iteration", 0)
         # Applied at the next training step: Lightning draws random numbers while it restores.
         self._rng_to_restore = state.get("rng")
+        by_rank, world_size = state.get("rng_by_rank"), self._world_size()
+        if world_size > 1:
+            # Resumed on another number of processes, each rank keeps its fresh per-rank seed.
+            same_world = by_rank is not None and len(by_rank) == world_size
+            self._rng_to_restore = by_rank[self.trainer.global_rank] if same_world else None
 
     # ------------------------------------------------------------------ the choreography
     def _run_update(self, update: Update, batch: Batch, carry: Carry) -> None:
@@ -271,6 +293,9 @@ class TranslationModule(pl.LightningModule):
         log.warning("%s; update skipped", message)
         return False
 
+    def _world_size(self) -> int:
+        return self._trainer.world_size if self._trainer is not None else 1
+
     def _logging_now(self) -> bool:
         # the same cadence at which Lightning writes step metrics to the logger
         trainer = self._trainer
@@ -305,3 +330,18 @@ def _set_rng_state(state: dict[str, Any]) -> None:
     np.random.set_state(("MT19937", keys.numpy().astype(np.uint32), position, has_gauss, cached_gaussian))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _seed_rank(seed: int, rank: int) -> None:
+    """Seed torch, numpy and random with a seed of their own for DDP rank `rank`."""
+    rank_seed = (seed * 1_000_003 + rank) % 2**32
+    torch.manual_seed(rank_seed)
+    np.random.seed(rank_seed)
+    random.seed(rank_seed)
+
+
+def _gather_objects(value: Any) -> list[Any]:
+    """`value` from every DDP rank, in rank order."""
+    gathered: list[Any] = [None] * torch.distributed.get_world_size()
+    torch.distributed.all_gather_object(gathered, value)
+    return gathered

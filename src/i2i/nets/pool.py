@@ -13,6 +13,10 @@ class ImagePool(nn.Module):
     exactly. Random draws use torch's generator, which the training spine checkpoints.
     """
 
+    #: under DDP each rank keeps the history of its own fakes (one pool per process, as the official
+    #: torchrun code); the spine lists this buffer in DDP's `_ddp_params_and_buffers_to_ignore`
+    rank_local = True
+
     def __init__(self, size: int) -> None:
         super().__init__()
         self.size = size

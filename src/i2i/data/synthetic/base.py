@@ -32,6 +32,17 @@ class SyntheticScenario(ABC):
         self.num_test = num_test
         self.sample = lru_cache(maxsize=4096)(self._sample)
 
+    def __getstate__(self) -> dict:
+        # The cache wraps a bound method, which does not pickle; spawned DDP workers and data
+        # loader workers get a copy with an empty cache of their own.
+        state = self.__dict__.copy()
+        del state["sample"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.sample = lru_cache(maxsize=4096)(self._sample)
+
     def size(self, split: str) -> int:
         return self.num_train if split == "train" else self.num_test
 
