@@ -44,7 +44,7 @@ BARS: dict[str, dict[str, tuple[str, float]]] = {
 }
 
 
-def compose(model: str, overrides: list[str], run_name: str | None = None):  # noqa: ANN201
+def compose(model: str, overrides: list[str], run_name: str | None = None):
     GlobalHydra.instance().clear()
     with initialize_config_module(version_base="1.3", config_module="i2i.conf"):
         cfg = hydra_compose("train", overrides=[f"experiment=quality_{model}", *overrides])
@@ -64,7 +64,7 @@ def check(metrics: dict[str, float], bar: dict[str, tuple[str, float]]) -> dict[
     return verdicts
 
 
-def train_and_score(cfg) -> dict:  # noqa: ANN001
+def train_and_score(cfg) -> dict:
     """Train `cfg`, then score the final model on every test image of its scenario."""
     start = time.perf_counter()
     _, objects = train(cfg)

@@ -37,7 +37,7 @@ def write_celeba(root: Path, text: str = CELEBA, size: tuple[int, int] = (40, 48
     return root / "list_attr_celeba.txt"
 
 
-def folder(root: Path, **kwargs) -> AttributeFolder:  # noqa: ANN003
+def folder(root: Path, **kwargs) -> AttributeFolder:
     settings = {"image_size": 16, "crop_size": 32, "test_rows": 1} | kwargs
     return AttributeFolder(root=str(root / "images"), attr_path=str(root / "list_attr_celeba.txt"), **settings)
 
@@ -90,7 +90,7 @@ def test_an_image_listed_but_missing_is_named_with_its_line(tmp_path):
 def test_folder_splits_filters_and_loads_the_official_crops(tmp_path):
     write_celeba(tmp_path)
     data = folder(tmp_path, require_any_of=["Black_Hair", "Blond_Hair"])  # c.png has neither
-    (test, test_labels), (train, train_labels) = data.labelled("test"), data.labelled("train")
+    (test, _), (train, train_labels) = data.labelled("test"), data.labelled("train")
     assert [p.name for p in test.files] == ["a.png"] and [p.name for p in train.files] == ["b.png"]
     assert train_labels.tolist() == [[False, True, True]]
     image = train.load(0, seed=0)
@@ -126,7 +126,7 @@ def test_exemplar_epochs_split_across_ranks_and_resume_mid_epoch():
         def __len__(self) -> int:
             return 10
 
-        def __getitem__(self, key):  # noqa: ANN001, ANN204
+        def __getitem__(self, key):
             return key
 
     def loader() -> ResumableLoader:
@@ -197,7 +197,7 @@ class Oracle:
     def __init__(self, scenario: ShapesLocal) -> None:
         self.scenario = scenario
 
-    def translate(self, x, direction, reference):  # noqa: ANN001, ANN201
+    def translate(self, x, direction, reference):
         source, target = ("A", "B") if direction == "AtoB" else ("B", "A")
         out = x.clone()
         for n, (image, exemplar) in enumerate(zip(x, reference)):
@@ -214,7 +214,7 @@ class Unpaired:
 
     device = torch.device("cpu")
 
-    def translate(self, x, direction):  # noqa: ANN001, ANN201
+    def translate(self, x, direction):
         return torch.zeros_like(x)
 
 
@@ -227,7 +227,7 @@ def test_metrics_score_a_perfect_local_translation_one_and_zero():
 
 def test_metrics_give_the_identity_no_domain_accuracy_and_a_flat_image_a_large_background_error():
     class Identity(Oracle):
-        def translate(self, x, direction, reference):  # noqa: ANN001, ANN201
+        def translate(self, x, direction, reference):
             return x
 
     scenario = ShapesLocal(image_size=32, num_test=8)

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hydra.utils import get_class, instantiate
 from conftest import FAST_IMAGE_SIZE
+from hydra.utils import get_class, instantiate
 from PIL import Image
 
 from i2i.train import build_model, check_data_fits_model
@@ -75,7 +75,7 @@ def test_every_model_data_trainer_combination_composes_and_builds(make_cfg, tmp_
     assert rows and all(row.shape == (1, 3, size, size) for _, row in rows)
 
 
-def data_for(make_cfg, model: str) -> str:  # noqa: ANN001
+def data_for(make_cfg, model: str) -> str:
     """The first synthetic data config of the kind `model` trains on."""
     kind = get_class(make_cfg(f"model={model}", fast=False).model._target_).data_kind
     kinds = {d: get_class(make_cfg(f"data={d}", fast=False).data._target_).kind for d in DATA if d.startswith("shapes")}

@@ -20,10 +20,7 @@ def conv2d_block(layout: Layout, prefix: str, cin: int, cout: int, k: int, norm:
     if norm == "ln":
         layout[f"{prefix}.norm.gamma"] = (cout,)
         layout[f"{prefix}.norm.beta"] = (cout,)
-    elif norm == "adain":  # the dummy running statistics of the official AdaptiveInstanceNorm2d
-        layout[f"{prefix}.norm.running_mean"] = (cout,)
-        layout[f"{prefix}.norm.running_var"] = (cout,)
-    elif norm == "in_pytorch03":  # PyTorch 0.3 InstanceNorm2d kept running statistics
+    elif norm == "adain" or norm == "in_pytorch03":  # the dummy running statistics of the official AdaptiveInstanceNorm2d
         layout[f"{prefix}.norm.running_mean"] = (cout,)
         layout[f"{prefix}.norm.running_var"] = (cout,)
     layout[f"{prefix}.conv.weight"] = (cout, cin, k, k)
@@ -53,7 +50,7 @@ def decoder(layout: Layout, prefix: str, dim: int, n_up: int, n_res: int, res_no
     conv2d_block(layout, f"{prefix}.model.{1 + 2 * n_up}", dim, 3, 7)
 
 
-def munit_layout(dim=8, n_down=2, n_res=3, style_dim=5, mlp_dim=16, n_mlp=3, style_down=4) -> Layout:  # noqa: ANN001
+def munit_layout(dim=8, n_down=2, n_res=3, style_dim=5, mlp_dim=16, n_mlp=3, style_down=4) -> Layout:
     """AdaINGen: enc_style, enc_content, dec, mlp."""
     layout: Layout = OrderedDict()
     conv2d_block(layout, "enc_style.model.0", 3, dim, 7)
@@ -73,7 +70,7 @@ def munit_layout(dim=8, n_down=2, n_res=3, style_dim=5, mlp_dim=16, n_mlp=3, sty
     return layout
 
 
-def unit_layout(dim=8, n_down=2, n_res=3) -> Layout:  # noqa: ANN001
+def unit_layout(dim=8, n_down=2, n_res=3) -> Layout:
     """VAEGen as PyTorch 0.3 saved it (instance norms with running statistics): enc, dec."""
     layout: Layout = OrderedDict()
     content = content_encoder(layout, "enc", dim, n_down, n_res, "in_pytorch03")
@@ -81,7 +78,7 @@ def unit_layout(dim=8, n_down=2, n_res=3) -> Layout:  # noqa: ANN001
     return layout
 
 
-def official_checkpoint(layout: Layout, path, seed: int = 0):  # noqa: ANN001, ANN201
+def official_checkpoint(layout: Layout, path, seed: int = 0):
     """{'a': ..., 'b': ...} with every parameter tensor filled with its own number (+ noise)."""
     generator = torch.Generator().manual_seed(seed)
     states = {}

@@ -24,14 +24,14 @@ class Oracle:
     def __init__(self, scenario: ShapesColor) -> None:
         self.scenario = scenario
 
-    def translate(self, x, direction):  # noqa: ANN001, ANN201
+    def translate(self, x, direction):
         source, target = ("A", "B") if direction == "AtoB" else ("B", "A")
         masks = torch.stack([self._mask_of(image, source) for image in x])[:, None]
         background = torch.tensor(LOOKS[target].background).view(1, 3, 1, 1)
         objects = torch.tensor(LOOKS[target].modes[0]).view(1, 3, 1, 1)
         return (torch.where(masks, objects, background)) * 2 - 1
 
-    def _mask_of(self, image, domain):  # noqa: ANN001, ANN202
+    def _mask_of(self, image, domain):
         for i in range(self.scenario.num_test):
             if torch.equal(self.scenario.image(domain, "test", i), image):
                 return torch.from_numpy(self.scenario.sample(domain, "test", i).mask)
@@ -47,7 +47,7 @@ class MultimodalOracle(Oracle):
         super().__init__(scenario)
         self.n_modes = n_modes
 
-    def translate(self, x, direction, n_styles=None, style_seed=None):  # noqa: ANN001, ANN201
+    def translate(self, x, direction, n_styles=None, style_seed=None):
         if n_styles is None:
             return super().translate(x, direction)
         source, target = ("A", "B") if direction == "AtoB" else ("B", "A")
@@ -61,7 +61,7 @@ class MultimodalOracle(Oracle):
 class Identity:
     device = torch.device("cpu")
 
-    def translate(self, x, direction):  # noqa: ANN001, ANN201
+    def translate(self, x, direction):
         return x
 
 
@@ -125,7 +125,7 @@ def test_mode_coverage_counts_the_target_modes_each_input_produces():
     blue = LOOKS["A"].modes[0]
     background = torch.tensor(LOOKS["B"].background).view(3, 1, 1)
 
-    def translations(mask, colors):  # noqa: ANN001, ANN202 - (k, 3, H, W) in [0, 1]
+    def translations(mask, colors):
         return torch.stack([torch.where(mask, torch.tensor(color).view(3, 1, 1), background) for color in colors])
 
     outputs = torch.stack([translations(masks[0], (red, green, yellow, red)), translations(masks[1], (red, red, blue))[[0, 1, 2, 0]]])
@@ -165,10 +165,10 @@ def test_loader_resumes_mid_epoch_where_it_stopped():
         def __len__(self) -> int:
             return 10
 
-        def __getitem__(self, key):  # noqa: ANN001, ANN204
+        def __getitem__(self, key):
             return key[0]
 
-    def loader():  # noqa: ANN202
+    def loader():
         return ResumableLoader(Keys(), batch_size=2, sampler=UnpairedSampler(10, 10, seed=0), drop_last=True)
 
     full = loader()
@@ -189,7 +189,7 @@ def write_image(path: Path, size: int = 40, mode: str = "RGB") -> None:
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (size, size, 3), dtype=np.uint8)).convert(mode).save(path)
 
 
-def make_folders(root: Path, count: int = 3, **kwargs) -> Path:  # noqa: ANN003
+def make_folders(root: Path, count: int = 3, **kwargs) -> Path:
     for split in ("trainA", "trainB", "testA", "testB"):
         for i in range(count):
             write_image(root / split / f"{i}.png", **kwargs)

@@ -9,7 +9,6 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -36,7 +35,7 @@ class ArchiveServer(ThreadingHTTPServer):
 class RangeHandler(BaseHTTPRequestHandler):
     server: ArchiveServer
 
-    def do_GET(self) -> None:  # noqa: N802 - the http.server API
+    def do_GET(self) -> None:
         body = self.server.files.get(self.path.lstrip("/"))
         if body is None:
             self.send_error(404)

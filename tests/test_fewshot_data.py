@@ -16,11 +16,11 @@ from i2i.errors import ConfigError, DataError
 from i2i.metrics.fewshot import per_class_generations
 
 
-def scenario(**kwargs) -> ShapesFewShot:  # noqa: ANN003
+def scenario(**kwargs) -> ShapesFewShot:
     return ShapesFewShot(**{"shots": 3, "image_size": 32, "num_train": 6, "num_test": 6, **kwargs})
 
 
-def datamodule(domains, **kwargs) -> FewShotDataModule:  # noqa: ANN001, ANN003
+def datamodule(domains, **kwargs) -> FewShotDataModule:
     settings = dict(image_size=domains.image_size, num_train_classes=len(domains.classes("train")), train_shots=1)
     settings |= dict(test_shots=2, distinct_classes=True, batch_size=2)
     return FewShotDataModule(domains=domains, **(settings | kwargs))
@@ -63,7 +63,7 @@ def test_episode_loader_resumes_mid_epoch():
         def __len__(self) -> int:
             return 11
 
-        def __getitem__(self, key):  # noqa: ANN001, ANN204
+        def __getitem__(self, key):
             return torch.tensor([key[0], key[1], key[2], *key[3], key[4]])
 
     def loader() -> ResumableLoader:
@@ -182,7 +182,7 @@ class Oracle:
     def __init__(self, domains: ShapesFewShot) -> None:
         self.domains, self.next = domains, 0
 
-    def translate(self, x, direction=None, *, class_images):  # noqa: ANN001, ANN201
+    def translate(self, x, direction=None, *, class_images):
         outputs = []
         for _ in x:
             name, image = content_of(self.domains, self.next)
@@ -198,7 +198,7 @@ class Oracle:
 class Identity:
     device = torch.device("cpu")
 
-    def translate(self, x, direction=None, *, class_images):  # noqa: ANN001, ANN201
+    def translate(self, x, direction=None, *, class_images):
         return x
 
 

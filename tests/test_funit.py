@@ -35,7 +35,7 @@ def linear(d_in: int, d_out: int) -> int:
     return d_in * d_out + d_out
 
 
-def on_meta(cfg):  # noqa: ANN001, ANN201
+def on_meta(cfg):
     with torch.device("meta"):
         return build_model(cfg)
 
@@ -191,7 +191,7 @@ def test_r1_of_the_mean_survives_fp16_autocast():
 
 # ---------------------------------------------------------------------------- the objective
 @pytest.fixture
-def funit(make_cfg):  # noqa: ANN201
+def funit(make_cfg):
     torch.manual_seed(0)
     cfg = make_cfg("model=funit", *FEWSHOT)
     data = instantiate(cfg.data, _convert_="all")
@@ -285,7 +285,7 @@ def test_tiny_end_to_end_training(make_cfg, tmp_path, model):
 
 @pytest.mark.slow
 def test_resume_continues_exactly_with_the_weight_average(make_cfg, tmp_path):
-    steps = lambda n: ["model=funit", *FEWSHOT, f"trainer.max_steps={n}"]  # noqa: E731
+    steps = lambda n: ["model=funit", *FEWSHOT, f"trainer.max_steps={n}"]
     _, straight = train(make_cfg(*steps(4), output_dir=tmp_path / "straight"))
     train(make_cfg(*steps(3), output_dir=tmp_path / "first"))  # stops mid-epoch
     checkpoint = tmp_path / "first" / "checkpoints" / "last.ckpt"

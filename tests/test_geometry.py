@@ -19,13 +19,13 @@ class Oracle:
     def __init__(self, scenario: ShapesGeometry, shift: int = 0) -> None:
         self.scenario, self.shift = scenario, shift
 
-    def translate(self, x, direction):  # noqa: ANN001, ANN201
+    def translate(self, x, direction):
         source, target = ("A", "B") if direction == "AtoB" else ("B", "A")
         indices = [self._index_of(image, source) for image in x]
         out = torch.stack([self.scenario.image(target, "test", i) for i in indices])
         return torch.roll(out, self.shift, dims=-1)  # objects stay off the border: a roll moves them
 
-    def _index_of(self, image, domain):  # noqa: ANN001, ANN202
+    def _index_of(self, image, domain):
         return next(
             i
             for i in range(self.scenario.num_test)
@@ -36,7 +36,7 @@ class Oracle:
 class Identity:
     device = torch.device("cpu")
 
-    def translate(self, x, direction):  # noqa: ANN001, ANN201
+    def translate(self, x, direction):
         return x
 
 

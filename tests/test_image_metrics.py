@@ -8,10 +8,10 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from test_metrics_real import SETTINGS, Shifter, smooth_images
 
 from i2i.metrics.protocols import Evaluator
 from i2i.train import train
-from test_metrics_real import SETTINGS, Shifter, smooth_images
 
 IMAGE_METRICS = [
     "callbacks=image_metrics",

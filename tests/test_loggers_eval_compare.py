@@ -5,16 +5,16 @@ import time
 from pathlib import Path
 
 import pytest
-from hydra.core.global_hydra import GlobalHydra
-
 from conftest import FAST, FAST_SHAPES, compose_config
+from hydra.core.global_hydra import GlobalHydra
+from test_train import run_cli
+
 from i2i import compare as compare_cli
 from i2i import evaluate as eval_cli
 from i2i import train as train_cli
 from i2i.compare import comparison_rows, load_runs
 from i2i.loggers import build_loggers
 from i2i.train import train
-from test_train import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 

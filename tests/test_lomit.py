@@ -139,16 +139,16 @@ def test_mask_similarity_is_zero_for_a_uniform_mask_and_total_variation_sums_nei
     assert mask_total_variation(mask).item() == pytest.approx(1.0 + 0.0 + 0.5 + 0.5)
 
 
-def official_terms(model, batch):  # noqa: ANN001, ANN201
+def official_terms(model, batch):
     """`update_G` of the official run.py, one direction at a time, with the model's own networks."""
     x_a, x_b, label_a, label_b = batch["A"], batch["B"], batch["attr_A"], batch["attr_B"]
     l1 = F.l1_loss
 
-    def styles(x, m):  # noqa: ANN001, ANN202
+    def styles(x, m):
         up = F.interpolate(m, None, 4, "bilinear", align_corners=False)
         return model.E_s(up * x), model.E_s((1 - up) * x)
 
-    def decode(c, m, s_f, s_b):  # noqa: ANN001, ANN202
+    def decode(c, m, s_f, s_b):
         return model.decode(c, m, s_f, s_b)
 
     c_a, c_b = model.E_c(x_a), model.E_c(x_b)
@@ -181,7 +181,7 @@ def official_terms(model, batch):  # noqa: ANN001, ANN201
 
 def batch_of(size: int = 2, pixels: int = 32) -> dict[str, torch.Tensor]:
     generator = torch.Generator().manual_seed(0)
-    images = lambda: torch.rand(size, 3, pixels, pixels, generator=generator) * 2 - 1  # noqa: E731
+    images = lambda: torch.rand(size, 3, pixels, pixels, generator=generator) * 2 - 1
     labels = torch.eye(2)[torch.arange(size) % 2]
     return {"A": images(), "B": images(), "attr_A": labels, "attr_B": 1 - labels}
 
@@ -290,7 +290,7 @@ def test_sample_rows_show_input_exemplar_translation_and_both_masks(make_cfg):
 
 # ---------------------------------------------------------------------- end to end
 @pytest.fixture
-def lomit_checkpoint(make_cfg, tmp_path):  # noqa: ANN201
+def lomit_checkpoint(make_cfg, tmp_path):
     metrics, objects = train(make_cfg(*LOMIT, "trainer.max_steps=6", output_dir=tmp_path / "run"))
     return metrics, objects, tmp_path / "run"
 
@@ -330,11 +330,11 @@ def test_tiny_end_to_end_run_then_translate_with_an_exemplar_and_user_masks(lomi
     assert f"error: cannot read mask {tmp_path / 'none.png'}" in capsys.readouterr().err
 
 
-def save_png(image: torch.Tensor, path) -> None:  # noqa: ANN001
+def save_png(image: torch.Tensor, path) -> None:
     Image.fromarray(((image.permute(1, 2, 0) + 1) * 127.5).round().byte().numpy()).save(path)
 
 
-def run_translate(monkeypatch, *args: str) -> None:  # noqa: ANN001
+def run_translate(monkeypatch, *args: str) -> None:
     monkeypatch.setattr(sys, "argv", ["i2i-translate", *args])
     GlobalHydra.instance().clear()
     try:
@@ -347,7 +347,7 @@ def run_translate(monkeypatch, *args: str) -> None:  # noqa: ANN001
 def test_resume_mid_epoch_continues_exactly(make_cfg, tmp_path):
     """The exemplar pairing, the critic schedule and the mask network's batch-norm statistics resume
     (G updates at iterations 4 and 9, after the interruption at 3)."""
-    settings = lambda n: [*LOMIT, f"trainer.max_steps={n}", "model.scheduler.lr_lambda.total=10", "data.domains.num_train=4"]  # noqa: E731
+    settings = lambda n: [*LOMIT, f"trainer.max_steps={n}", "model.scheduler.lr_lambda.total=10", "data.domains.num_train=4"]
     _, straight = train(make_cfg(*settings(10), output_dir=tmp_path / "straight"))
     train(make_cfg(*settings(3), output_dir=tmp_path / "first"))
     checkpoint = tmp_path / "first" / "checkpoints" / "last.ckpt"

@@ -80,7 +80,7 @@ def test_r1_is_differentiable_into_the_discriminator():
 
 def test_gradient_penalty_of_a_linear_critic():
     weight = torch.randn(3, 4, 4)
-    critic = lambda x: (x * weight).flatten(1).sum(1)  # noqa: E731
+    critic = lambda x: (x * weight).flatten(1).sum(1)
     penalty = gradient_penalty(critic, torch.randn(5, 3, 4, 4), torch.randn(5, 3, 4, 4))
     assert penalty.item() == pytest.approx((weight.norm() - 1).pow(2).item(), rel=1e-5)
 
@@ -98,7 +98,7 @@ def test_perceptual_loss_is_mse_of_instance_normalised_relu5_3(vgg_file):
     loss = DomainInvariantPerceptualLoss(str(path))
     image, source = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
     mean, std = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-    prepare = lambda x: ((x + 1) / 2 - mean) / std  # noqa: E731
+    prepare = lambda x: ((x + 1) / 2 - mean) / std
     fake, real = official_relu5_3(features, prepare(image)), official_relu5_3(features, prepare(source))
     assert fake.shape == (2, 512, 4, 4)  # 1/8 of the input: three poolings, not four
     expected = F.mse_loss(F.instance_norm(fake), F.instance_norm(real))

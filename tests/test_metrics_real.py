@@ -52,7 +52,7 @@ def empty_torch_home(tmp_path, monkeypatch):
     return tmp_path / "empty"
 
 
-def file_sha256(path) -> str:  # noqa: ANN001
+def file_sha256(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
@@ -93,7 +93,7 @@ def test_allow_download_lets_torchmetrics_fetch(empty_torch_home, monkeypatch):
 
     state = random_inception_state()
 
-    def fake_download(url, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202 - stands in for the network
+    def fake_download(url, *args, **kwargs):
         path = empty_torch_home / "hub" / "checkpoints" / url.rsplit("/", 1)[-1]
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save(state, path)
@@ -139,7 +139,7 @@ def test_kid_is_the_unbiased_polynomial_mmd_by_hand():
     assert kid.subset_size == 5  # min(max, #real, #fake), as clean-fid
 
     def mmd(x: np.ndarray, y: np.ndarray) -> float:
-        k = lambda a, b: (a @ b.T / a.shape[1] + 1) ** 3  # noqa: E731
+        k = lambda a, b: (a @ b.T / a.shape[1] + 1) ** 3
         m = len(x)
         kxx, kyy, kxy = k(x, x), k(y, y), k(x, y)
         return (kxx.sum() - np.trace(kxx) + kyy.sum() - np.trace(kyy)) / (m * (m - 1)) - 2 * kxy.sum() / m**2
@@ -205,7 +205,7 @@ class Shifter(torch.nn.Module):
     def device(self) -> torch.device:
         return torch.device("cpu")
 
-    def translate(self, x, direction, n_styles=None):  # noqa: ANN001, ANN201
+    def translate(self, x, direction, n_styles=None):
         if n_styles is None:
             return (x + self.shift).clamp(-1, 1)
         return torch.stack([(x + self.shift + k * self.style_gap).clamp(-1, 1) for k in range(n_styles)], dim=1)

@@ -11,7 +11,7 @@ from test_configs import MODELS, options
 from i2i.train import build_model, train
 
 
-def synthetic_data_for(model: str, make_cfg) -> str:  # noqa: ANN001
+def synthetic_data_for(model: str, make_cfg) -> str:
     """The first synthetic data config whose kind is the one `model` trains on."""
     kind = get_class(make_cfg(f"model={model}").model._target_).data_kind
     for data in options("data"):
@@ -72,7 +72,7 @@ def test_fp16_loss_scaling_clips_the_unscaled_gradients(make_cfg, monkeypatch):
     seen = []
     real_step = torch.amp.GradScaler.step
 
-    def recording_step(self, optimizer, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+    def recording_step(self, optimizer, *args, **kwargs):
         grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
         norm = torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])).item()
         seen.append((self.get_scale(), norm))

@@ -17,25 +17,25 @@ from i2i.models.base import TranslationModule, Update
 class Toy(TranslationModule):
     """A 1x1-conv 'GAN' whose losses record what the spine let them see."""
 
-    def __init__(self, nan_term: str | None = None, **spine) -> None:  # noqa: ANN003
+    def __init__(self, nan_term: str | None = None, **spine) -> None:
         super().__init__(**spine)
         self.G, self.D = nn.Conv2d(3, 3, 1), nn.Conv2d(3, 1, 1)
         self.nan_term = nan_term
         self.seen: list[tuple[str, bool, bool]] = []
 
-    def optimizer_parameters(self):  # noqa: ANN201
+    def optimizer_parameters(self):
         return {"generator": list(self.G.parameters()), "discriminator": list(self.D.parameters())}
 
     def _record(self, name: str) -> None:
         self.seen.append((name, self.G.weight.requires_grad, self.D.weight.requires_grad))
 
-    def discriminator_loss(self, batch, carry):  # noqa: ANN001, ANN201
+    def discriminator_loss(self, batch, carry):
         self._record("d")
         carry["from_d"] = torch.ones(())
         loss = self.D(batch["B"]).pow(2).mean() + self.D(self.G(batch["A"]).detach()).pow(2).mean()
         return loss, {"real": loss}
 
-    def generator_loss(self, batch, carry):  # noqa: ANN001, ANN201
+    def generator_loss(self, batch, carry):
         self._record("g")
         assert "from_d" in carry  # the earlier update's carry reaches the later one
         gan = self.D(self.G(batch["A"])).pow(2).mean()
@@ -62,7 +62,7 @@ def fit(model: TranslationModule, iterations: int) -> pl.Trainer:
     return trainer
 
 
-def sgd(lr: float = 0.1):  # noqa: ANN201
+def sgd(lr: float = 0.1):
     return {"generator": partial(torch.optim.SGD, lr=lr), "discriminator": partial(torch.optim.SGD, lr=lr)}
 
 
@@ -76,25 +76,25 @@ def test_each_update_trains_only_its_own_networks_in_order():
 class Recorded(Toy):
     """Translates once, in the D update, whose graph the G update then back-propagates through."""
 
-    def updates(self, iteration: int):  # noqa: ANN201
+    def updates(self, iteration: int):
         return (
             Update("d", ("discriminator",), self.discriminator_loss, records=("generator",)),
             Update("g", ("generator",), self.generator_loss),
         )
 
-    def discriminator_loss(self, batch, carry):  # noqa: ANN001, ANN201
+    def discriminator_loss(self, batch, carry):
         self._record("d")
         carry["fake"] = self.G(batch["A"])
         loss = self.D(batch["B"]).pow(2).mean() + self.D(carry["fake"].detach()).pow(2).mean()
         return loss, {}
 
-    def generator_loss(self, batch, carry):  # noqa: ANN001, ANN201
+    def generator_loss(self, batch, carry):
         self._record("g")
         return self.D(carry["fake"]).pow(2).mean(), {}
 
 
 class Recomputed(Recorded):
-    def generator_loss(self, batch, carry):  # noqa: ANN001, ANN201
+    def generator_loss(self, batch, carry):
         self._record("g")
         return self.D(self.G(batch["A"])).pow(2).mean(), {}
 
@@ -166,11 +166,11 @@ def test_bad_spine_settings_are_refused():
 class Clipped(Toy):
     """Toy whose generator update clamps G's weights after each step, recording what it saw."""
 
-    def __init__(self, **spine) -> None:  # noqa: ANN003
+    def __init__(self, **spine) -> None:
         super().__init__(**spine)
         self.after: list[bool] = []
 
-    def updates(self, iteration: int):  # noqa: ANN201
+    def updates(self, iteration: int):
         d, g = super().updates(iteration)
         return d, Update(g.name, g.optimizers, g.loss, after_step=self.clamp)
 

@@ -34,7 +34,7 @@ def weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 @pytest.mark.slow
 @pytest.mark.parametrize("stop_at", [3, 4])  # mid-epoch and on the epoch boundary
 def test_resume_continues_exactly(make_cfg, tmp_path, stop_at):
-    overrides = lambda n: [o.format(n=n) for o in RESUME]  # noqa: E731
+    overrides = lambda n: [o.format(n=n) for o in RESUME]
     _, straight = train(make_cfg(*overrides(6), output_dir=tmp_path / "straight"))
     train(make_cfg(*overrides(stop_at), output_dir=tmp_path / "first"))
     checkpoint = tmp_path / "first" / "checkpoints" / "last.ckpt"
@@ -51,7 +51,7 @@ def test_a_failed_save_leaves_the_previous_checkpoint_intact(make_cfg, tmp_path,
     real_save = pl.Trainer.save_checkpoint
     calls = []
 
-    def failing_save(self, path, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+    def failing_save(self, path, *args, **kwargs):
         calls.append(path)
         if len(calls) == 2:
             Path(path).write_bytes(b"half a checkpoint")
@@ -65,7 +65,7 @@ def test_a_failed_save_leaves_the_previous_checkpoint_intact(make_cfg, tmp_path,
     assert checkpoint["i2i"]["iteration"] == 2
 
 
-def run_cli(main, monkeypatch, *args: str) -> None:  # noqa: ANN001
+def run_cli(main, monkeypatch, *args: str) -> None:
     monkeypatch.setattr(sys, "argv", ["i2i", *args])
     GlobalHydra.instance().clear()
     try:

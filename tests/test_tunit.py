@@ -235,7 +235,7 @@ RESUME = [
 
 @pytest.mark.slow
 def test_tiny_run_trains_both_phases_and_resumes_exactly(make_cfg, tmp_path):
-    overrides = lambda n: [o.format(n=n) for o in RESUME]  # noqa: E731
+    overrides = lambda n: [o.format(n=n) for o in RESUME]
     metrics, straight = train(make_cfg(*overrides(6), output_dir=tmp_path / "straight"))
     assert straight["model"].iteration == 6
     assert set(metrics) == {"cluster_nmi", "domain_acc", "content_iou"} and all(0 <= v <= 1 for v in metrics.values())

@@ -28,7 +28,7 @@ def adversarial(scores: list[torch.Tensor], target: float) -> torch.Tensor:
     return sum(((s - target) ** 2).mean() for s in scores)
 
 
-def paper_model(make_cfg, *overrides: str):  # noqa: ANN001, ANN201
+def paper_model(make_cfg, *overrides: str):
     with torch.device("meta"):
         return build_model(make_cfg("model=unit", "preset=paper", "data.image_size=256", *overrides, fast=False))
 

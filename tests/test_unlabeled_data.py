@@ -114,24 +114,24 @@ class Oracle:
     def __init__(self, scenario: ShapesUnlabeled) -> None:
         self.scenario = scenario
 
-    def domain(self, x):  # noqa: ANN001, ANN202
+    def domain(self, x):
         images = (x + 1) / 2
         return self.scenario.classify(images, segment_objects(images))
 
-    def cluster(self, x):  # noqa: ANN001, ANN202
+    def cluster(self, x):
         return self.domain(x)
 
-    def translate(self, x, direction=None, *, reference):  # noqa: ANN001, ANN201
+    def translate(self, x, direction=None, *, reference):
         looks = torch.tensor(LOOKS)[self.domain(reference)]  # (B, 2, 3): background, object
         masks = segment_objects((x + 1) / 2)[:, None]
         return torch.where(masks, looks[:, 1, :, None, None], looks[:, 0, :, None, None]) * 2 - 1
 
 
 class Identity(Oracle):
-    def cluster(self, x):  # noqa: ANN001, ANN202
+    def cluster(self, x):
         return torch.zeros(len(x), dtype=torch.long)
 
-    def translate(self, x, direction=None, *, reference):  # noqa: ANN001, ANN201
+    def translate(self, x, direction=None, *, reference):
         return x
 
 

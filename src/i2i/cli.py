@@ -31,7 +31,7 @@ def reporting_errors() -> Iterator[None]:
     """Turn a user-fixable error into one line on stderr and exit status 2, not a traceback."""
     try:
         yield
-    except Exception as error:  # noqa: BLE001 - anything else re-raises below
+    except Exception as error:
         cause = _user_error(error)
         if cause is None:
             raise
@@ -51,7 +51,7 @@ def source_commit() -> str:
     """The git commit of the i2i source tree (`-dirty` with uncommitted changes), or "unknown"
     for an installed copy outside git; recorded beside every reported score."""
     root = Path(__file__).resolve().parents[2]
-    run = lambda *args: subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)  # noqa: E731
+    run = lambda *args: subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
     head = run("rev-parse", "HEAD")
     if head.returncode != 0:
         return "unknown"

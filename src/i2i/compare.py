@@ -210,7 +210,7 @@ def write_csv(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
         writer.writerows(rows)
 
 
-def plot_curves(runs: Sequence[Run], path: Path | None = None):  # noqa: ANN201 - a matplotlib Figure
+def plot_curves(runs: Sequence[Run], path: Path | None = None):
     """One panel per metric (std series left out), one line per run; saved to `path` if given."""
     import matplotlib.pyplot as plt
 

@@ -47,7 +47,7 @@ def read_checkpoint(path: str | Path) -> Any:
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - any unpickling failure means the same thing here
+    except Exception as error:
         raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({type(error).__name__})") from error
 
 

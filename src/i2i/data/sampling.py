@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Sampler
 
 Key = tuple[int, int, int]  # (index in domain A, index in domain B, augmentation seed)
 # (content class, content index, class of the shots, the shots' indices in it, augmentation seed)

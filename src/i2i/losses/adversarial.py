@@ -17,7 +17,7 @@ GAN_MODES = ("lsgan", "nsgan", "hinge", "wgan")
 Prediction = Tensor | Sequence[Tensor]
 
 
-def _summed(loss_of_one, prediction: Prediction) -> Tensor:  # noqa: ANN001
+def _summed(loss_of_one, prediction: Prediction) -> Tensor:
     if isinstance(prediction, Tensor):
         return loss_of_one(prediction)
     return torch.stack([loss_of_one(p) for p in prediction]).sum()

@@ -1,6 +1,5 @@
 """Regularisers of predicted soft masks (LOMIT's `mask_criterion`)."""
 
-import torch
 from torch import Tensor
 
 

@@ -25,7 +25,7 @@ def r1_penalty(real_scores: Tensor, real_images: Tensor, score_reduction: str = 
     return grad.pow(2).flatten(1).sum(1).mean()
 
 
-def gradient_penalty(discriminator_scores, real: Tensor, fake: Tensor) -> Tensor:  # noqa: ANN001
+def gradient_penalty(discriminator_scores, real: Tensor, fake: Tensor) -> Tensor:
     """WGAN-GP: mean over the batch of (||dD(x_hat)/dx_hat||_2 - 1)^2 at random interpolates x_hat.
 
     `discriminator_scores` maps images to the critic's scores (patch scores are summed per image).

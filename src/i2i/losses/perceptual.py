@@ -71,7 +71,7 @@ def load_vgg16_relu5_3(weights_path: str | None) -> nn.Sequential:
     path = vgg16_weights_file(weights_path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - any unpickling failure means the same thing here
+    except Exception as error:
         why = f"not a readable PyTorch file ({type(error).__name__})"
         raise ConfigError("loss.vgg_weights_path", str(path), why) from error
     network = vgg16_relu5_3()

@@ -171,8 +171,8 @@ class LPIPSNetwork:
 def build_lpips(kind: str, net: str, weights: str | None, allow_download: bool) -> LPIPSNetwork:
     """torchmetrics' LPIPS with the ImageNet `net` backbone ("alex" as in MUNIT's diversity score),
     or with a seeded untrained backbone when `kind` is "proxy" (the shipped linear heads either way)."""
-    from torchmetrics.image.lpip import LearnedPerceptualImagePatchSimilarity
     from torchmetrics.image import lpip
+    from torchmetrics.image.lpip import LearnedPerceptualImagePatchSimilarity
 
     if kind == "proxy":
         # torchmetrics exposes no untrained-backbone switch on the metric; its network class has one.

@@ -168,7 +168,7 @@ class DistributionMetrics(nn.Module):
         self.fid = None
         if "fid" in names:
             self.fid = FrechetInceptionDistance(feature=_Precomputed(num_features), reset_real_features=False)
-        kid = lambda: SubsetKID(num_features, settings.kid_subsets, settings.kid_max_subset_size, settings.kid_seed)  # noqa: E731
+        kid = lambda: SubsetKID(num_features, settings.kid_subsets, settings.kid_max_subset_size, settings.kid_seed)
         self.kid = kid() if "kid" in names else None
         self.kid_source = kid() if "kid" in names and settings.kid_variant == "mean" else None
         self.has_real = False

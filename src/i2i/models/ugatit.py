@@ -99,7 +99,7 @@ class UGATIT(TranslationModule):
         super().__init__(**spine)
         self.weights = loss
         self.G_ab, self.G_ba = generator(image_size=image_size), generator(image_size=image_size)
-        critics = lambda: nn.ModuleDict(  # noqa: E731 - one global and one local D per domain
+        critics = lambda: nn.ModuleDict(
             {
                 "global": discriminator_global(image_size=image_size),
                 "local": discriminator_local(image_size=image_size),

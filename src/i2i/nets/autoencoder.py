@@ -7,7 +7,12 @@ down-sample with k4 s2 convs, decoders up-sample with x2 nearest + k5 conv.
 
 from torch import Tensor, nn
 
-from i2i.nets.adain import AdaINConvBlock, AdaINResidualBlock, ProjectedAdaINResidualBlock, ProjectedAdaINUpBlock
+from i2i.nets.adain import (
+    AdaINConvBlock,
+    AdaINResidualBlock,
+    ProjectedAdaINResidualBlock,
+    ProjectedAdaINUpBlock,
+)
 from i2i.nets.blocks import MLP, ConvBlock, ResidualBlock
 
 

@@ -260,7 +260,7 @@ class CAMDiscriminator(nn.Module):
         if n_layers < MIN_CAM_LAYERS:
             raise ConfigError("n_layers", n_layers, f"a CAM discriminator has at least {MIN_CAM_LAYERS} layers")
         self.n_layers = depth_for_size(n_layers, reference_size, image_size)
-        conv = lambda c_in, c_out, stride: _spectral(  # noqa: E731
+        conv = lambda c_in, c_out, stride: _spectral(
             ConvBlock(c_in, c_out, 4, stride, 1, activation="lrelu", pad_type="reflect")
         )
         layers = [conv(in_channels, ndf, 2)]

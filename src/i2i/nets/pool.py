@@ -22,7 +22,7 @@ class ImagePool(nn.Module):
         self.size = size
         self.register_buffer("images", torch.empty(0), persistent=True)
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:  # noqa: ANN001
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
         # The buffer grows as images arrive; take the saved shape before loading into it.
         key = prefix + "images"
         if key in state_dict:

@@ -76,7 +76,7 @@ class SyntheticScenario(ABC):
         return torch.stack([torch.from_numpy(self.sample(domain, split, i).mask) for i in range(count)])
 
 
-def translate_in_chunks(model: Translator, images: Tensor, direction: str | None, chunk: int = 16, **options) -> Tensor:  # noqa: ANN003
+def translate_in_chunks(model: Translator, images: Tensor, direction: str | None, chunk: int = 16, **options) -> Tensor:
     """Run `model.translate` over `images` in chunks; returns the translations in [0, 1] on the CPU.
 
     An option that is a tensor with one row per image (e.g. exemplars) is chunked with the images."""
