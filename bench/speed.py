@@ -7,8 +7,8 @@ For each model, at the `paper` width and batch 1, at 64 px and at the paper reso
 - the variants fp32 NCHW, channels_last, bf16-mixed and torch.compile (64 px);
 - FLOPs per iteration (`torch.utils.flop_counter`), achieved GFLOP/s and the percentage of this
   machine's conv peak, measured in the same run with a fixed conv2d kernel (NCHW and channels_last);
-- peak RSS (each case runs in its own process) and inference images/s (`translate` under
-  `torch.inference_mode`);
+- peak RSS (each case runs in its own process) and inference inputs/s (every translation of one
+  image-grid column, the model's `sample_rows` of one test input, under `torch.inference_mode`);
 - the real-folder data pipeline's images/s against the model's consumption rate.
 Results: `bench/results/speed_<model>.json` and a markdown table `bench/results/speed.md`
 (printed). `--smoke` runs every code path at a trivial size (used by the test suite; no timing
@@ -35,7 +35,8 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 from PIL import Image
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
 
 from i2i.callbacks.run import StopAtIteration
 from i2i.cli import source_commit
@@ -46,7 +47,12 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 VARIANTS = ("fp32", "channels_last", "bf16", "compile")
 #: the resolution of each model's paper setting (research/results.md)
-PAPER_SIZE = {"funit": 128, "coco_funit": 128, "lomit": 128, "tunit": 128}
+PAPER_SIZE = {"funit": 128, "funit_imaginaire": 128, "coco_funit": 128, "lomit": 128, "tunit": 128}
+# The size of `--smoke` cases: the smallest every model takes (MUNIT/UNIT's 3-scale discriminator
+# needs 61 px, imaginaire's FUNIT discriminator 64 px).
+SMOKE_SIZE = 64
+# Models without a quality recipe of their own train on the scenario of their family's.
+SCENARIO = {"funit_imaginaire": "shapes_fewshot"}
 
 
 @dataclass
@@ -70,8 +76,9 @@ class Timing:
 def compose_case(model: str, image_size: int, smoke: bool) -> DictConfig:
     """The model's quality recipe (its scenario) at the paper width, batch 1, no callbacks or logger."""
     GlobalHydra.instance().clear()
+    recipe = [f"model={model}", f"data={SCENARIO[model]}"] if model in SCENARIO else [f"experiment=quality_{model}"]
     overrides = [
-        f"experiment=quality_{model}",
+        *recipe,
         "preset=tiny" if smoke else "preset=paper",
         f"data.image_size={image_size}",
         "data.batch_size=1",
@@ -104,7 +111,7 @@ def plain_iteration(
     networks, computes its loss, back-propagates and steps; the schedulers step once."""
     carry: dict[str, torch.Tensor] = {}
     for update in model.updates(model.iteration):
-        model._train_only(update.optimizers)
+        model._train_only(update.optimizers + update.records)
         with torch.autocast("cpu", dtype=autocast, enabled=autocast is not None):
             loss, _ = update.loss(batch, carry)
         for name in update.optimizers:
@@ -112,7 +119,10 @@ def plain_iteration(
         loss.backward()
         for name in update.optimizers:
             optimizers[name].step()
+        if update.after_step is not None:
+            update.after_step()
     model._train_only(list(optimizers))
+    model.after_updates(batch, carry)
     for scheduler in schedulers:
         scheduler.step()
     model.iteration += 1
@@ -193,31 +203,48 @@ def run_case(model_name: str, image_size: int, variant: str, iterations: int, bl
     if variant == "fp32":
         result["flops_per_iteration"] = count_flops(model, trainer, interleave._batch)
         result["gflops_per_s"] = result["flops_per_iteration"] / result["lightning_median"] / 1e9
-        result["inference_images_per_s"] = inference_rate(model, interleave._batch, 2 if smoke else 10)
+        result["inference_inputs_per_s"] = inference_rate(model, datamodule.sample_inputs(1), 2 if smoke else 10)
     result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return result
+
+
+class FlopCount(TorchDispatchMode):
+    """FLOPs by `torch.utils.flop_counter`'s formulas, without `FlopCounterMode`'s module tracker,
+    whose backward hooks break `torch.autograd.grad` on leaf inputs (R1 and WGAN-GP penalties)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = 0
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        formula = flop_registry.get(func._overloadpacket)
+        if formula is not None:
+            self.total += formula(*args, **kwargs, out_val=out)
+        return out
 
 
 def count_flops(model: TranslationModule, trainer: pl.Trainer, batch: dict[str, torch.Tensor]) -> float:
     """FLOPs of one plain iteration (conv, conv backward and matmuls; norms and pointwise count 0)."""
     optimizers = dict(zip(model._optimizer_names, trainer.optimizers))
-    counter = FlopCounterMode(display=False)
+    counter = FlopCount()
     iteration = model.iteration
     with counter:
         plain_iteration(model, optimizers, [], model._prepared(batch), None)
     model.iteration = iteration
-    return float(counter.get_total_flops())
+    return float(counter.total)
 
 
 @torch.inference_mode()
-def inference_rate(model: TranslationModule, batch: dict[str, torch.Tensor], repeats: int) -> float:
-    """Images per second of `translate` on single images (the first input of the batch)."""
+def inference_rate(model: TranslationModule, inputs: dict[str, torch.Tensor], repeats: int) -> float:
+    """Test inputs per second through `sample_rows` (every translation of one image-grid column)."""
     model.eval()
-    source = model._prepared(batch)["A"][:1]
-    model.translate(source, "AtoB")
+    inputs = model._prepared(inputs)
+    model.sample_rows(inputs)
     start = time.perf_counter()
     for _ in range(repeats):
-        model.translate(source, "AtoB")
+        model.sample_rows(inputs)
     model.train()
     return repeats / (time.perf_counter() - start)
 
@@ -282,7 +309,7 @@ def model_names() -> list[str]:
 
 def cases(model: str, smoke: bool) -> list[tuple[int, str]]:
     if smoke:
-        return [(32, variant) for variant in VARIANTS if variant != "compile"]
+        return [(SMOKE_SIZE, variant) for variant in VARIANTS if variant != "compile"]
     paper = PAPER_SIZE.get(model, 256)
     return [(64, variant) for variant in VARIANTS] + [(paper, "fp32"), (paper, "channels_last")]
 
@@ -320,7 +347,7 @@ def markdown(rows: list[dict], machine: dict[str, float]) -> str:
             f"{r['gflops_per_s']:.1f}" if flops else "",
             f"{100 * r['gflops_per_s'] / peak:.0f}%" if flops else "",
             f"{r['peak_rss_mib']:.0f}",
-            f"{r['inference_images_per_s']:.1f}" if "inference_images_per_s" in r else "",
+            f"{r['inference_inputs_per_s']:.1f}" if "inference_inputs_per_s" in r else "",
         ]
         lines.append("| " + " | ".join(cells) + " |")
     machine_line = ", ".join(f"{k} {v:.1f}" for k, v in machine.items())

@@ -8,10 +8,10 @@ from bench import speed
 @pytest.mark.slow
 @pytest.mark.parametrize("model", speed.model_names())
 def test_speed_case_runs_for_every_model(model):
-    result = speed.run_case(model, 32, "fp32", iterations=2, block=1, smoke=True)
+    result = speed.run_case(model, speed.SMOKE_SIZE, "fp32", iterations=2, block=1, smoke=True)
     assert len(result) > 5 and result["flops_per_iteration"] > 0
     assert result["lightning_median"] > 0 and result["plain_median"] > 0
-    assert result["inference_images_per_s"] > 0
+    assert result["inference_inputs_per_s"] > 0
 
 
 @pytest.mark.slow
@@ -27,7 +27,7 @@ def test_machine_reference_and_data_pipeline_and_table():
     machine["data_images_per_s"] = speed.data_pipeline_rate(batches=2, num_workers=0)
     row = {"model": "m", "image_size": 32, "variant": "fp32", "lightning_median": 1.0, "lightning_min": 0.9,
            "plain_median": 0.95, "plain_min": 0.9, "overhead_median": 0.05, "flops_per_iteration": 2e9,
-           "gflops_per_s": 2.0, "peak_rss_mib": 100.0, "inference_images_per_s": 3.0}
+           "gflops_per_s": 2.0, "peak_rss_mib": 100.0, "inference_inputs_per_s": 3.0}
     failed = {"model": "m", "image_size": 256, "variant": "compile", "error": "boom"}
     table = speed.markdown([row, failed], machine)
     assert "| m | 32 | fp32 | 1.000 (0.900) | 0.950 (0.900) | +5.0% | 2.0 |" in table and "failed: boom" in table

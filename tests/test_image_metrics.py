@@ -26,7 +26,7 @@ def test_callback_logs_reports_and_keeps_the_networks_out_of_the_checkpoint(
     make_cfg, tmp_path, metric_weights_home, monkeypatch
 ):
     monkeypatch.setenv("TORCH_HOME", str(metric_weights_home))
-    _, objects = train(make_cfg(*IMAGE_METRICS))
+    _, objects = train(make_cfg("model=cyclegan", *IMAGE_METRICS))
     report = json.loads((tmp_path / "image_metrics.json").read_text())
     assert [s["metric"] for s in report["scores"]] == ["fid_AtoB", "kid_AtoB", "fid_BtoA", "kid_BtoA"]
     kid = report["scores"][1]

@@ -42,7 +42,7 @@ def run_log(run: Path, expected: bytes) -> bytes:
 
 
 def test_wandb_logger_gets_model_and_data_tags_and_no_group_outside_a_sweep(make_cfg, wandb_offline):
-    (logger,) = build_loggers(make_cfg("logger=wandb", "tags=[baseline]"))
+    (logger,) = build_loggers(make_cfg("model=cyclegan", "logger=wandb", "tags=[baseline]"))
     assert logger._wandb_init["tags"] == ["cyclegan", "shapescolor", "baseline"]
     assert logger._wandb_init["group"] is None
 
@@ -61,7 +61,7 @@ def test_tensorboard_gets_scalars_and_the_sample_grid(make_cfg, tmp_path):
 
 @pytest.mark.slow
 def test_wandb_offline_run_has_config_metrics_and_grids(make_cfg, tmp_path, wandb_offline):
-    train(make_cfg("logger=wandb"))
+    train(make_cfg("model=cyclegan", "logger=wandb"))
     (run,) = offline_runs(tmp_path / "wandb")
     log = run_log(run, b"val/content_iou_AtoB")
     assert list((run / "files" / "media" / "images").glob("samples_*.png"))
@@ -74,7 +74,7 @@ def test_each_job_of_a_multirun_gets_its_own_wandb_run_in_one_group(tmp_path, mo
     sweep = tmp_path / "sweep"
     overrides = [o for o in [*FAST, *FAST_SHAPES] if o != "trainer.max_steps=4"]
     run_cli(
-        train_cli.main, monkeypatch, "-m", "logger=wandb", "trainer.max_steps=2", "loss.cycle_w=5,10",
+        train_cli.main, monkeypatch, "-m", "model=cyclegan", "logger=wandb", "trainer.max_steps=2", "loss.cycle_w=5,10",
         f"hydra.sweep.dir={sweep}", *overrides,
     )  # fmt: skip
     runs = [offline_runs(sweep / str(job)) for job in (0, 1)]
@@ -92,7 +92,7 @@ def two_runs(tmp_path_factory) -> Path:
     """Two tiny runs that differ in one loss weight, side by side like the jobs of a sweep."""
     sweep = tmp_path_factory.mktemp("sweep")
     for job, cycle_w in enumerate((5, 10)):
-        train(compose_config([*FAST, *FAST_SHAPES, f"loss.cycle_w={cycle_w}"], sweep / str(job)))
+        train(compose_config([*FAST, *FAST_SHAPES, "model=cyclegan", f"loss.cycle_w={cycle_w}"], sweep / str(job)))
     return sweep
 
 

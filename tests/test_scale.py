@@ -31,6 +31,7 @@ I2I_TRAIN = Path(sys.executable).parent / "i2i-train"
 # Adam turns the noise in the exactly-zero gradients of conv biases before instance norm into
 # +-lr steps; in float64 both vanish and the comparison can be tight.
 DETERMINISTIC = [
+    "model=cyclegan",
     "model.pool_size=0",
     "trainer.precision=64-true",
     "trainer.max_steps=3",
@@ -146,6 +147,7 @@ def run_cli(monkeypatch, *args: str) -> None:
 
 
 FAST_CLI = [
+    "model=cyclegan",
     "trainer.max_steps=2",
     "data.image_size=32",
     "data.domains.num_train=4",
