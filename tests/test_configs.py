@@ -9,8 +9,10 @@ import pytest
 import torch
 from conftest import FAST_IMAGE_SIZE
 from hydra.utils import get_class, instantiate
+from omegaconf import OmegaConf
 from PIL import Image
 
+from i2i.errors import ConfigError
 from i2i.train import build_model, check_data_fits_model
 
 CONF = resources.files("i2i.conf")
@@ -22,6 +24,19 @@ def options(group: str) -> list[str]:
 
 MODELS, DATA, TRAINERS, PRESETS = options("model"), options("data"), options("trainer"), options("preset")
 TRAINERS = [t for t in TRAINERS if t != "default"]
+
+
+def target_class(group: str, name: str) -> type:
+    return get_class(OmegaConf.load(CONF.joinpath(group, f"{name}.yaml"))["_target_"])
+
+
+# A model trains on the data configs whose datamodule kind is its `data_kind`; check_data_fits_model
+# refuses the other pairs (tested in test_train.py), so the matrix holds the pairs that can train.
+PAIRS = [
+    (model, data)
+    for model, data in itertools.product(MODELS, DATA)
+    if target_class("model", model).data_kind == target_class("data", data).kind
+]
 
 
 def data_overrides(data: str, root: Path, size: int = 32) -> list[str]:
@@ -56,7 +71,11 @@ def data_overrides(data: str, root: Path, size: int = 32) -> list[str]:
     return [f"data.domains.root={root}", *sizes]
 
 
-@pytest.mark.parametrize(("model", "data", "trainer"), list(itertools.product(MODELS, DATA, TRAINERS)))
+def test_every_model_and_every_data_config_are_in_the_matrix():
+    assert {model for model, _ in PAIRS} == set(MODELS) and {data for _, data in PAIRS} == set(DATA)
+
+
+@pytest.mark.parametrize(("model", "data", "trainer"), [(*pair, trainer) for pair in PAIRS for trainer in TRAINERS])
 def test_every_model_data_trainer_combination_composes_and_builds(make_cfg, tmp_path, model, data, trainer):
     size = FAST_IMAGE_SIZE.get(model, 32)
     cfg = make_cfg(f"model={model}", f"data={data}", f"trainer={trainer}", *data_overrides(data, tmp_path / "d", size))
@@ -64,8 +83,6 @@ def test_every_model_data_trainer_combination_composes_and_builds(make_cfg, tmp_
         cfg.trainer.accelerator = "cpu"  # everything else of a GPU config still builds here
     instantiate(cfg.trainer, max_steps=-1, logger=False, enable_progress_bar=False)
     datamodule = instantiate(cfg.data, _convert_="all")
-    if get_class(cfg.model._target_).data_kind != datamodule.kind:
-        pytest.skip(f"{model} does not train on {data}")
     check_data_fits_model(cfg, datamodule)
     built = build_model(cfg)
     datamodule.setup()
@@ -103,3 +120,11 @@ def test_every_experiment_composes_and_builds(make_cfg, experiment):
     cfg = make_cfg(f"experiment={experiment}", fast=False)
     with torch.device("meta"):
         build_model(cfg)
+
+
+def test_a_model_refuses_data_of_another_kind_naming_both(make_cfg):
+    cfg = make_cfg("model=funit", "data=shapes_color")
+    datamodule = instantiate(cfg.data, _convert_="all")
+    with pytest.raises(ConfigError) as error:
+        check_data_fits_model(cfg, datamodule)
+    assert str(error.value) == "data='UnpairedDataModule' is not allowed: FUNIT trains on fewshot data, this data is unpaired"
