@@ -76,7 +76,7 @@ def run_cli(main, monkeypatch, *args: str) -> None:
 
 def test_bad_config_value_is_one_line_naming_the_key(monkeypatch, capsys, tmp_path):
     with pytest.raises(SystemExit) as exit_info:
-        run_cli(train_cli.main, monkeypatch, "loss.cycle_w=-1", f"hydra.run.dir={tmp_path}", "print_config=false")
+        run_cli(train_cli.main, monkeypatch, "model=cyclegan", "loss.cycle_w=-1", f"hydra.run.dir={tmp_path}", "print_config=false")
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.strip() == "error: loss.cycle_w=-1 is not allowed: must be >= 0"
 
