@@ -1,5 +1,8 @@
 """`i2i-eval`: KID/FID/LPIPS of a trained checkpoint on the test split, as a JSON report.
 
+Two-domain models are scored per direction; few-shot, unlabeled (TUNIT) and attribute (LOMIT) data
+per class, domain or attribute vector, with the mean over them (`metrics.scoring`).
+
     i2i-eval ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt
     i2i-eval ckpt_path=... data=folder data.domains.root=/data/horse2zebra data.image_size=256
 
@@ -9,7 +12,6 @@ n_images, extractor, weights_sha256 and the source commit (DESIGN §7, metrics/p
 
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ from rich.table import Table
 from i2i.cli import reporting_errors, source_commit
 from i2i.errors import ConfigError, check_positive
 from i2i.metrics.protocols import Evaluator
+from i2i.metrics.scoring import check_kind, score_model
 from i2i.translate import load_model, resolve_device
 
 log = logging.getLogger("i2i")
@@ -37,15 +40,15 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     model, config = load_model(cfg.ckpt_path, device)
     data_config = cfg.data if cfg.get("data") else config["data"]
     datamodule = instantiate(data_config, _convert_="all")
-    if getattr(datamodule, "kind", None) != "unpaired":
-        raise ConfigError("data", datamodule.kind, "i2i-eval scores two-domain data per direction")
+    kind = getattr(datamodule, "kind", None)
+    check_kind(kind, "data")
+    if kind != model.data_kind:
+        raise ConfigError("data", kind, f"{type(model).__name__} is scored on {model.data_kind} data")
     datamodule.setup()
-    count = cfg.n_images or sys.maxsize
-    images = {domain: datamodule.test_images(domain, count) for domain in ("A", "B")}
     evaluator = Evaluator(settings, device=device)
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
         torch.manual_seed(cfg.seed)
-        scores = evaluator.evaluate(model, images)
+        scores = score_model(evaluator, model, datamodule, cfg.n_images)
     commit = source_commit()
     return {
         "checkpoint": str(Path(cfg.ckpt_path).resolve()),

@@ -8,8 +8,9 @@ from typing import Any
 import pytorch_lightning as pl
 
 from i2i.callbacks.periodic import EveryNIterations, evaluating
-from i2i.errors import ConfigError, check_positive
+from i2i.errors import check_positive
 from i2i.metrics.protocols import Evaluator, MetricSettings, Score
+from i2i.metrics.scoring import check_kind, score_model
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,9 @@ class SyntheticMetrics(EveryNIterations):
 
 class ImageMetrics(EveryNIterations):
     """KID/FID per direction, and LPIPS diversity for multimodal models, on the first `n_images`
-    test images of each domain every `every_n_iterations` and at the end (DESIGN §7).
+    test images of each domain every `every_n_iterations` and at the end (DESIGN §7). Few-shot,
+    unlabeled and attribute data are scored per class, domain or attribute vector, and their mean,
+    on at most `n_images` of each (`metrics.scoring`).
 
     The networks and metric states live here, never on the model, so checkpoints stay free of the
     Inception weights; the real images' features are extracted once per run. Under DDP each rank
@@ -69,22 +72,15 @@ class ImageMetrics(EveryNIterations):
         self.history: list[dict[str, Any]] = []
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        kind = getattr(trainer.datamodule, "kind", None)
-        if kind != "unpaired":
-            raise ConfigError(
-                "callbacks.image_metrics",
-                "ImageMetrics",
-                f"scores two-domain data per direction, this data is {kind} "
-                "(few-shot models score with i2i.metrics.protocols.per_class_scores)",
-            )
+        check_kind(getattr(trainer.datamodule, "kind", None), "data")
         if self.evaluator is None:
             self.evaluator = Evaluator(self.settings, device=pl_module.device)
 
     def run(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        datamodule = trainer.datamodule
-        images = {d: datamodule.test_images(d, self.n_images) for d in ("A", "B")}
         with evaluating(pl_module):
-            self.latest = self.evaluator.evaluate(pl_module, images, trainer.global_rank, trainer.world_size)
+            self.latest = score_model(
+                self.evaluator, pl_module, trainer.datamodule, self.n_images, trainer.global_rank, trainer.world_size
+            )
         values = {k: v for score in self.latest for k, v in score.logs().items()}
         self.history.append({"iteration": pl_module.iteration, "metrics": values})
         for logger in trainer.loggers:

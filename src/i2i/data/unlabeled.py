@@ -27,9 +27,11 @@ LAYOUT = "root/{train,test}/ with images, or root/{train,test}/<class>/ with ima
 
 
 class Collection(Protocol):
-    """The images of one split, at the training size, in [-1, 1]; `labels` (evaluation only) or None."""
+    """The images of one split, at the training size, in [-1, 1]; `labels` (evaluation only: indices
+    into `class_names`) or None."""
 
     labels: list[int] | None
+    class_names: list[str]
 
     def __len__(self) -> int: ...
 

@@ -15,7 +15,8 @@ number (`Score.protocol`), because published numbers differ exactly in these cho
 - FID per direction (UNIT/MUNIT, CUT): translations of the test inputs vs the target test images.
 - LPIPS diversity (MUNIT, after BicycleGAN): for N test inputs, M outputs with random styles each;
   the mean LPIPS over the M(M-1)/2 output pairs of every input. Multimodal models only.
-- Per-class (FUNIT's mFID): `per_class_scores` takes (class, translations, real images) triples.
+- Per-class (FUNIT's mFID; TUNIT's mFID over ground-truth domains; LOMIT per attribute vector):
+  `per_class_scores` takes (class, translations, real images) triples (`metrics.scoring` makes them).
 
 Images are quantised to uint8 before feature extraction, as if saved to PNG and read back, the
 way the published numbers were computed from image files. Real features are extracted once; the
@@ -351,7 +352,14 @@ class Evaluator:
 
 
 def per_class_scores(
-    classes: Iterable[tuple[str, Tensor, Tensor]], settings: MetricSettings, extractor: Extractor
+    classes: Iterable[tuple[str, Tensor, Tensor]],
+    settings: MetricSettings,
+    extractor: Extractor,
+    *,
+    paper: str = "FUNIT",
+    unit: str = "class",
+    rank: int = 0,
+    world_size: int = 1,
 ) -> list[Score]:
     """FUNIT's few-shot protocol: FID/KID per target class, then their mean over classes.
 
@@ -359,16 +367,20 @@ def per_class_scores(
     in [-1, 1], whole sets (FUNIT: the real images are the class's test images, the translations
     those of the content images given K examples of the class). Returns per-class scores
     (`fid_<class>`, `kid_<class>`) and the means `mfid` / `mkid` (std = spread over classes).
+    `paper` and `unit` name the protocol in the records (TUNIT's mFID is per "domain"). Under DDP
+    every rank passes the same sets and extracts the features of its shard; the states are gathered,
+    so every rank gets the scores of the whole sets.
     """
     device = next(extractor.network.parameters(), torch.empty(0)).device
     target_only = replace(settings, kid_variant="target")  # mean_kid needs a source domain
     per_class: dict[str, dict[str, float]] = {}
     scores = []
+    features = lambda images: features_of(extractor, shard(images, rank, world_size), settings.batch_size, device)
     for name, generated, real in classes:
         metrics = DistributionMetrics(target_only, extractor.num_features).to(device)
-        metrics.update_real(features_of(extractor, real, settings.batch_size, device))
-        metrics.update_fake(features_of(extractor, generated, settings.batch_size, device))
-        where = f"class {name}"
+        metrics.update_real(features(real))
+        metrics.update_fake(features(generated))
+        where = f"{unit} {name}"
         for metric, (value, std, size) in metrics.compute().items():
             per_class.setdefault(metric, {})[name] = value
             protocol = _protocol(metric, settings, len(generated), len(real), size, where)
@@ -378,9 +390,13 @@ def per_class_scores(
                     extractor.weights_sha256,
                 )  # fmt: skip
             )
+    units = f"{unit}es" if unit.endswith("s") else f"{unit}s"
     for metric, values in per_class.items():
         mean = torch.tensor(list(values.values()), dtype=torch.float64)
-        protocol = f"FUNIT m{metric.upper()}: {metric} per target class (see the per-class rows), mean over {len(values)} classes"
+        protocol = (
+            f"{paper} m{metric.upper()}: {metric} per target {unit} (see the per-{unit} rows), "
+            f"mean over {len(values)} {units}"
+        )
         std = float(mean.std(unbiased=False))
         scores.append(
             Score(

@@ -94,6 +94,7 @@ class MixedCollection:
         self.scenario, self.split = scenario, split
         count = len(scenario.domains)
         self.labels = [i % count for i in range(count * scenario.size(split))]
+        self.class_names = list(scenario.domains)
 
     def __len__(self) -> int:
         return len(self.labels)
