@@ -279,8 +279,8 @@ def compare(
     cfg = compose_case(model, image_size, smoke=False, extra=OURS.get(model, []) + light)
     datamodule = instantiate(cfg.data, _convert_="all")
     ours = build_model(cfg)
-    interleave = Interleave(block, warmup, side, other_name="official")
-    trainer = timing_trainer(interleave, warmup, iterations, "32-true")
+    interleave = Interleave(block, warmup, iterations, side, other_name="official")
+    trainer = timing_trainer(interleave, "32-true")
     trainer.fit(ours, datamodule=datamodule)
     result: dict[str, Any] = {"model": model, "image_size": image_size, "batch": 1, "precision": "fp32"}
     if model == "ugatit":

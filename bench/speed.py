@@ -151,11 +151,14 @@ def plain_side(autocast: torch.dtype | None) -> OtherSide:
 
 
 class Interleave(pl.Callback):
-    """Times Lightning iterations and, after every `block` of them, runs `block` iterations of the
-    other side (`other`); the other side's blocks are excluded from the Lightning times."""
+    """Times `iterations` Lightning iterations after `warmup` untimed ones and, after every `block`
+    of the timed ones, runs `block` iterations of the other side (`other`); the other side's blocks
+    are excluded from the Lightning times."""
 
-    def __init__(self, block: int, warmup: int, other: OtherSide, other_name: str = "plain") -> None:
-        self.block, self.warmup, self.other = block, warmup, other
+    def __init__(
+        self, block: int, warmup: int, iterations: int, other: OtherSide, other_name: str = "plain"
+    ) -> None:
+        self.block, self.warmup, self.iterations, self.other = block, warmup, iterations, other
         self.timing = Timing(other_name)
         self._start: float | None = None
         self._excluded = 0.0
@@ -170,7 +173,8 @@ class Interleave(pl.Callback):
         self._batch = batch
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: TranslationModule, *args: Any) -> None:
-        if pl_module.iteration % self.block or pl_module.iteration <= self.warmup:
+        timed = pl_module.iteration - self.warmup
+        if pl_module.iteration % self.block or not 0 < timed <= self.iterations:
             return
         begin = time.perf_counter()
         iteration = pl_module.iteration
@@ -202,8 +206,8 @@ def run_case(
     if variant == "compile":
         compile_networks(model)
     warmup = 1 if smoke else 2
-    interleave = Interleave(block, warmup, plain_side(autocast))
-    trainer = timing_trainer(interleave, warmup, iterations, "bf16-mixed" if variant == "bf16" else "32-true")
+    interleave = Interleave(block, warmup, iterations, plain_side(autocast))
+    trainer = timing_trainer(interleave, "bf16-mixed" if variant == "bf16" else "32-true")
     trainer.fit(model, datamodule=datamodule)
     result: dict[str, Any] = {"model": model_name, "image_size": image_size, "variant": variant}
     result |= interleave.timing.summary()
@@ -219,9 +223,9 @@ def run_case(
     return result
 
 
-def timing_trainer(interleave: Interleave, warmup: int, iterations: int, precision: str) -> pl.Trainer:
-    """A CPU Lightning trainer that runs `warmup + iterations` timed iterations under `interleave`
-    and nothing else (no logger, checkpoint, progress bar or validation)."""
+def timing_trainer(interleave: Interleave, precision: str) -> pl.Trainer:
+    """A CPU Lightning trainer that runs the iterations `interleave` times and nothing else (no
+    logger, checkpoint, progress bar or validation)."""
     return pl.Trainer(
         accelerator="cpu",
         devices=1,
@@ -229,7 +233,7 @@ def timing_trainer(interleave: Interleave, warmup: int, iterations: int, precisi
         max_steps=-1,
         max_epochs=-1,
         # one more than timed: a Lightning iteration is timed from its start to the next one's
-        callbacks=[StopAtIteration(warmup + iterations + 1), interleave],
+        callbacks=[StopAtIteration(interleave.warmup + interleave.iterations + 1), interleave],
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,

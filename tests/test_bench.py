@@ -53,10 +53,8 @@ def test_machine_reference_and_data_pipeline_and_table():
 def test_interleave_times_any_other_side():
     cfg = speed.compose_case("cyclegan", 32, smoke=True)
     calls = []
-    interleave = speed.Interleave(
-        1, 1, lambda trainer, module, batch: calls.append(batch), other_name="official"
-    )
-    trainer = speed.timing_trainer(interleave, warmup=1, iterations=2, precision="32-true")
+    interleave = speed.Interleave(1, 1, 2, lambda trainer, module, batch: calls.append(batch), "official")
+    trainer = speed.timing_trainer(interleave, precision="32-true")
     trainer.fit(build_model(cfg), datamodule=instantiate(cfg.data, _convert_="all"))
     assert len(interleave.timing.lightning) == 2 and len(calls) == len(interleave.timing.other) == 2
     assert set(interleave.timing.summary()) == {
