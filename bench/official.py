@@ -6,8 +6,8 @@ elsewhere (NVlabs/MUNIT, mingyuliutw/UNIT, NVlabs/FUNIT, znxlwm/UGATIT-pytorch, 
 of junyanz/pytorch-CycleGAN-and-pix2pix), imported from there at run time.
 
 Protocol (research/reference_perf.md): batch 1, fp32, this machine's threads, the official default
-config and ours at the paper width (`bench/speed.py`'s `compose_case`, with the overrides in `OURS`
-that give the official architecture). Ours is the Lightning iteration, timed from one iteration's
+config and ours at the paper width (`bench/speed.py`'s `compose_case`, with `our_overrides`
+giving the official architecture). Ours is the Lightning iteration, timed from one iteration's
 start to the next one's, so it includes our data pipeline (the recipe's synthetic data, no workers);
 the official side is its own train-loop body on fixed random inputs in [-1, 1]:
 - MUNIT / UNIT: `update_learning_rate(); dis_update(x_a, x_b, config); gen_update(x_a, x_b, config)`
@@ -76,14 +76,17 @@ OFFICIAL = {
     ),
 }
 
-#: our overrides that give each official architecture: U-GAT-IT's discriminators keep their depth at
-#: every size (ours drop a layer per halving below 256 px by default)
-OURS = {
-    "ugatit": [
+
+def our_overrides(model: str, full: bool) -> list[str]:
+    """Ours with the official architecture: U-GAT-IT light (or full) with discriminators of the same
+    depth at every size (ours drop a layer per halving below 256 px by default)."""
+    if model != "ugatit":
+        return []
+    return [
+        f"model.generator.light={str(not full).lower()}",
         "model.discriminator_global.reference_size=null",
         "model.discriminator_local.reference_size=null",
-    ],
-}
+    ]
 
 
 class NotACheckout(ValueError):
@@ -273,10 +276,7 @@ def compare(
     side = quietly(official.iteration)
     for _ in range(warmup):
         side()
-    light = (
-        ["model.generator.light=false" if full else "model.generator.light=true"] if model == "ugatit" else []
-    )
-    cfg = compose_case(model, image_size, smoke=False, extra=OURS.get(model, []) + light)
+    cfg = compose_case(model, image_size, smoke=False, extra=our_overrides(model, full))
     datamodule = instantiate(cfg.data, _convert_="all")
     ours = build_model(cfg)
     interleave = Interleave(block, warmup, iterations, side, other_name="official")
