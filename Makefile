@@ -13,7 +13,7 @@ ALSO ?=
 MODEL_LIST := $(if $(filter command line,$(origin MODEL)),$(MODEL),)
 PYTEST_ARGS ?=
 
-.PHONY: help install train test test-fast bench bench-quality clean
+.PHONY: help install train test test-fast bench bench-quality bench-official clean
 
 help:
 	@echo "make train          install, then train the default model on synthetic data (CPU, minutes)"
@@ -21,6 +21,7 @@ help:
 	@echo "make test-fast      the test suite without the tests marked slow"
 	@echo "make bench [MODEL=x]  training-iteration speed, memory and FLOPs (bench/results/speed.md)"
 	@echo "make bench-quality MODEL=cyclegan [ALSO=baseline]   train to the quality bar, write bench/results/quality_<model>.json"
+	@echo "make bench-official MODEL=munit OFFICIAL=path   our training iteration against an official checkout's (bench/results/official_<model>.json)"
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +44,10 @@ test-fast: install
 
 bench-quality: install
 	$(BIN)/python -m bench.quality --model $(MODEL) $(foreach m,$(ALSO),--also $(m))
+
+bench-official: install
+	@test -n "$(OFFICIAL)" || { echo "OFFICIAL=<path of a checkout of the official repo> is required"; exit 2; }
+	$(BIN)/python -m bench.official --model $(MODEL) --official $(OFFICIAL)
 
 clean:
 	rm -rf outputs logs build dist bench/results .pytest_cache

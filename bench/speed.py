@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,26 +58,30 @@ SCENARIO = {"funit_imaginaire": "shapes_fewshot"}
 
 @dataclass
 class Timing:
-    """Per-iteration seconds of the two sides of an interleaved comparison."""
+    """Per-iteration seconds of the two sides of an interleaved comparison: Lightning and the other
+    side (`other_name`: our plain loop in `make bench`, the official code in bench/official.py)."""
 
+    other_name: str = "plain"
     lightning: list[float] = field(default_factory=list)
-    plain: list[float] = field(default_factory=list)
+    other: list[float] = field(default_factory=list)
 
     def summary(self) -> dict[str, float]:
         out = {}
-        for side in ("lightning", "plain"):
-            values = getattr(self, side)
+        for side, values in (("lightning", self.lightning), (self.other_name, self.other)):
             out[f"{side}_min"] = min(values)
             out[f"{side}_median"] = statistics.median(values)
-        out["overhead_median"] = out["lightning_median"] / out["plain_median"] - 1
-        out["overhead_min"] = out["lightning_min"] / out["plain_min"] - 1
         return out
 
 
-def compose_case(model: str, image_size: int, smoke: bool) -> DictConfig:
-    """The model's quality recipe (its scenario) at the paper width, batch 1, no callbacks or logger."""
+def compose_case(model: str, image_size: int, smoke: bool, extra: Sequence[str] = ()) -> DictConfig:
+    """The model's quality recipe (its scenario) at the paper width, batch 1, no callbacks or logger,
+    then the `extra` overrides."""
     GlobalHydra.instance().clear()
-    recipe = [f"model={model}", f"data={SCENARIO[model]}"] if model in SCENARIO else [f"experiment=quality_{model}"]
+    recipe = (
+        [f"model={model}", f"data={SCENARIO[model]}"]
+        if model in SCENARIO
+        else [f"experiment=quality_{model}"]
+    )
     overrides = [
         *recipe,
         "preset=tiny" if smoke else "preset=paper",
@@ -85,6 +90,7 @@ def compose_case(model: str, image_size: int, smoke: bool) -> DictConfig:
         "data.num_workers=0",
         "logger=[]",
         "callbacks=[]",
+        *extra,
     ]
     with initialize_config_module(version_base="1.3", config_module="i2i.conf"):
         cfg = compose("train", overrides=overrides)
@@ -128,17 +134,38 @@ def plain_iteration(
     model.iteration += 1
 
 
-class Interleave(pl.Callback):
-    """Times Lightning iterations and, after every `block` of them, runs `block` plain iterations on
-    the same modules, optimizers and batch; the plain blocks are excluded from the Lightning times."""
+#: one iteration of the other side of an interleaved comparison, given the Lightning run's trainer,
+#: module and latest batch
+OtherSide = Callable[[pl.Trainer, TranslationModule, Any], None]
 
-    def __init__(self, block: int, warmup: int, autocast: torch.dtype | None) -> None:
-        self.block, self.warmup, self.autocast = block, warmup, autocast
-        self.timing = Timing()
+
+def plain_side(autocast: torch.dtype | None) -> OtherSide:
+    """A plain iteration (`plain_iteration`) on the Lightning run's own modules, optimizers and batch."""
+
+    def iteration(trainer: pl.Trainer, pl_module: TranslationModule, batch: Any) -> None:
+        optimizers = dict(zip(pl_module._optimizer_names, trainer.optimizers))
+        schedulers = [config.scheduler for config in trainer.lr_scheduler_configs]
+        plain_iteration(pl_module, optimizers, schedulers, pl_module._prepared(batch), autocast)
+
+    return iteration
+
+
+class Interleave(pl.Callback):
+    """Times `iterations` Lightning iterations after `warmup` untimed ones and, after every `block`
+    of the timed ones, runs `block` iterations of the other side (`other`); the other side's blocks
+    are excluded from the Lightning times."""
+
+    def __init__(
+        self, block: int, warmup: int, iterations: int, other: OtherSide, other_name: str = "plain"
+    ) -> None:
+        self.block, self.warmup, self.iterations, self.other = block, warmup, iterations, other
+        self.timing = Timing(other_name)
         self._start: float | None = None
         self._excluded = 0.0
 
-    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: TranslationModule, batch: Any, *args: Any) -> None:
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: TranslationModule, batch: Any, *args: Any
+    ) -> None:
         now = time.perf_counter()
         if self._start is not None and pl_module.iteration > self.warmup:
             self.timing.lightning.append(now - self._start - self._excluded)
@@ -146,19 +173,16 @@ class Interleave(pl.Callback):
         self._batch = batch
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: TranslationModule, *args: Any) -> None:
-        if pl_module.iteration % self.block or pl_module.iteration <= self.warmup:
+        timed = pl_module.iteration - self.warmup
+        if pl_module.iteration % self.block or not 0 < timed <= self.iterations:
             return
         begin = time.perf_counter()
-        names = pl_module._optimizer_names
-        optimizers = dict(zip(names, trainer.optimizers))
-        schedulers = [config.scheduler for config in trainer.lr_scheduler_configs]
-        batch = pl_module._prepared(self._batch)
         iteration = pl_module.iteration
         for _ in range(self.block):
             start = time.perf_counter()
-            plain_iteration(pl_module, optimizers, schedulers, batch, self.autocast)
-            self.timing.plain.append(time.perf_counter() - start)
-        pl_module.iteration = iteration  # the plain iterations do not count towards the run length
+            self.other(trainer, pl_module, self._batch)
+            self.timing.other.append(time.perf_counter() - start)
+        pl_module.iteration = iteration  # the other side's iterations do not count towards the run length
         self._excluded = time.perf_counter() - begin
 
 
@@ -169,7 +193,9 @@ def compile_networks(model: TranslationModule) -> None:
             setattr(model, name, torch.compile(child))
 
 
-def run_case(model_name: str, image_size: int, variant: str, iterations: int, block: int, smoke: bool) -> dict:
+def run_case(
+    model_name: str, image_size: int, variant: str, iterations: int, block: int, smoke: bool
+) -> dict:
     """Everything measured for one (model, size, variant) in this process."""
     torch.manual_seed(0)
     cfg = compose_case(model_name, image_size, smoke)
@@ -180,15 +206,34 @@ def run_case(model_name: str, image_size: int, variant: str, iterations: int, bl
     if variant == "compile":
         compile_networks(model)
     warmup = 1 if smoke else 2
-    interleave = Interleave(block, warmup, autocast)
-    trainer = pl.Trainer(
+    interleave = Interleave(block, warmup, iterations, plain_side(autocast))
+    trainer = timing_trainer(interleave, "bf16-mixed" if variant == "bf16" else "32-true")
+    trainer.fit(model, datamodule=datamodule)
+    result: dict[str, Any] = {"model": model_name, "image_size": image_size, "variant": variant}
+    result |= interleave.timing.summary()
+    result["overhead_median"] = result["lightning_median"] / result["plain_median"] - 1
+    result["overhead_min"] = result["lightning_min"] / result["plain_min"] - 1
+    if variant == "fp32":
+        result["flops_per_iteration"] = count_flops(model, trainer, interleave._batch)
+        result["gflops_per_s"] = result["flops_per_iteration"] / result["lightning_median"] / 1e9
+        result["inference_inputs_per_s"] = inference_rate(
+            model, datamodule.sample_inputs(1), 2 if smoke else 10
+        )
+    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return result
+
+
+def timing_trainer(interleave: Interleave, precision: str) -> pl.Trainer:
+    """A CPU Lightning trainer that runs the iterations `interleave` times and nothing else (no
+    logger, checkpoint, progress bar or validation)."""
+    return pl.Trainer(
         accelerator="cpu",
         devices=1,
-        precision="bf16-mixed" if variant == "bf16" else "32-true",
+        precision=precision,
         max_steps=-1,
         max_epochs=-1,
         # one more than timed: a Lightning iteration is timed from its start to the next one's
-        callbacks=[StopAtIteration(warmup + iterations + 1), interleave],
+        callbacks=[StopAtIteration(interleave.warmup + interleave.iterations + 1), interleave],
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,
@@ -197,15 +242,6 @@ def run_case(model_name: str, image_size: int, variant: str, iterations: int, bl
         num_sanity_val_steps=0,
         limit_val_batches=0,
     )
-    trainer.fit(model, datamodule=datamodule)
-    result: dict[str, Any] = {"model": model_name, "image_size": image_size, "variant": variant}
-    result |= interleave.timing.summary()
-    if variant == "fp32":
-        result["flops_per_iteration"] = count_flops(model, trainer, interleave._batch)
-        result["gflops_per_s"] = result["flops_per_iteration"] / result["lightning_median"] / 1e9
-        result["inference_inputs_per_s"] = inference_rate(model, datamodule.sample_inputs(1), 2 if smoke else 10)
-    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return result
 
 
 class FlopCount(TorchDispatchMode):
@@ -257,7 +293,10 @@ def conv_peak(repeats: int) -> dict[str, float]:
     flops = 2 * 8 * 64 * 64 * 64 * 64 * 9
     out = {}
     with torch.inference_mode():
-        for layout, memory_format in (("nchw", torch.contiguous_format), ("channels_last", torch.channels_last)):
+        for layout, memory_format in (
+            ("nchw", torch.contiguous_format),
+            ("channels_last", torch.channels_last),
+        ):
             xi, ci = x.contiguous(memory_format=memory_format), conv.to(memory_format=memory_format)
             ci(xi)
             times = []
@@ -317,7 +356,9 @@ def cases(model: str, smoke: bool) -> list[tuple[int, str]]:
 def run_in_subprocess(model: str, size: int, variant: str, args: argparse.Namespace) -> dict:
     """One case in a fresh process, so its peak RSS is its own; a failure is reported, not raised."""
     command = [sys.executable, "-m", "bench.speed", "--case", f"{model}:{size}:{variant}"]
-    command += ["--iterations", str(args.iterations), "--block", str(args.block)] + (["--smoke"] if args.smoke else [])
+    command += ["--iterations", str(args.iterations), "--block", str(args.block)] + (
+        ["--smoke"] if args.smoke else []
+    )
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     if result.returncode != 0 or not lines:
@@ -329,8 +370,10 @@ def run_in_subprocess(model: str, size: int, variant: str, args: argparse.Namesp
 def markdown(rows: list[dict], machine: dict[str, float]) -> str:
     peak = machine["conv_peak_gflops_nchw"]
     lines = [
-        "| model | px | variant | lightning s/it median (min) | plain s/it median (min) | spine overhead"
-        " | GFLOP/iter | GFLOP/s | % conv peak | peak RSS MiB | translate img/s |",
+        (
+            "| model | px | variant | lightning s/it median (min) | plain s/it median (min) | spine overhead"
+            " | GFLOP/iter | GFLOP/s | % conv peak | peak RSS MiB | translate img/s |"
+        ),
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -359,7 +402,9 @@ def main() -> None:
     parser.add_argument("--model", action="append", help="a model (repeatable); default: every model")
     parser.add_argument("--iterations", type=int, default=6, help="timed iterations per side")
     parser.add_argument("--block", type=int, default=2, help="iterations per interleaved block")
-    parser.add_argument("--smoke", action="store_true", help="every code path at 32 px, tiny width, 1 iteration")
+    parser.add_argument(
+        "--smoke", action="store_true", help="every code path at 32 px, tiny width, 1 iteration"
+    )
     parser.add_argument("--case", help=argparse.SUPPRESS)  # model:size:variant, run in a child process
     args = parser.parse_args()
     if args.smoke:
@@ -371,16 +416,21 @@ def main() -> None:
     machine = conv_peak(3 if args.smoke else 20)
     rows = []
     for model in args.model or model_names():
-        model_rows = [run_in_subprocess(model, size, variant, args) for size, variant in cases(model, args.smoke)]
+        model_rows = [
+            run_in_subprocess(model, size, variant, args) for size, variant in cases(model, args.smoke)
+        ]
         rows += model_rows
         RESULTS.mkdir(parents=True, exist_ok=True)
         (RESULTS / f"speed_{model}.json").write_text(json.dumps(model_rows, indent=2) + "\n")
     machine |= {f"end_{k}": v for k, v in conv_peak(3 if args.smoke else 20).items()}
-    machine["data_images_per_s"] = data_pipeline_rate(4 if args.smoke else 64, num_workers=0 if args.smoke else 2)
+    machine["data_images_per_s"] = data_pipeline_rate(
+        4 if args.smoke else 64, num_workers=0 if args.smoke else 2
+    )
     table = markdown(rows, machine)
     (RESULTS / "speed.md").write_text(table)
     (RESULTS / "speed_machine.json").write_text(
-        json.dumps({**machine, "commit": source_commit(), "threads": torch.get_num_threads()}, indent=2) + "\n"
+        json.dumps({**machine, "commit": source_commit(), "threads": torch.get_num_threads()}, indent=2)
+        + "\n"
     )
     print(table)
 

@@ -1,8 +1,12 @@
 """The benchmark code paths at a trivial size, so they cannot rot (no timing is asserted)."""
 
-import pytest
+import sys
 
-from bench import speed
+import pytest
+from hydra.utils import instantiate
+
+from bench import official, speed
+from i2i.train import build_model
 
 
 @pytest.mark.slow
@@ -25,9 +29,67 @@ def test_machine_reference_and_data_pipeline_and_table():
     machine = speed.conv_peak(repeats=1)
     assert machine["conv_peak_gflops_nchw"] > 0 and machine["conv_peak_gflops_channels_last"] > 0
     machine["data_images_per_s"] = speed.data_pipeline_rate(batches=2, num_workers=0)
-    row = {"model": "m", "image_size": 32, "variant": "fp32", "lightning_median": 1.0, "lightning_min": 0.9,
-           "plain_median": 0.95, "plain_min": 0.9, "overhead_median": 0.05, "flops_per_iteration": 2e9,
-           "gflops_per_s": 2.0, "peak_rss_mib": 100.0, "inference_inputs_per_s": 3.0}
+    row = {
+        "model": "m",
+        "image_size": 32,
+        "variant": "fp32",
+        "lightning_median": 1.0,
+        "lightning_min": 0.9,
+        "plain_median": 0.95,
+        "plain_min": 0.9,
+        "overhead_median": 0.05,
+        "flops_per_iteration": 2e9,
+        "gflops_per_s": 2.0,
+        "peak_rss_mib": 100.0,
+        "inference_inputs_per_s": 3.0,
+    }
     failed = {"model": "m", "image_size": 256, "variant": "compile", "error": "boom"}
     table = speed.markdown([row, failed], machine)
-    assert "| m | 32 | fp32 | 1.000 (0.900) | 0.950 (0.900) | +5.0% | 2.0 |" in table and "failed: boom" in table
+    assert (
+        "| m | 32 | fp32 | 1.000 (0.900) | 0.950 (0.900) | +5.0% | 2.0 |" in table and "failed: boom" in table
+    )
+
+
+def test_interleave_times_any_other_side():
+    cfg = speed.compose_case("cyclegan", 32, smoke=True)
+    calls = []
+    interleave = speed.Interleave(1, 1, 2, lambda trainer, module, batch: calls.append(batch), "official")
+    trainer = speed.timing_trainer(interleave, precision="32-true")
+    trainer.fit(build_model(cfg), datamodule=instantiate(cfg.data, _convert_="all"))
+    assert len(interleave.timing.lightning) == 2 and len(calls) == len(interleave.timing.other) == 2
+    assert set(interleave.timing.summary()) == {
+        "lightning_min",
+        "lightning_median",
+        "official_min",
+        "official_median",
+    }
+
+
+def test_official_names_the_missing_checkout_and_the_fix(tmp_path, monkeypatch, capsys):
+    (tmp_path / "trainer.py").write_text("")
+    with pytest.raises(
+        official.NotACheckout, match=r"not a checkout of NVlabs/MUNIT \(no networks.py\); clone"
+    ):
+        official.check_checkout("munit", tmp_path)
+    monkeypatch.setattr(sys, "argv", ["official", "--model", "unit", "--official", str(tmp_path)])
+    with pytest.raises(SystemExit):
+        official.main()
+    assert "is not a checkout of mingyuliutw/UNIT" in capsys.readouterr().err
+
+
+def test_official_row():
+    result = {
+        "model": "ugatit",
+        "variant": "light",
+        "image_size": 128,
+        "lightning_median": 2.0,
+        "lightning_min": 1.9,
+        "official_median": 4.0,
+        "official_min": 3.9,
+        "speedup_median": 2.0,
+        "speedup_min": 2.05,
+        "ours_trained_parameters": 10,
+        "official_trained_parameters": 10,
+    }
+    row = official.markdown_row(result)
+    assert row == "| ugatit (light) | 128 | 2.000 (1.900) | 4.000 (3.900) | 2.00x (2.05x) | 10 / 10 (same) |"
