@@ -223,9 +223,9 @@ def run_case(
     return result
 
 
-def timing_trainer(interleave: Interleave, precision: str) -> pl.Trainer:
+def timing_trainer(interleave: Interleave, precision: str, callbacks: Sequence[pl.Callback] = ()) -> pl.Trainer:
     """A CPU Lightning trainer that runs the iterations `interleave` times and nothing else (no
-    logger, checkpoint, progress bar or validation)."""
+    logger, checkpoint, progress bar or validation) but the given `callbacks`."""
     return pl.Trainer(
         accelerator="cpu",
         devices=1,
@@ -233,7 +233,7 @@ def timing_trainer(interleave: Interleave, precision: str) -> pl.Trainer:
         max_steps=-1,
         max_epochs=-1,
         # one more than timed: a Lightning iteration is timed from its start to the next one's
-        callbacks=[StopAtIteration(interleave.warmup + interleave.iterations + 1), interleave],
+        callbacks=[StopAtIteration(interleave.warmup + interleave.iterations + 1), interleave, *callbacks],
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,

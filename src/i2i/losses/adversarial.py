@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from i2i.errors import check_choice
+from i2i.nets.batching import in_one_pass
 
 GAN_MODES = ("lsgan", "nsgan", "hinge", "wgan")
 Prediction = Tensor | Sequence[Tensor]
@@ -37,8 +38,10 @@ class AdversarialLoss:
 
     def d(self, discriminator: Callable[[Tensor], Prediction], real: Tensor, fake: Tensor) -> Tensor:
         """The discriminator's whole loss: d_real on real images plus d_fake on fakes, detached so
-        that no gradient reaches the generator."""
-        return self.d_real(discriminator(real)) + self.d_fake(discriminator(fake.detach()))
+        that no gradient reaches the generator. Both are scored in one pass unless the discriminator
+        mixes samples (`i2i.nets.batching`)."""
+        real_scores, fake_scores = in_one_pass(discriminator, (real,), (fake.detach(),))
+        return self.d_real(real_scores) + self.d_fake(fake_scores)
 
     def d_real(self, prediction: Prediction) -> Tensor:
         return _summed(self._real, prediction)

@@ -50,9 +50,9 @@ class Update:
     handed, graph and all, to a later update through `carry` (MUNIT and UNIT translate once per
     iteration, in the D update, and their G update back-propagates through those translations).
 
-    updates after it, so no model pays for a forward pass it already made. `after_step`, if given,
-    runs right after the optimizers stepped (not when the update was skipped): the place for
-    projections the official code applies after each step, e.g. U-GAT-IT's clipping of rho to [0, 1].
+    `after_step`, if given, runs right after the optimizers stepped (not when the update was
+    skipped): the place for projections the official code applies after each step, e.g. U-GAT-IT's
+    clipping of rho to [0, 1].
     """
 
     name: str
@@ -169,10 +169,21 @@ class TranslationModule(pl.LightningModule):
             )
         self._optimizer_names = list(groups)
         self._trained_parameters = {name: list(params) for name, params in groups.items()}
-        optimizers = [self.optimizer_factories[name](self._trained_parameters[name]) for name in self._optimizer_names]
+        optimizers = [self._build_optimizer(name) for name in self._optimizer_names]
         if self.scheduler_factory is None:
             return optimizers
         return optimizers, [self.scheduler_factory(optimizer) for optimizer in optimizers]
+
+    def _build_optimizer(self, name: str) -> Optimizer:
+        """The optimizer of one parameter group, as configured, except that a fused one is built
+        unfused when gradients are clipped under fp16 loss scaling: a fused step unscales the
+        gradients itself, after the point where they must be clipped."""
+        factory, parameters = self.optimizer_factories[name], self._trained_parameters[name]
+        fp16 = self._trainer is not None and self._trainer.precision == "16-mixed"
+        if fp16 and self.gradient_clip_val > 0 and getattr(factory, "keywords", {}).get("fused"):
+            log.info("model.optimizers.%s: fused off, gradients are clipped under 16-mixed loss scaling", name)
+            return factory(parameters, fused=False)
+        return factory(parameters)
 
     def setup(self, stage: str) -> None:
         # Buffers each DDP rank keeps for itself (modules marked `rank_local`, e.g. image pools):

@@ -32,7 +32,9 @@ Update order and cost: D, then G, as the official code; the encodings and transl
 once per iteration, in the D update, and the G update back-propagates through them (see
 `models/munit.py`; the only difference from the official code is that both updates see the same
 noise sample). The official G update reuses its noise n_a for both x_a's reconstruction and x_ab;
-so does this one.
+so does this one. Each decoder renders its translation and its reconstruction in one batch, and
+each discriminator scores real and fake images in one batch (`i2i.nets.batching`: the norms are per
+sample, so this is the same computation in fewer, larger passes).
 """
 
 from collections.abc import Callable
@@ -48,6 +50,7 @@ from i2i.losses.adversarial import GAN_MODES, AdversarialLoss
 from i2i.losses.perceptual import DomainInvariantPerceptualLoss
 from i2i.models.base import Carry, Logs, TranslationModule, Update
 from i2i.nets.autoencoder import AutoEncoder
+from i2i.nets.batching import in_one_pass
 from i2i.nets.init import init_weights
 from i2i.types import Batch, Direction
 
@@ -120,11 +123,15 @@ class UNIT(TranslationModule):
         )
 
     def _translations(self, batch: Batch, carry: Carry) -> Carry:
-        """The iteration's codes, noise and translations, made by whichever update runs first."""
+        """The iteration's codes, translations and reconstructions, made by whichever update runs first."""
         if "x_ab" not in carry:
             h_a, h_b = self.G_a.encode(batch["A"]), self.G_b.encode(batch["B"])
             z_a, z_b = h_a + torch.randn_like(h_a), h_b + torch.randn_like(h_b)
-            carry.update(h_a=h_a, h_b=h_b, z_a=z_a, z_b=z_b, x_ba=self.G_a.decode(z_b), x_ab=self.G_b.decode(z_a))
+            # each decoder makes the translation and the reconstruction in one pass
+            x_ba, x_a_recon = in_one_pass(self.G_a.decode, (z_b,), (z_a,))
+            x_ab, x_b_recon = in_one_pass(self.G_b.decode, (z_a,), (z_b,))
+            carry.update(h_a=h_a, h_b=h_b, z_a=z_a, z_b=z_b, x_ba=x_ba, x_ab=x_ab)
+            carry.update(x_a_recon=x_a_recon, x_b_recon=x_b_recon)
         return carry
 
     def discriminator_loss(self, batch: Batch, carry: Carry) -> tuple[Tensor, Logs]:
@@ -137,7 +144,7 @@ class UNIT(TranslationModule):
         t = self._translations(batch, carry)
         x_ab, x_ba = t["x_ab"], t["x_ba"]
         gan = self.adv.g(self.D_a(x_ba)) + self.adv.g(self.D_b(x_ab))
-        recon_x = F.l1_loss(self.G_a.decode(t["z_a"]), x_a) + F.l1_loss(self.G_b.decode(t["z_b"]), x_b)
+        recon_x = F.l1_loss(t["x_a_recon"], x_a) + F.l1_loss(t["x_b_recon"], x_b)
         recon_kl = kl(t["h_a"]) + kl(t["h_b"])
         zero = x_a.new_zeros(())
         recon_x_cyc = recon_kl_cyc = vgg = zero

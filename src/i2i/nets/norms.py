@@ -27,13 +27,15 @@ class LayerNorm2d(nn.Module):
             self.beta = nn.Parameter(torch.zeros(num_features))
 
     def forward(self, x: Tensor) -> Tensor:
-        flat = x.flatten(1)
-        mean = flat.mean(1).view(-1, 1, 1, 1)
-        std = flat.std(1).view(-1, 1, 1, 1)
-        x = (x - mean) / (std + self.eps)
+        # one read of x for both statistics, then normalisation and affine folded into one
+        # per-(sample, channel) multiply-add
+        std, mean = torch.std_mean(x.flatten(1), dim=1)
+        inverse = (std + self.eps).reciprocal().view(-1, 1)
+        scale = inverse * self.gamma.view(1, -1) if self.affine else inverse.expand(-1, x.size(1))
+        shift = -mean.view(-1, 1) * scale
         if self.affine:
-            x = x * self.gamma.view(1, -1, 1, 1) + self.beta.view(1, -1, 1, 1)
-        return x
+            shift = shift + self.beta.view(1, -1)
+        return torch.addcmul(shift[..., None, None], x, scale[..., None, None])
 
 
 class RhoMixedNorm(nn.Module):
