@@ -7,8 +7,9 @@ of junyanz/pytorch-CycleGAN-and-pix2pix), imported from there at run time.
 
 Protocol (research/reference_perf.md): batch 1, fp32, this machine's threads, the official default
 config and ours at the paper width (`bench/speed.py`'s `compose_case`, with `our_overrides`
-giving the official configuration where our quality recipe departs from it). Ours is the Lightning iteration, timed from one iteration's
-start to the next one's, so it includes our data pipeline (the recipe's synthetic data, no workers);
+giving the official configuration where our quality recipe departs from it). Ours is the Lightning
+iteration, timed from one iteration's start to the next one's, so it includes our data pipeline (the
+recipe's synthetic data, no workers);
 the official side is its own train-loop body on fixed random inputs in [-1, 1]:
 - MUNIT / UNIT: `update_learning_rate(); dis_update(x_a, x_b, config); gen_update(x_a, x_b, config)`
   with `configs/edges2shoes_folder.yaml` / `configs/unit_edges2shoes_folder.yaml`;

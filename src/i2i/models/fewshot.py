@@ -13,6 +13,11 @@ shots). R1 = E_x ||d mean(D(x_b, b)) / d x_b||^2 on the real shots, the official
 (NVlabs/FUNIT funit_model.py, hard-coded weight 10). The original sets every weight above
 (gan 1, recon 0.1, fm 1 + 1, r1 10); imaginaire drops R1 and the reconstruction's feature matching.
 
+The generator step decodes the translation and the reconstruction in one pass and lets D score
+them in one pass (`i2i.nets.batching`: the generator's norms are per sample and D has no norm; with
+imaginaire's spectral-norm D, one power iteration per pass). The D step keeps real and fake apart:
+R1's double back-propagation would otherwise run through the fakes too.
+
 The generator's weight average (FUNIT's `gen_test`, decay 0.999 after every generator step) is a
 submodule, so checkpoints carry it and resume it exactly; `EMAUpdate` (callbacks.ema) updates it,
 and translation, sample grids and metrics use it.
@@ -31,6 +36,7 @@ from i2i.errors import check_choice, check_divisible, check_non_negative
 from i2i.losses.adversarial import GAN_MODES, AdversarialLoss
 from i2i.losses.penalties import r1_penalty
 from i2i.models.base import Carry, Logs, TranslationModule
+from i2i.nets.batching import in_one_pass
 from i2i.nets.fewshot import FewShotGenerator
 from i2i.nets.init import init_weights
 from i2i.types import Batch
@@ -110,14 +116,18 @@ class FewShotTranslationModule(TranslationModule):
         w = self.weights
         x_a, label_a, label_b = batch["content"], batch["content_label"], batch["class_label"]
         content = self.G.encode_content(x_a)
-        translation = self.G.decode(content, self.G.class_code(batch["class_images"]))
-        reconstruction = self.G.decode(content, self.G.class_code(x_a[:, None]))
-        score_t, features_t = self.D(translation, label_b)
-        score_r, features_r = self.D(reconstruction, label_a)
+        code_b, code_a = self.G.class_code(batch["class_images"]), self.G.class_code(x_a[:, None])
+        # joined passes: the decoder renders both images at once, D scores them at once
+        translation, reconstruction = in_one_pass(self.G.decode, (content, code_b), (content, code_a))
+        (score_t, features_t), (score_r, features_r) = in_one_pass(
+            self.D, (translation, label_b), (reconstruction, label_a)
+        )
         with torch.no_grad():  # the feature-matching targets
             shots, shot_labels = _flat_shots(batch)
-            features_b = self.D(shots, shot_labels)[1].view(len(x_a), -1, features_t.shape[1]).mean(dim=1)
-            features_a = self.D(x_a, label_a)[1] if w.fm_recon_w > 0 else None
+            targets = [(shots, shot_labels)] + ([(x_a, label_a)] if w.fm_recon_w > 0 else [])
+            features = [scored[1] for scored in in_one_pass(self.D, *targets)]
+            features_b = features[0].view(len(x_a), -1, features_t.shape[1]).mean(dim=1)
+            features_a = features[1] if w.fm_recon_w > 0 else None
         gan = 0.5 * (self.adv.g(score_t) + self.adv.g(score_r))
         recon = F.l1_loss(reconstruction.float(), x_a.float())
         fm_class = F.l1_loss(features_t.float(), features_b.float())

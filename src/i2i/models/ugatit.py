@@ -44,7 +44,8 @@ the fakes are made under `no_grad` (two forward passes, no graph); the generator
 its own graph anyway, because its gradients flow through those fakes. Each discriminator scores
 real and fake images in one batch (it has no batch-dependent layer, so only the number of
 spectral-norm power iterations differs: one per step instead of two); each generator translates
-its source and its target (the identity term) in one batch (instance statistics are per sample).
+its source and maps its target (the identity term) in one batch (its statistics are per sample);
+both through `i2i.nets.batching.in_one_pass`.
 The discriminators' depth follows the image size (`i2i.nets.discriminators.depth_for_size`): the
 official 7/5 layers at 256 px, 5/3 at 64 px, where the official global discriminator cannot run.
 """
@@ -60,6 +61,7 @@ from torch import Tensor, nn
 from i2i.errors import ConfigError, check_choice, check_divisible, check_non_negative
 from i2i.losses.adversarial import GAN_MODES, AdversarialLoss
 from i2i.models.base import Carry, Logs, TranslationModule, Update, heatmap_rgb
+from i2i.nets.batching import in_one_pass
 from i2i.nets.discriminators import CAMDiscriminator
 from i2i.nets.init import init_weights
 from i2i.nets.norms import clip_rho_
@@ -144,15 +146,14 @@ class UGATIT(TranslationModule):
 
     def generator_loss(self, batch: Batch, carry: Carry) -> tuple[Tensor, Logs]:
         real_a, real_b, w = batch["A"], batch["B"], self.weights
-        n = len(real_a)
-        # each generator translates its source and, in the same batch, its target (identity term)
-        out_ab, out_ba = self.G_ab(torch.cat([real_a, real_b])), self.G_ba(torch.cat([real_b, real_a]))
-        fake_b, identity_b = out_ab.image.split(n)
-        fake_a, identity_a = out_ba.image.split(n)
+        # each generator translates its source and, in the same batch, maps its target (identity term)
+        to_b, same_b = in_one_pass(self.G_ab, (real_a,), (real_b,))
+        to_a, same_a = in_one_pass(self.G_ba, (real_b,), (real_a,))
+        fake_b, fake_a = to_b.image, to_a.image
         adv = self.adv.g(self._scores(self.D_b, fake_b)) + self.adv.g(self._scores(self.D_a, fake_a))
         cycle = F.l1_loss(self.G_ba(fake_b).image, real_a) + F.l1_loss(self.G_ab(fake_a).image, real_b)
-        identity = F.l1_loss(identity_a, real_a) + F.l1_loss(identity_b, real_b)
-        cam = _cam_terms(out_ab.cam_logit, n) + _cam_terms(out_ba.cam_logit, n)
+        identity = F.l1_loss(same_a.image, real_a) + F.l1_loss(same_b.image, real_b)
+        cam = _cam_terms(to_b.cam_logit, same_b.cam_logit) + _cam_terms(to_a.cam_logit, same_a.cam_logit)
         total = w.adv_w * adv + w.cycle_w * cycle + w.identity_w * identity + w.cam_w * cam
         return total, {"adv": adv, "cycle": cycle, "identity": identity, "cam": cam}
 
@@ -167,9 +168,7 @@ class UGATIT(TranslationModule):
         return [score for critic in critics.values() for score in critic(images)]
 
     def _discriminator_terms(self, critics: nn.ModuleDict, real: Tensor, fake: Tensor) -> Tensor:
-        n = len(real)
-        scores = self._scores(critics, torch.cat([real, fake]))
-        return self.adv.d_real([s[:n] for s in scores]) + self.adv.d_fake([s[n:] for s in scores])
+        return torch.stack([self.adv.d(critic, real, fake) for critic in critics.values()]).sum()
 
     # ------------------------------------------------------------------ inference
     @torch.inference_mode()
@@ -211,10 +210,9 @@ class UGATIT(TranslationModule):
         return self.G_ab if direction == "AtoB" else self.G_ba
 
 
-def _cam_terms(logits: Tensor, n: int) -> Tensor:
-    """BCE with logits of a generator's CAM classifier on [n source images; n target-domain images]:
-    source images are 1 ("to translate"), target-domain images 0."""
-    to_translate, already_there = logits[:n], logits[n:]
+def _cam_terms(to_translate: Tensor, already_there: Tensor) -> Tensor:
+    """BCE with logits of a generator's CAM classifier: its source images are 1 ("to translate"),
+    its target domain's images 0."""
     return F.binary_cross_entropy_with_logits(
         to_translate, torch.ones_like(to_translate)
     ) + F.binary_cross_entropy_with_logits(already_there, torch.zeros_like(already_there))

@@ -5,7 +5,10 @@ translation and on the reconstruction, a discriminator on real and fake images. 
 batch of k is cheaper than k passes over batches of 1 (larger matrix products, one kernel launch
 per layer), and it is the same computation when the network treats every sample on its own:
 instance, layer and adaptive norms do, batch norm does not. `in_one_pass` therefore falls back to
-separate calls for a network with batch statistics, so using it never changes what is computed.
+separate calls for a network with batch statistics, so the outputs are those of separate calls.
+One side effect remains: a spectral-norm layer advances its power iteration once per pass, so one
+joined pass makes one step of it where k calls make k (U-GAT-IT's discriminators; the estimate
+converges to the same largest singular value).
 """
 
 from collections.abc import Callable, Sequence
