@@ -9,8 +9,10 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha1sum | cut 
 TORCH_PAIR := torch==2.14.1 torchvision==0.29.1
 MODEL ?= cyclegan
 ALSO ?=
-# `make bench` measures every model; `make bench MODEL=munit` one
+# `make bench` measures every model; `make bench MODEL=munit` one; COMPILE="funit tunit" or
+# COMPILE=all also times torch.compile for those (default: bench/speed.py's COMPILED)
 MODEL_LIST := $(if $(filter command line,$(origin MODEL)),$(MODEL),)
+COMPILE ?=
 PYTEST_ARGS ?=
 
 .PHONY: help install train test test-fast bench bench-quality bench-official clean
@@ -19,7 +21,7 @@ help:
 	@echo "make train          install, then train the default model on synthetic data (CPU, minutes)"
 	@echo "make test           install, then run the test suite"
 	@echo "make test-fast      the test suite without the tests marked slow"
-	@echo "make bench [MODEL=x]  training-iteration speed, memory and FLOPs (bench/results/speed.md)"
+	@echo "make bench [MODEL=x] [COMPILE=all]  training-iteration speed, memory and FLOPs (bench/results/speed.md)"
 	@echo "make bench-quality MODEL=cyclegan [ALSO=baseline]   train to the quality bar, write bench/results/quality_<model>.json"
 	@echo "make bench-official MODEL=munit OFFICIAL=path   our training iteration against an official checkout's (bench/results/official_<model>.json)"
 
@@ -53,4 +55,4 @@ clean:
 	rm -rf outputs logs build dist bench/results .pytest_cache
 
 bench: install
-	$(BIN)/python -m bench.speed $(foreach m,$(MODEL_LIST),--model $(m))
+	$(BIN)/python -m bench.speed $(foreach m,$(MODEL_LIST),--model $(m)) $(foreach m,$(COMPILE),--compile $(m))

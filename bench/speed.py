@@ -1,19 +1,20 @@
 """`make bench [MODEL=<model>]`: training-iteration speed, memory and FLOPs of every model (issue 10).
 
-For each model, at the `paper` width and batch 1, at 64 px and at the paper resolution:
+For each model, at the `paper` width and batch 1, at 64 px (U-GAT-IT: light at 128 px) and at the
+paper resolution:
 - one training iteration through Lightning (the i2i spine) against a plain PyTorch loop doing the
   same updates on the same modules, optimizers and batch, interleaved in blocks in one process, so
   the spine overhead is a ratio measured under the same machine load (min and median reported);
-- the variants fp32 NCHW, channels_last, bf16-mixed and torch.compile (64 px);
+- the variants fp32 NCHW, channels_last, bf16-mixed and torch.compile (the small size; compile
+  for the models in COMPILED unless `--compile` names others);
 - FLOPs per iteration (`torch.utils.flop_counter`), achieved GFLOP/s and the percentage of this
   machine's conv peak, measured in the same run with a fixed conv2d kernel (NCHW and channels_last);
 - peak RSS (each case runs in its own process) and inference inputs/s (every translation of one
   image-grid column, the model's `sample_rows` of one test input, under `torch.inference_mode`);
 - the real-folder data pipeline's images/s against the model's consumption rate.
 Results: `bench/results/speed_<model>.json` and a markdown table `bench/results/speed.md`
-(printed). `--smoke` runs every code path at a trivial size (used by the test suite; no timing
-is asserted anywhere).
-"""
+(printed). `--smoke` runs every code path at the tiny width (used by the test suite; no timing
+is asserted anywhere)"""
 
 import argparse
 import json
@@ -24,7 +25,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,14 +42,21 @@ from torch.utils.flop_counter import flop_registry
 
 from i2i.callbacks.run import StopAtIteration
 from i2i.cli import source_commit
+from i2i.errors import check_positive
 from i2i.models.base import TranslationModule
 from i2i.train import build_model
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-VARIANTS = ("fp32", "channels_last", "bf16", "compile")
 #: the resolution of each model's paper setting (research/results.md)
 PAPER_SIZE = {"funit": 128, "funit_imaginaire": 128, "coco_funit": 128, "lomit": 128, "tunit": 128}
+#: the small setting (size, overrides) where it is not 64 px as given: U-GAT-IT's discriminators need
+#: at least 96 px, so its small setting is the official reference's, light at 128 px
+#: (research/reference_perf.md)
+SMALL = {"ugatit": (128, ("model.generator.light=true",))}
+#: the models `make bench` compiles by default: one per generator family of the spine's two kinds
+#: (CycleGAN's ResNet generator, MUNIT's AdaIN autoencoder); `--compile MODEL` or `--compile all`
+COMPILED = ("cyclegan", "munit")
 # The size of `--smoke` cases: the smallest every model takes (MUNIT/UNIT's 3-scale discriminator
 # needs 61 px, imaginaire's FUNIT discriminator 64 px).
 SMOKE_SIZE = 64
@@ -152,38 +160,38 @@ def plain_side(autocast: torch.dtype | None) -> OtherSide:
 
 class Interleave(pl.Callback):
     """Times `iterations` Lightning iterations after `warmup` untimed ones and, after every `block`
-    of the timed ones, runs `block` iterations of the other side (`other`); the other side's blocks
-    are excluded from the Lightning times."""
+    of the timed ones, runs `block` iterations of the other side (`other`).
+
+    A Lightning iteration is timed from the end of the previous one to its own end, so the loop's
+    work between batches (fetching the batch, the hooks) counts, the other side's blocks (run at
+    the end of an iteration, after its time is taken) do not, and no extra iteration is needed to
+    close the last one."""
 
     def __init__(
         self, block: int, warmup: int, iterations: int, other: OtherSide, other_name: str = "plain"
     ) -> None:
+        check_positive("warmup", warmup)
         self.block, self.warmup, self.iterations, self.other = block, warmup, iterations, other
         self.timing = Timing(other_name)
-        self._start: float | None = None
-        self._excluded = 0.0
+        self._end: float | None = None
 
     def on_train_batch_start(
         self, trainer: pl.Trainer, pl_module: TranslationModule, batch: Any, *args: Any
     ) -> None:
-        now = time.perf_counter()
-        if self._start is not None and pl_module.iteration > self.warmup:
-            self.timing.lightning.append(now - self._start - self._excluded)
-        self._start, self._excluded = now, 0.0
         self._batch = batch
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: TranslationModule, *args: Any) -> None:
         timed = pl_module.iteration - self.warmup
-        if pl_module.iteration % self.block or not 0 < timed <= self.iterations:
-            return
-        begin = time.perf_counter()
-        iteration = pl_module.iteration
-        for _ in range(self.block):
-            start = time.perf_counter()
-            self.other(trainer, pl_module, self._batch)
-            self.timing.other.append(time.perf_counter() - start)
-        pl_module.iteration = iteration  # the other side's iterations do not count towards the run length
-        self._excluded = time.perf_counter() - begin
+        if timed > 0:
+            self.timing.lightning.append(time.perf_counter() - self._end)
+        if timed > 0 and timed % self.block == 0:
+            iteration = pl_module.iteration
+            for _ in range(self.block):
+                start = time.perf_counter()
+                self.other(trainer, pl_module, self._batch)
+                self.timing.other.append(time.perf_counter() - start)
+            pl_module.iteration = iteration  # the other side's iterations do not count towards the run length
+        self._end = time.perf_counter()
 
 
 def compile_networks(model: TranslationModule) -> None:
@@ -193,27 +201,48 @@ def compile_networks(model: TranslationModule) -> None:
             setattr(model, name, torch.compile(child))
 
 
-def run_case(
-    model_name: str, image_size: int, variant: str, iterations: int, block: int, smoke: bool
-) -> dict:
-    """Everything measured for one (model, size, variant) in this process."""
+@dataclass(frozen=True)
+class Case:
+    """One measurement of a model, run in a process of its own (so its peak RSS is its own): the
+    image size, the variant, the untimed `warmup` iterations (at least 1: the first, cold, is never
+    timed), the timed `iterations` per side in blocks of `block`, the `overrides` of the model's
+    config, and whether to `profile` (FLOPs and inference rate)."""
+
+    image_size: int
+    variant: str
+    warmup: int
+    iterations: int
+    block: int
+    overrides: tuple[str, ...] = ()
+    profile: bool = False
+
+    def encode(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def decode(cls, text: str) -> "Case":
+        fields = json.loads(text)
+        return cls(**fields | {"overrides": tuple(fields["overrides"])})
+
+
+def run_case(model_name: str, case: Case, smoke: bool) -> dict:
+    """Everything measured for one case of a model in this process."""
     torch.manual_seed(0)
-    cfg = compose_case(model_name, image_size, smoke)
+    cfg = compose_case(model_name, case.image_size, smoke, case.overrides)
     datamodule = instantiate(cfg.data, _convert_="all")
     model = build_model(cfg)
-    model.channels_last = variant == "channels_last"
-    autocast = torch.bfloat16 if variant == "bf16" else None
-    if variant == "compile":
+    model.channels_last = case.variant == "channels_last"
+    autocast = torch.bfloat16 if case.variant == "bf16" else None
+    if case.variant == "compile":
         compile_networks(model)
-    warmup = 1 if smoke else 2
-    interleave = Interleave(block, warmup, iterations, plain_side(autocast))
-    trainer = timing_trainer(interleave, "bf16-mixed" if variant == "bf16" else "32-true")
+    interleave = Interleave(case.block, case.warmup, case.iterations, plain_side(autocast))
+    trainer = timing_trainer(interleave, "bf16-mixed" if case.variant == "bf16" else "32-true")
     trainer.fit(model, datamodule=datamodule)
-    result: dict[str, Any] = {"model": model_name, "image_size": image_size, "variant": variant}
+    result: dict[str, Any] = {"model": model_name} | asdict(case)
     result |= interleave.timing.summary()
     result["overhead_median"] = result["lightning_median"] / result["plain_median"] - 1
     result["overhead_min"] = result["lightning_min"] / result["plain_min"] - 1
-    if variant == "fp32":
+    if case.profile:
         result["flops_per_iteration"] = count_flops(model, trainer, interleave._batch)
         result["gflops_per_s"] = result["flops_per_iteration"] / result["lightning_median"] / 1e9
         result["inference_inputs_per_s"] = inference_rate(
@@ -223,7 +252,9 @@ def run_case(
     return result
 
 
-def timing_trainer(interleave: Interleave, precision: str, callbacks: Sequence[pl.Callback] = ()) -> pl.Trainer:
+def timing_trainer(
+    interleave: Interleave, precision: str, callbacks: Sequence[pl.Callback] = ()
+) -> pl.Trainer:
     """A CPU Lightning trainer that runs the iterations `interleave` times and nothing else (no
     logger, checkpoint, progress bar or validation) but the given `callbacks`."""
     return pl.Trainer(
@@ -232,8 +263,7 @@ def timing_trainer(interleave: Interleave, precision: str, callbacks: Sequence[p
         precision=precision,
         max_steps=-1,
         max_epochs=-1,
-        # one more than timed: a Lightning iteration is timed from its start to the next one's
-        callbacks=[StopAtIteration(interleave.warmup + interleave.iterations + 1), interleave, *callbacks],
+        callbacks=[StopAtIteration(interleave.warmup + interleave.iterations), interleave, *callbacks],
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,
@@ -346,38 +376,54 @@ def model_names() -> list[str]:
     return sorted(p.stem for p in (ROOT / "conf" / "model").glob("*.yaml"))
 
 
-def cases(model: str, smoke: bool) -> list[tuple[int, str]]:
+def cases(model: str, smoke: bool, compiled: Sequence[str]) -> list[Case]:
+    """What `make bench` measures of a model. The iteration counts are what fits the full run of
+    every model in 30 min on the 2-core CPU: the spine overhead gets the most timed iterations,
+    the variants fewer (bf16 autocast is emulated on a CPU without bf16 instructions, several times
+    slower), the paper resolution one per side, and torch.compile (minutes of compilation per
+    model) runs for the models in `compiled`."""
     if smoke:
-        return [(SMOKE_SIZE, variant) for variant in VARIANTS if variant != "compile"]
-    paper = PAPER_SIZE.get(model, 256)
-    return [(64, variant) for variant in VARIANTS] + [(paper, "fp32"), (paper, "channels_last")]
+        return [
+            Case(SMOKE_SIZE, "fp32", 1, 2, 1, profile=True),
+            *(Case(SMOKE_SIZE, variant, 1, 1, 1) for variant in ("channels_last", "bf16")),
+        ]
+    size, overrides = SMALL.get(model, (64, ()))
+    variants = [Case(size, "channels_last", 1, 2, 1, overrides), Case(size, "bf16", 1, 1, 1, overrides)]
+    if model in compiled:
+        variants.append(Case(size, "compile", 1, 2, 1, overrides))
+    return [
+        Case(size, "fp32", 2, 4, 2, overrides, profile=True),
+        *variants,
+        Case(PAPER_SIZE.get(model, 256), "fp32", 1, 1, 1),
+    ]
 
 
-def run_in_subprocess(model: str, size: int, variant: str, args: argparse.Namespace) -> dict:
-    """One case in a fresh process, so its peak RSS is its own; a failure is reported, not raised."""
-    command = [sys.executable, "-m", "bench.speed", "--case", f"{model}:{size}:{variant}"]
-    command += ["--iterations", str(args.iterations), "--block", str(args.block)] + (
-        ["--smoke"] if args.smoke else []
+def run_in_subprocess(model: str, case: Case, smoke: bool) -> dict:
+    """One case in a fresh process; a failure is reported, not raised."""
+    command = [sys.executable, "-m", "bench.speed", "--model", model, "--case", case.encode()]
+    start = time.perf_counter()
+    result = subprocess.run(
+        command + (["--smoke"] if smoke else []), cwd=ROOT, capture_output=True, text=True, check=False
     )
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     if result.returncode != 0 or not lines:
         tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
-        return {"model": model, "image_size": size, "variant": variant, "error": " | ".join(tail)}
-    return json.loads(lines[-1])
+        return {"model": model} | asdict(case) | {"error": " | ".join(tail)}
+    return json.loads(lines[-1]) | {"case_seconds": time.perf_counter() - start}
 
 
 def markdown(rows: list[dict], machine: dict[str, float]) -> str:
     peak = machine["conv_peak_gflops_nchw"]
     lines = [
         (
-            "| model | px | variant | lightning s/it median (min) | plain s/it median (min) | spine overhead"
-            " | GFLOP/iter | GFLOP/s | % conv peak | peak RSS MiB | translate img/s |"
+            "| model | px | variant | timed its | lightning s/it median (min) | plain s/it median (min)"
+            " | spine overhead | GFLOP/iter | GFLOP/s | % conv peak | peak RSS MiB | translate img/s |"
         ),
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        cells = [r["model"], str(r["image_size"]), r["variant"]]
+        model = " ".join([r["model"], *(f"({override})" for override in r.get("overrides", ()))])
+        cells = [model, str(r["image_size"]), r["variant"], str(r["iterations"])]
         if "error" in r:
             lines.append("| " + " | ".join(cells + [f"failed: {r['error']}"] + [""] * 7) + " |")
             continue
@@ -394,30 +440,43 @@ def markdown(rows: list[dict], machine: dict[str, float]) -> str:
         ]
         lines.append("| " + " | ".join(cells) + " |")
     machine_line = ", ".join(f"{k} {v:.1f}" for k, v in machine.items())
-    return "\n".join(lines) + f"\n\nMachine, same run: {machine_line}\n"
+    text = "\n".join(lines) + f"\n\nMachine, same run: {machine_line}\n"
+    timed = [r for r in rows if "error" not in r]
+    if "data_images_per_s" in machine and timed:
+        fastest = min(timed, key=lambda r: r["lightning_min"])
+        # an unpaired iteration at batch 1 reads an A and a B image
+        consumed = 2 / fastest["lightning_min"]
+        text += (
+            f"\nData pipeline: {machine['data_images_per_s']:.1f} images/s; the fastest case here "
+            f"({fastest['model']} {fastest['image_size']} px {fastest['variant']}) consumes "
+            f"{consumed:.1f} images/s (x{machine['data_images_per_s'] / consumed:.0f} headroom).\n"
+        )
+    return text
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", action="append", help="a model (repeatable); default: every model")
-    parser.add_argument("--iterations", type=int, default=6, help="timed iterations per side")
-    parser.add_argument("--block", type=int, default=2, help="iterations per interleaved block")
     parser.add_argument(
-        "--smoke", action="store_true", help="every code path at 32 px, tiny width, 1 iteration"
+        "--compile",
+        action="append",
+        help=f"a model to torch.compile (repeatable, or `all`); default: {', '.join(COMPILED)}",
     )
-    parser.add_argument("--case", help=argparse.SUPPRESS)  # model:size:variant, run in a child process
+    parser.add_argument("--smoke", action="store_true", help="every code path at 64 px, tiny width")
+    parser.add_argument("--case", help=argparse.SUPPRESS)  # a Case to run in this (child) process
     args = parser.parse_args()
-    if args.smoke:
-        args.iterations, args.block = 2, 1
     if args.case:
-        model, size, variant = args.case.split(":")
-        print(json.dumps(run_case(model, int(size), variant, args.iterations, args.block, args.smoke)))
+        print(json.dumps(run_case(args.model[0], Case.decode(args.case), args.smoke)))
         return
+    models = args.model or model_names()
+    compiled = args.compile or COMPILED
+    compiled = models if "all" in compiled else compiled
+    start = time.perf_counter()
     machine = conv_peak(3 if args.smoke else 20)
     rows = []
-    for model in args.model or model_names():
+    for model in models:
         model_rows = [
-            run_in_subprocess(model, size, variant, args) for size, variant in cases(model, args.smoke)
+            run_in_subprocess(model, case, args.smoke) for case in cases(model, args.smoke, compiled)
         ]
         rows += model_rows
         RESULTS.mkdir(parents=True, exist_ok=True)
@@ -426,6 +485,7 @@ def main() -> None:
     machine["data_images_per_s"] = data_pipeline_rate(
         4 if args.smoke else 64, num_workers=0 if args.smoke else 2
     )
+    machine["total_minutes"] = (time.perf_counter() - start) / 60
     table = markdown(rows, machine)
     (RESULTS / "speed.md").write_text(table)
     (RESULTS / "speed_machine.json").write_text(

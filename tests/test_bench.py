@@ -12,7 +12,8 @@ from i2i.train import build_model
 @pytest.mark.slow
 @pytest.mark.parametrize("model", speed.model_names())
 def test_speed_case_runs_for_every_model(model):
-    result = speed.run_case(model, speed.SMOKE_SIZE, "fp32", iterations=2, block=1, smoke=True)
+    case = speed.Case(speed.SMOKE_SIZE, "fp32", warmup=1, iterations=2, block=1, profile=True)
+    result = speed.run_case(model, case, smoke=True)
     assert len(result) > 5 and result["flops_per_iteration"] > 0
     assert result["lightning_median"] > 0 and result["plain_median"] > 0
     assert result["inference_inputs_per_s"] > 0
@@ -21,8 +22,9 @@ def test_speed_case_runs_for_every_model(model):
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", ["channels_last", "bf16"])
 def test_speed_variants_run(variant):
-    result = speed.run_case("cyclegan", 32, variant, iterations=1, block=1, smoke=True)
+    result = speed.run_case("cyclegan", speed.Case(32, variant, warmup=1, iterations=1, block=1), smoke=True)
     assert result["variant"] == variant and result["peak_rss_mib"] > 0
+    assert "flops_per_iteration" not in result
 
 
 def test_machine_reference_and_data_pipeline_and_table():
@@ -33,6 +35,8 @@ def test_machine_reference_and_data_pipeline_and_table():
         "model": "m",
         "image_size": 32,
         "variant": "fp32",
+        "iterations": 4,
+        "overrides": ["x.y=1"],
         "lightning_median": 1.0,
         "lightning_min": 0.9,
         "plain_median": 0.95,
@@ -43,11 +47,13 @@ def test_machine_reference_and_data_pipeline_and_table():
         "peak_rss_mib": 100.0,
         "inference_inputs_per_s": 3.0,
     }
-    failed = {"model": "m", "image_size": 256, "variant": "compile", "error": "boom"}
+    failed = {"model": "m", "image_size": 256, "variant": "compile", "iterations": 1, "error": "boom"}
     table = speed.markdown([row, failed], machine)
     assert (
-        "| m | 32 | fp32 | 1.000 (0.900) | 0.950 (0.900) | +5.0% | 2.0 |" in table and "failed: boom" in table
+        "| m (x.y=1) | 32 | fp32 | 4 | 1.000 (0.900) | 0.950 (0.900) | +5.0% | 2.0 |" in table
+        and "| m | 256 | compile | 1 | failed: boom |" in table
     )
+    assert "the fastest case here (m 32 px fp32) consumes 2.2 images/s" in table
 
 
 def test_interleave_times_any_other_side():
@@ -93,3 +99,29 @@ def test_official_row():
     }
     row = official.markdown_row(result)
     assert row == "| ugatit (light) | 128 | 2.000 (1.900) | 4.000 (3.900) | 2.00x (2.05x) | 10 / 10 (same) |"
+
+
+def test_full_plan_measures_every_model_at_both_sizes():
+    for model in speed.model_names():
+        plan = speed.cases(model, smoke=False, compiled=["munit"])
+        small, paper = plan[0], plan[-1]
+        assert small.variant == "fp32" and small.profile and small.iterations >= 4
+        assert paper.variant == "fp32" and paper.image_size == speed.PAPER_SIZE.get(model, 256)
+        assert {case.variant for case in plan[1:-1]} == (
+            {"channels_last", "bf16", "compile"} if model == "munit" else {"channels_last", "bf16"}
+        )
+        assert all(case.warmup >= 1 for case in plan)
+    ugatit_small = speed.cases("ugatit", smoke=False, compiled=[])[0]
+    assert (ugatit_small.image_size, ugatit_small.overrides) == (128, ("model.generator.light=true",))
+
+
+@pytest.mark.slow
+def test_a_case_runs_in_its_own_process_and_failures_are_reported():
+    case = speed.Case(32, "fp32", warmup=1, iterations=1, block=1, overrides=("data.batch_size=1",))
+    assert speed.Case.decode(case.encode()) == case
+    row = speed.run_in_subprocess("cyclegan", case, smoke=True)
+    assert (
+        row["lightning_median"] > 0 and row["case_seconds"] > 0 and row["overrides"] == ["data.batch_size=1"]
+    )
+    broken = speed.run_in_subprocess("cyclegan", speed.Case(32, "fp32", 1, 1, 1, ("model.nope=1",)), True)
+    assert "error" in broken and "nope" in broken["error"]
