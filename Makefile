@@ -13,6 +13,8 @@ ALSO ?=
 # COMPILE=all also times torch.compile for those (default: bench/speed.py's COMPILED)
 MODEL_LIST := $(if $(filter command line,$(origin MODEL)),$(MODEL),)
 COMPILE ?=
+# BF16=1 times bf16-mixed even on a CPU that only emulates it
+BF16 ?=
 PYTEST_ARGS ?=
 
 .PHONY: help install train test test-fast bench bench-quality bench-official clean
@@ -55,4 +57,4 @@ clean:
 	rm -rf outputs logs build dist bench/results .pytest_cache
 
 bench: install
-	$(BIN)/python -m bench.speed $(foreach m,$(MODEL_LIST),--model $(m)) $(foreach m,$(COMPILE),--compile $(m))
+	$(BIN)/python -m bench.speed $(foreach m,$(MODEL_LIST),--model $(m)) $(foreach m,$(COMPILE),--compile $(m)) $(if $(BF16),--bf16)

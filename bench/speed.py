@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,14 +54,38 @@ PAPER_SIZE = {"funit": 128, "funit_imaginaire": 128, "coco_funit": 128, "lomit":
 #: at least 96 px, so its small setting is the official reference's, light at 128 px
 #: (research/reference_perf.md)
 SMALL = {"ugatit": (128, ("model.generator.light=true",))}
-#: the models `make bench` compiles by default: one per generator family of the spine's two kinds
-#: (CycleGAN's ResNet generator, MUNIT's AdaIN autoencoder); `--compile MODEL` or `--compile all`
-COMPILED = ("cyclegan", "munit")
+#: the models `make bench` compiles by default (compiling takes minutes per model on the CPU, so one
+#: in the full run); `--compile MODEL` or `--compile all` for others
+COMPILED = ("cyclegan",)
 # The size of `--smoke` cases: the smallest every model takes (MUNIT/UNIT's 3-scale discriminator
 # needs 61 px, imaginaire's FUNIT discriminator 64 px).
 SMOKE_SIZE = 64
 # Models without a quality recipe of their own train on the scenario of their family's.
 SCENARIO = {"funit_imaginaire": "shapes_fewshot"}
+#: where everything is measured: the GPU when there is one, else the CPU
+DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def clock() -> float:
+    """`time.perf_counter()` once the device has finished the work queued so far."""
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter()
+
+
+def native_bf16() -> bool:
+    """Whether the device computes in bf16 natively (a CPU without bf16 instructions emulates it)."""
+    if DEVICE.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
+def peak_memory_mib() -> dict[str, float]:
+    """This process's peak RSS and, on a GPU, the peak memory allocated on it."""
+    peak = {"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if DEVICE.type == "cuda":
+        peak["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    return peak
 
 
 @dataclass
@@ -126,7 +150,7 @@ def plain_iteration(
     carry: dict[str, torch.Tensor] = {}
     for update in model.updates(model.iteration):
         model._train_only(update.optimizers + update.records)
-        with torch.autocast("cpu", dtype=autocast, enabled=autocast is not None):
+        with torch.autocast(DEVICE.type, dtype=autocast, enabled=autocast is not None):
             loss, _ = update.loss(batch, carry)
         for name in update.optimizers:
             optimizers[name].zero_grad(set_to_none=True)
@@ -183,15 +207,15 @@ class Interleave(pl.Callback):
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: TranslationModule, *args: Any) -> None:
         timed = pl_module.iteration - self.warmup
         if timed > 0:
-            self.timing.lightning.append(time.perf_counter() - self._end)
+            self.timing.lightning.append(clock() - self._end)
         if timed > 0 and timed % self.block == 0:
             iteration = pl_module.iteration
             for _ in range(self.block):
-                start = time.perf_counter()
+                start = clock()
                 self.other(trainer, pl_module, self._batch)
-                self.timing.other.append(time.perf_counter() - start)
+                self.timing.other.append(clock() - start)
             pl_module.iteration = iteration  # the other side's iterations do not count towards the run length
-        self._end = time.perf_counter()
+        self._end = clock()
 
 
 def compile_networks(model: TranslationModule) -> None:
@@ -203,10 +227,9 @@ def compile_networks(model: TranslationModule) -> None:
 
 @dataclass(frozen=True)
 class Case:
-    """One measurement of a model, run in a process of its own (so its peak RSS is its own): the
-    image size, the variant, the untimed `warmup` iterations (at least 1: the first, cold, is never
-    timed), the timed `iterations` per side in blocks of `block`, the `overrides` of the model's
-    config, and whether to `profile` (FLOPs and inference rate)."""
+    """One measurement of a model: the image size, the variant, the untimed `warmup` iterations (at
+    least 1: the first, cold, is never timed), the timed `iterations` per side in blocks of `block`,
+    the `overrides` of the model's config, and whether to `profile` (FLOPs and inference rate)."""
 
     image_size: int
     variant: str
@@ -216,12 +239,8 @@ class Case:
     overrides: tuple[str, ...] = ()
     profile: bool = False
 
-    def encode(self) -> str:
-        return json.dumps(asdict(self))
-
     @classmethod
-    def decode(cls, text: str) -> "Case":
-        fields = json.loads(text)
+    def from_dict(cls, fields: dict[str, Any]) -> "Case":
         return cls(**fields | {"overrides": tuple(fields["overrides"])})
 
 
@@ -248,17 +267,23 @@ def run_case(model_name: str, case: Case, smoke: bool) -> dict:
         result["inference_inputs_per_s"] = inference_rate(
             model, datamodule.sample_inputs(1), 2 if smoke else 10
         )
-    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return result
+
+
+def run_cases(model_name: str, cases: Sequence[Case], smoke: bool) -> Iterator[dict]:
+    """The cases of one process, in order; the first one's row carries the process's peak memory
+    (the later ones' would include it)."""
+    for index, case in enumerate(cases):
+        yield run_case(model_name, case, smoke) | (peak_memory_mib() if index == 0 else {})
 
 
 def timing_trainer(
     interleave: Interleave, precision: str, callbacks: Sequence[pl.Callback] = ()
 ) -> pl.Trainer:
-    """A CPU Lightning trainer that runs the iterations `interleave` times and nothing else (no
+    """A Lightning trainer on DEVICE that runs the iterations `interleave` times and nothing else (no
     logger, checkpoint, progress bar or validation) but the given `callbacks`."""
     return pl.Trainer(
-        accelerator="cpu",
+        accelerator=DEVICE.type,
         devices=1,
         precision=precision,
         max_steps=-1,
@@ -306,20 +331,20 @@ def count_flops(model: TranslationModule, trainer: pl.Trainer, batch: dict[str, 
 def inference_rate(model: TranslationModule, inputs: dict[str, torch.Tensor], repeats: int) -> float:
     """Test inputs per second through `sample_rows` (every translation of one image-grid column)."""
     model.eval()
-    inputs = model._prepared(inputs)
+    inputs = model._prepared({name: value.to(model.device) for name, value in inputs.items()})
     model.sample_rows(inputs)
-    start = time.perf_counter()
+    start = clock()
     for _ in range(repeats):
         model.sample_rows(inputs)
     model.train()
-    return repeats / (time.perf_counter() - start)
+    return repeats / (clock() - start)
 
 
 def conv_peak(repeats: int) -> dict[str, float]:
     """GFLOP/s of a fixed conv2d (batch 8, 64->64 channels, 3x3, 64x64), NCHW and channels_last: the
     machine's reference peak measured in this run (research/reference_perf.md uses the same kernel)."""
-    x = torch.randn(8, 64, 64, 64)
-    conv = torch.nn.Conv2d(64, 64, 3, padding=1)
+    x = torch.randn(8, 64, 64, 64, device=DEVICE)
+    conv = torch.nn.Conv2d(64, 64, 3, padding=1, device=DEVICE)
     flops = 2 * 8 * 64 * 64 * 64 * 64 * 9
     out = {}
     with torch.inference_mode():
@@ -331,9 +356,9 @@ def conv_peak(repeats: int) -> dict[str, float]:
             ci(xi)
             times = []
             for _ in range(repeats):
-                start = time.perf_counter()
+                start = clock()
                 ci(xi)
-                times.append(time.perf_counter() - start)
+                times.append(clock() - start)
             out[f"conv_peak_gflops_{layout}"] = flops / statistics.median(times) / 1e9
     return out
 
@@ -376,43 +401,57 @@ def model_names() -> list[str]:
     return sorted(p.stem for p in (ROOT / "conf" / "model").glob("*.yaml"))
 
 
-def cases(model: str, smoke: bool, compiled: Sequence[str]) -> list[Case]:
-    """What `make bench` measures of a model. The iteration counts are what fits the full run of
-    every model in 30 min on the 2-core CPU: the spine overhead gets the most timed iterations,
-    the variants fewer (bf16 autocast is emulated on a CPU without bf16 instructions, several times
-    slower), the paper resolution one per side, and torch.compile (minutes of compilation per
-    model) runs for the models in `compiled`."""
+def cases(model: str, smoke: bool, compiled: Sequence[str], bf16: bool) -> list[list[Case]]:
+    """What `make bench` measures of a model, as the cases of each process: the small size's
+    variants in one (its first, fp32, gets the peak memory), the paper resolution in its own.
+
+    The iteration counts fit the full run of every model in 30 min on the 2-core CPU: the spine
+    overhead gets the most timed iterations, the variants fewer, the paper resolution one per
+    side; torch.compile (minutes of compilation per model) runs for the models in `compiled`, and
+    bf16 where the device computes it natively or `bf16` asks for it (on a CPU without bf16
+    instructions autocast emulates it, about 10x slower than fp32)."""
     if smoke:
         return [
-            Case(SMOKE_SIZE, "fp32", 1, 2, 1, profile=True),
-            *(Case(SMOKE_SIZE, variant, 1, 1, 1) for variant in ("channels_last", "bf16")),
+            [Case(SMOKE_SIZE, "fp32", 1, 2, 1, profile=True)],
+            [Case(SMOKE_SIZE, "channels_last", 1, 1, 1), Case(SMOKE_SIZE, "bf16", 1, 1, 1)],
         ]
     size, overrides = SMALL.get(model, (64, ()))
-    variants = [Case(size, "channels_last", 1, 2, 1, overrides), Case(size, "bf16", 1, 1, 1, overrides)]
-    if model in compiled:
-        variants.append(Case(size, "compile", 1, 2, 1, overrides))
-    return [
+    small = [
         Case(size, "fp32", 2, 4, 2, overrides, profile=True),
-        *variants,
-        Case(PAPER_SIZE.get(model, 256), "fp32", 1, 1, 1),
+        Case(size, "channels_last", 1, 2, 1, overrides),
     ]
+    if bf16:
+        small.append(Case(size, "bf16", 1, 1, 1, overrides))
+    if model in compiled:
+        small.append(Case(size, "compile", 1, 2, 1, overrides))
+    return [small, [Case(PAPER_SIZE.get(model, 256), "fp32", 1, 1, 1)]]
 
 
-def run_in_subprocess(model: str, case: Case, smoke: bool) -> dict:
-    """One case in a fresh process; a failure is reported, not raised."""
-    command = [sys.executable, "-m", "bench.speed", "--model", model, "--case", case.encode()]
+def run_in_subprocess(model: str, cases: Sequence[Case], smoke: bool) -> list[dict]:
+    """The cases in a fresh process (so the peak memory is theirs); a failure is reported, not
+    raised: the process's last lines of output in the row of each case it did not finish (so the
+    cases that can fail, torch.compile, come last)."""
+    command = [sys.executable, "-m", "bench.speed", "--model", model]
+    command += ["--cases", json.dumps([asdict(case) for case in cases])] + (["--smoke"] if smoke else [])
     start = time.perf_counter()
-    result = subprocess.run(
-        command + (["--smoke"] if smoke else []), cwd=ROOT, capture_output=True, text=True, check=False
-    )
-    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
-    if result.returncode != 0 or not lines:
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    rows = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    seconds = (time.perf_counter() - start) / len(cases)
+    rows = [row | {"case_seconds": seconds} for row in rows]
+    if len(rows) < len(cases):
         tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
-        return {"model": model} | asdict(case) | {"error": " | ".join(tail)}
-    return json.loads(lines[-1]) | {"case_seconds": time.perf_counter() - start}
+        rows += [{"model": model} | asdict(case) | {"error": " | ".join(tail)} for case in cases[len(rows) :]]
+    return rows
 
 
-def markdown(rows: list[dict], machine: dict[str, float]) -> str:
+def peak_memory_cell(row: dict) -> str:
+    if "peak_rss_mib" not in row:
+        return "(in the process above)"
+    gpu = f" (GPU {row['peak_gpu_mib']:.0f})" if "peak_gpu_mib" in row else ""
+    return f"{row['peak_rss_mib']:.0f}{gpu}"
+
+
+def markdown(rows: list[dict], machine: dict[str, Any]) -> str:
     peak = machine["conv_peak_gflops_nchw"]
     lines = [
         (
@@ -435,12 +474,19 @@ def markdown(rows: list[dict], machine: dict[str, float]) -> str:
             f"{flops / 1e9:.1f}" if flops else "",
             f"{r['gflops_per_s']:.1f}" if flops else "",
             f"{100 * r['gflops_per_s'] / peak:.0f}%" if flops else "",
-            f"{r['peak_rss_mib']:.0f}",
+            peak_memory_cell(r),
             f"{r['inference_inputs_per_s']:.1f}" if "inference_inputs_per_s" in r else "",
         ]
         lines.append("| " + " | ".join(cells) + " |")
-    machine_line = ", ".join(f"{k} {v:.1f}" for k, v in machine.items())
+    machine_line = ", ".join(
+        f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}" for k, v in machine.items()
+    )
     text = "\n".join(lines) + f"\n\nMachine, same run: {machine_line}\n"
+    if not any(r["variant"] == "bf16" for r in rows):
+        text += (
+            f"\nbf16-mixed not timed: {machine['device']} has no native bf16 (autocast would emulate it,"
+            " about 10x slower than fp32); `make bench BF16=1` times it anyway.\n"
+        )
     timed = [r for r in rows if "error" not in r]
     if "data_images_per_s" in machine and timed:
         fastest = min(timed, key=lambda r: r["lightning_min"])
@@ -462,21 +508,27 @@ def main() -> None:
         action="append",
         help=f"a model to torch.compile (repeatable, or `all`); default: {', '.join(COMPILED)}",
     )
+    parser.add_argument("--bf16", action="store_true", help="time bf16-mixed even where it is emulated")
     parser.add_argument("--smoke", action="store_true", help="every code path at 64 px, tiny width")
-    parser.add_argument("--case", help=argparse.SUPPRESS)  # a Case to run in this (child) process
+    parser.add_argument("--cases", help=argparse.SUPPRESS)  # the cases of this (child) process
     args = parser.parse_args()
-    if args.case:
-        print(json.dumps(run_case(args.model[0], Case.decode(args.case), args.smoke)))
+    if args.cases:
+        for row in run_cases(args.model[0], [Case.from_dict(c) for c in json.loads(args.cases)], args.smoke):
+            print(json.dumps(row), flush=True)
         return
     models = args.model or model_names()
     compiled = args.compile or COMPILED
     compiled = models if "all" in compiled else compiled
+    bf16 = args.bf16 or native_bf16()
     start = time.perf_counter()
-    machine = conv_peak(3 if args.smoke else 20)
+    machine: dict[str, Any] = {"device": str(DEVICE), "native_bf16": native_bf16()}
+    machine |= conv_peak(3 if args.smoke else 20)
     rows = []
     for model in models:
         model_rows = [
-            run_in_subprocess(model, case, args.smoke) for case in cases(model, args.smoke, compiled)
+            row
+            for process in cases(model, args.smoke, compiled, bf16)
+            for row in run_in_subprocess(model, process, args.smoke)
         ]
         rows += model_rows
         RESULTS.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,8 @@
 """The benchmark code paths at a trivial size, so they cannot rot (no timing is asserted)."""
 
+import json
 import sys
+from dataclasses import asdict
 
 import pytest
 from hydra.utils import instantiate
@@ -22,7 +24,8 @@ def test_speed_case_runs_for_every_model(model):
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", ["channels_last", "bf16"])
 def test_speed_variants_run(variant):
-    result = speed.run_case("cyclegan", speed.Case(32, variant, warmup=1, iterations=1, block=1), smoke=True)
+    case = speed.Case(32, variant, warmup=1, iterations=1, block=1)
+    (result,) = speed.run_cases("cyclegan", [case], smoke=True)
     assert result["variant"] == variant and result["peak_rss_mib"] > 0
     assert "flops_per_iteration" not in result
 
@@ -48,12 +51,13 @@ def test_machine_reference_and_data_pipeline_and_table():
         "inference_inputs_per_s": 3.0,
     }
     failed = {"model": "m", "image_size": 256, "variant": "compile", "iterations": 1, "error": "boom"}
-    table = speed.markdown([row, failed], machine)
+    table = speed.markdown([row, failed], machine | {"device": "cpu"})
     assert (
         "| m (x.y=1) | 32 | fp32 | 4 | 1.000 (0.900) | 0.950 (0.900) | +5.0% | 2.0 |" in table
         and "| m | 256 | compile | 1 | failed: boom |" in table
     )
     assert "the fastest case here (m 32 px fp32) consumes 2.2 images/s" in table
+    assert "bf16-mixed not timed: cpu has no native bf16" in table
 
 
 def test_interleave_times_any_other_side():
@@ -103,25 +107,28 @@ def test_official_row():
 
 def test_full_plan_measures_every_model_at_both_sizes():
     for model in speed.model_names():
-        plan = speed.cases(model, smoke=False, compiled=["munit"])
-        small, paper = plan[0], plan[-1]
-        assert small.variant == "fp32" and small.profile and small.iterations >= 4
-        assert paper.variant == "fp32" and paper.image_size == speed.PAPER_SIZE.get(model, 256)
-        assert {case.variant for case in plan[1:-1]} == (
-            {"channels_last", "bf16", "compile"} if model == "munit" else {"channels_last", "bf16"}
-        )
-        assert all(case.warmup >= 1 for case in plan)
-    ugatit_small = speed.cases("ugatit", smoke=False, compiled=[])[0]
-    assert (ugatit_small.image_size, ugatit_small.overrides) == (128, ("model.generator.light=true",))
+        small, paper = speed.cases(model, smoke=False, compiled=["munit"], bf16=False)
+        assert small[0].variant == "fp32" and small[0].profile and small[0].iterations >= 4
+        assert [case.variant for case in paper] == ["fp32"]
+        assert paper[0].image_size == speed.PAPER_SIZE.get(model, 256)
+        variants = [case.variant for case in small[1:]]
+        assert variants == (["channels_last", "compile"] if model == "munit" else ["channels_last"])
+        assert all(case.warmup >= 1 for case in small + paper)
+    ugatit_small = speed.cases("ugatit", smoke=False, compiled=[], bf16=True)[0]
+    assert [case.variant for case in ugatit_small] == ["fp32", "channels_last", "bf16"]
+    assert (ugatit_small[0].image_size, ugatit_small[0].overrides) == (128, ("model.generator.light=true",))
 
 
 @pytest.mark.slow
-def test_a_case_runs_in_its_own_process_and_failures_are_reported():
-    case = speed.Case(32, "fp32", warmup=1, iterations=1, block=1, overrides=("data.batch_size=1",))
-    assert speed.Case.decode(case.encode()) == case
-    row = speed.run_in_subprocess("cyclegan", case, smoke=True)
-    assert (
-        row["lightning_median"] > 0 and row["case_seconds"] > 0 and row["overrides"] == ["data.batch_size=1"]
+def test_cases_run_in_their_own_process_and_failures_are_reported():
+    fp32 = speed.Case(32, "fp32", warmup=1, iterations=1, block=1, overrides=("data.batch_size=1",))
+    assert speed.Case.from_dict(json.loads(json.dumps(asdict(fp32)))) == fp32
+    rows = speed.run_in_subprocess("cyclegan", [fp32, speed.Case(32, "channels_last", 1, 1, 1)], smoke=True)
+    assert [row["variant"] for row in rows] == ["fp32", "channels_last"]
+    assert rows[0]["peak_rss_mib"] > 0 and "peak_rss_mib" not in rows[1]  # memory of the first case only
+    assert all(row["lightning_median"] > 0 and row["case_seconds"] > 0 for row in rows)
+    assert "(in the process above)" in speed.markdown(rows, speed.conv_peak(repeats=1) | {"device": "cpu"})
+    broken = speed.run_in_subprocess(
+        "cyclegan", [fp32, speed.Case(32, "fp32", 1, 1, 1, ("model.nope=1",))], True
     )
-    broken = speed.run_in_subprocess("cyclegan", speed.Case(32, "fp32", 1, 1, 1, ("model.nope=1",)), True)
-    assert "error" in broken and "nope" in broken["error"]
+    assert "error" not in broken[0] and "nope" in broken[1]["error"]
