@@ -51,7 +51,7 @@ import yaml
 from hydra.utils import instantiate
 from PIL import Image
 
-from bench.speed import RESULTS, Interleave, compose_case, timing_trainer
+from bench.speed import RECIPE_OVERRIDES, RESULTS, Interleave, compose_case, timing_trainer
 from i2i.cli import source_commit
 from i2i.train import build_model
 
@@ -84,10 +84,8 @@ def our_overrides(model: str, full: bool) -> list[str]:
     the style-augmented cycle (on in our recipe, off in edges2shoes_folder.yaml); U-GAT-IT light (or
     full) with discriminators of the same depth at every size (ours drop a layer per halving below
     256 px by default)."""
-    if model == "munit":
-        return ["loss.recon_x_cyc_w=0"]
     if model != "ugatit":
-        return []
+        return list(RECIPE_OVERRIDES.get(model, ()))
     return [
         f"model.generator.light={str(not full).lower()}",
         "model.discriminator_global.reference_size=null",

@@ -52,8 +52,12 @@ RESULTS = ROOT / "bench" / "results"
 PAPER_SIZE = {"funit": 128, "funit_imaginaire": 128, "coco_funit": 128, "lomit": 128, "tunit": 128}
 #: the small setting (size, overrides) where it is not 64 px as given: U-GAT-IT's discriminators need
 #: at least 96 px, so its small setting is the official reference's, light at 128 px
-#: (research/reference_perf.md)
-SMALL = {"ugatit": (128, ("model.generator.light=true",))}
+#: (research/reference_perf.md); LOMIT's (6 layers) need 128 px, its paper resolution
+SMALL = {"ugatit": (128, ("model.generator.light=true",)), "lomit": (128, ())}
+#: overrides of a quality recipe for every case: MUNIT's official configuration (the recipe adds the
+#: style-augmented cycle, off in edges2shoes_folder.yaml), which the official code's time and memory
+#: are measured at; TUNIT's iteration of the GAN phase (the guide, D and G), not the guide-only start
+RECIPE_OVERRIDES = {"munit": ("loss.recon_x_cyc_w=0",), "tunit": ("model.separated=0",)}
 #: the models `make bench` compiles by default (compiling takes minutes per model on the CPU, so one
 #: in the full run); `--compile MODEL` or `--compile all` for others
 COMPILED = ("cyclegan",)
@@ -403,7 +407,8 @@ def model_names() -> list[str]:
 
 def cases(model: str, smoke: bool, compiled: Sequence[str], bf16: bool) -> list[list[Case]]:
     """What `make bench` measures of a model, as the cases of each process: the small size's
-    variants in one (its first, fp32, gets the peak memory), the paper resolution in its own.
+    variants in one (its first, fp32, gets the peak memory), the paper resolution (where it is not
+    the small size) in its own.
 
     The iteration counts fit the full run of every model in 30 min on the 2-core CPU: the spine
     overhead gets the most timed iterations, the variants fewer, the paper resolution one per
@@ -415,7 +420,8 @@ def cases(model: str, smoke: bool, compiled: Sequence[str], bf16: bool) -> list[
             [Case(SMOKE_SIZE, "fp32", 1, 2, 1, profile=True)],
             [Case(SMOKE_SIZE, "channels_last", 1, 1, 1), Case(SMOKE_SIZE, "bf16", 1, 1, 1)],
         ]
-    size, overrides = SMALL.get(model, (64, ()))
+    size, small_overrides = SMALL.get(model, (64, ()))
+    overrides = RECIPE_OVERRIDES.get(model, ()) + small_overrides
     small = [
         Case(size, "fp32", 2, 4, 2, overrides, profile=True),
         Case(size, "channels_last", 1, 2, 1, overrides),
@@ -424,7 +430,10 @@ def cases(model: str, smoke: bool, compiled: Sequence[str], bf16: bool) -> list[
         small.append(Case(size, "bf16", 1, 1, 1, overrides))
     if model in compiled:
         small.append(Case(size, "compile", 1, 2, 1, overrides))
-    return [small, [Case(PAPER_SIZE.get(model, 256), "fp32", 1, 1, 1)]]
+    paper = PAPER_SIZE.get(model, 256)
+    if paper == size:
+        return [small]
+    return [small, [Case(paper, "fp32", 1, 1, 1, RECIPE_OVERRIDES.get(model, ()))]]
 
 
 def run_in_subprocess(model: str, cases: Sequence[Case], smoke: bool) -> list[dict]:
@@ -482,6 +491,11 @@ def markdown(rows: list[dict], machine: dict[str, Any]) -> str:
         f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}" for k, v in machine.items()
     )
     text = "\n".join(lines) + f"\n\nMachine, same run: {machine_line}\n"
+    if any(r["iterations"] == 1 for r in rows):
+        text += (
+            "\nRows with 1 timed iteration per side (the paper resolution) are single readings, timed"
+            " on the second iteration of the run: their overhead column is no measure of the spine's.\n"
+        )
     if not any(r["variant"] == "bf16" for r in rows):
         text += (
             f"\nbf16-mixed not timed: {machine['device']} has no native bf16 (autocast would emulate it,"
