@@ -1,7 +1,7 @@
 """`make bench [MODEL=<model>]`: training-iteration speed, memory and FLOPs of every model (issue 10).
 
-For each model, at the `paper` width and batch 1, at 64 px (U-GAT-IT: light at 128 px) and at the
-paper resolution:
+For each model, at the `paper` width and batch 1, at a small size (64 px; U-GAT-IT light and LOMIT
+128 px) and at the paper resolution:
 - one training iteration through Lightning (the i2i spine) against a plain PyTorch loop doing the
   same updates on the same modules, optimizers and batch, interleaved in blocks in one process, so
   the spine overhead is a ratio measured under the same machine load (min and median reported);
@@ -9,12 +9,13 @@ paper resolution:
   for the models in COMPILED unless `--compile` names others);
 - FLOPs per iteration (`torch.utils.flop_counter`), achieved GFLOP/s and the percentage of this
   machine's conv peak, measured in the same run with a fixed conv2d kernel (NCHW and channels_last);
-- peak RSS (each case runs in its own process) and inference inputs/s (every translation of one
+- peak RSS (of a process per size, see `cases`) and inference inputs/s (every translation of one
   image-grid column, the model's `sample_rows` of one test input, under `torch.inference_mode`);
 - the real-folder data pipeline's images/s against the model's consumption rate.
 Results: `bench/results/speed_<model>.json` and a markdown table `bench/results/speed.md`
 (printed). `--smoke` runs every code path at the tiny width (used by the test suite; no timing
-is asserted anywhere)"""
+is asserted anywhere).
+"""
 
 import argparse
 import json
