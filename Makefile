@@ -23,7 +23,7 @@ help:
 	@echo "make train          install, then train the default model on synthetic data (CPU, minutes)"
 	@echo "make test           install, then run the test suite"
 	@echo "make test-fast      the test suite without the tests marked slow"
-	@echo "make bench [MODEL=x] [COMPILE=all]  training-iteration speed, memory and FLOPs (bench/results/speed.md)"
+	@echo "make bench [MODEL=x] [COMPILE=all] [BF16=1]  training-iteration speed, memory and FLOPs (bench/results/speed.md)"
 	@echo "make bench-quality MODEL=cyclegan [ALSO=baseline]   train to the quality bar, write bench/results/quality_<model>.json"
 	@echo "make bench-official MODEL=munit OFFICIAL=path   our training iteration against an official checkout's (bench/results/official_<model>.json)"
 

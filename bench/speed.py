@@ -213,13 +213,15 @@ class Interleave(pl.Callback):
         timed = pl_module.iteration - self.warmup
         if timed > 0:
             self.timing.lightning.append(clock() - self._end)
-        if timed > 0 and timed % self.block == 0:
-            iteration = pl_module.iteration
-            for _ in range(self.block):
-                start = clock()
-                self.other(trainer, pl_module, self._batch)
-                self.timing.other.append(clock() - start)
-            pl_module.iteration = iteration  # the other side's iterations do not count towards the run length
+            if timed % self.block == 0:
+                iteration = pl_module.iteration
+                for _ in range(self.block):
+                    start = clock()
+                    self.other(trainer, pl_module, self._batch)
+                    self.timing.other.append(clock() - start)
+                pl_module.iteration = (
+                    iteration  # the other side's iterations do not count towards the run length
+                )
         self._end = clock()
 
 
@@ -422,7 +424,8 @@ def cases(model: str, smoke: bool, compiled: Sequence[str], bf16: bool) -> list[
             [Case(SMOKE_SIZE, "channels_last", 1, 1, 1), Case(SMOKE_SIZE, "bf16", 1, 1, 1)],
         ]
     size, small_overrides = SMALL.get(model, (64, ()))
-    overrides = RECIPE_OVERRIDES.get(model, ()) + small_overrides
+    recipe_overrides = RECIPE_OVERRIDES.get(model, ())
+    overrides = recipe_overrides + small_overrides
     small = [
         Case(size, "fp32", 2, 4, 2, overrides, profile=True),
         Case(size, "channels_last", 1, 2, 1, overrides),
@@ -434,7 +437,7 @@ def cases(model: str, smoke: bool, compiled: Sequence[str], bf16: bool) -> list[
     paper = PAPER_SIZE.get(model, 256)
     if paper == size:
         return [small]
-    return [small, [Case(paper, "fp32", 1, 1, 1, RECIPE_OVERRIDES.get(model, ()))]]
+    return [small, [Case(paper, "fp32", 1, 1, 1, recipe_overrides)]]
 
 
 def run_in_subprocess(model: str, cases: Sequence[Case], smoke: bool) -> list[dict]:
