@@ -2,11 +2,15 @@
 
 Runs `experiments/quality_<model>.yaml` in this process, scores the final model on the scenario's
 whole test split, and writes `bench/results/quality_<model>.json` (metrics, bar, pass/fail,
-iterations, wall time, git commit). Exits 1 when the bar is not met. `--also <baseline>` then trains
-the baseline's own quality recipe on the same data (the papers' comparisons, e.g. CycleGAN on
-U-GAT-IT's shapes_geometry) and reports its metrics beside the model's in the same file; a baseline
-that trains on another kind of data (MUNIT, unpaired, beside LOMIT, attributes) gets the same
-scenario (`data.domains`) and image size through its own datamodule.
+iterations, wall time, git commit, and the machine's speed on a fixed conv kernel just before and
+just after training: the same run's wall time has varied by 1.6x on this shared machine, and these
+readings tell a slow machine from slow code. Compare each reading with its counterpart of another
+run, not with each other: the one after training runs in a warmed-up process and reads higher).
+Exits 1 when the bar is not met. `--also <baseline>` then trains the baseline's own quality recipe on
+the same data (the papers' comparisons, e.g. CycleGAN on U-GAT-IT's shapes_geometry) and reports its
+metrics beside the model's in the same file; a baseline that trains on another kind of data (MUNIT,
+unpaired, beside LOMIT, attributes) gets the same scenario (`data.domains`) and image size through
+its own datamodule.
 """
 
 import argparse
@@ -23,6 +27,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import get_class
 from omegaconf import open_dict
 
+from bench.speed import conv_peak
 from i2i.callbacks.periodic import evaluating
 from i2i.cli import source_commit
 from i2i.train import train
@@ -64,17 +69,25 @@ def check(metrics: dict[str, float], bar: dict[str, tuple[str, float]]) -> dict[
     return verdicts
 
 
+def machine_gflops() -> float:
+    """GFLOP/s of the machine-reference conv kernel (`bench.speed.conv_peak`, NCHW) right now."""
+    return round(conv_peak(repeats=20)["conv_peak_gflops_nchw"], 1)
+
+
 def train_and_score(cfg) -> dict:
     """Train `cfg`, then score the final model on every test image of its scenario."""
+    gflops_before = machine_gflops()
     start = time.perf_counter()
     _, objects = train(cfg)
     train_seconds = time.perf_counter() - start
+    gflops_after = machine_gflops()
     scenario, model = objects["datamodule"].scenario, objects["model"]
     with evaluating(model):
         metrics = scenario.metrics(model, scenario.num_test)
     return {
         "iterations": model.iteration,
         "train_seconds": round(train_seconds, 1),
+        "machine_conv_gflops": {"before": gflops_before, "after": gflops_after},
         "n_test_images": scenario.num_test,
         "metrics": metrics,
     }
@@ -123,7 +136,11 @@ def main() -> None:
     for baseline, baseline_result in baselines.items():
         for key, value in baseline_result["metrics"].items():
             print(f"      {baseline}: {key:24s} {value:.4f}")
-    print(f"{result['iterations']} iterations in {result['train_seconds'] / 60:.1f} min; report: {path}")
+    machine = result["machine_conv_gflops"]
+    print(
+        f"{result['iterations']} iterations in {result['train_seconds'] / 60:.1f} min (reference conv "
+        f"{machine['before']} GFLOP/s before, {machine['after']} after); report: {path}"
+    )
     sys.exit(0 if report["all_passed"] else 1)
 
 
