@@ -219,9 +219,8 @@ class Interleave(pl.Callback):
                     start = clock()
                     self.other(trainer, pl_module, self._batch)
                     self.timing.other.append(clock() - start)
-                pl_module.iteration = (
-                    iteration  # the other side's iterations do not count towards the run length
-                )
+                # the other side's iterations do not count towards the run length
+                pl_module.iteration = iteration
         self._end = clock()
 
 
