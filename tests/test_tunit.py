@@ -213,6 +213,21 @@ def test_translate_follows_the_reference_with_the_averaged_networks(make_cfg):
         model.translate(x, "AtoB", reference=references)
 
 
+def test_translate_can_encode_references_with_the_live_guide(make_cfg):
+    model = build_model(make_cfg(*SMALL, "model.reference_guide=live")).eval()
+    x, references = torch.rand(3, 3, 32, 32) * 2 - 1, torch.rand(3, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        for p in model.C.parameters():
+            p.add_(0.01)  # the live guide now differs from its average
+        style, _ = model.C(references)
+        expected = model.G_ema(x, style)
+        for p in model.C_ema.parameters():
+            p.add_(1.0)
+    torch.testing.assert_close(model.translate(x, reference=references), expected)
+    with pytest.raises(ConfigError, match="model.reference_guide='ema'"):
+        build_model(make_cfg(*SMALL, "model.reference_guide=ema"))
+
+
 def test_inconsistent_cluster_counts_are_refused(make_cfg):
     with pytest.raises(ConfigError, match="model.discriminator.num_domains=3 .* 10 clusters"):
         build_model(make_cfg(*SMALL, "model.discriminator.num_domains=3"))

@@ -15,8 +15,13 @@ One iteration (official `trainGAN_UNSUP`), x a batch, x_tf its augmented view, x
     "g" (steps G and C): gan_w * [hinge_g(D(G(x, s_ref), y_ref)) + hinge_g(D(G(x, s_x), y))]
          + recon_w * |G(x, s_x) - x|_1 + style_w * MoCo(C_s(G(x, s_ref)), C_ema_s(x_ref), queue)
     then: the keys C_ema_s(x_tf) join the queue, and C_ema moves towards C (every iteration).
-G_ema, which `translate` uses, is averaged from `ema_start` on by the `callbacks.ema` callback that
-`model=tunit` adds.
+G_ema is averaged from `ema_start` on by the `callbacks.ema` callback that `model=tunit` adds.
+`translate` (and every metric, grid and i2i-translate output built on it) renders with G_ema and
+encodes the references with the guide named by `reference_guide`: "average", C_ema, as the official
+validation (the default), or "live", C, the guide whose styles G trained on. C_ema is also MoCo's key
+encoder, so its decay must stay slow (0.999); it trails C by ~1000 iterations, which vanishes in the
+official 200k-iteration run but not in a run of a few thousand, where G_ema (decay set in
+`callbacks.ema`) then receives styles that G never saw.
 
 Where the computation differs from the official code, the values do not: each C pass computes both
 heads, so C runs once on x where the official runs `C.moco(x)` and `C.iic(x)` separately; and the
@@ -76,10 +81,12 @@ class TUNIT(TranslationModule):
         queue_size: int,
         guide_ema_decay: float,
         separated: int,
+        reference_guide: str,
         **spine: Any,
     ) -> None:
         super().__init__(**spine)
         check_positive("model.queue_size", queue_size)
+        check_choice("model.reference_guide", reference_guide, ("average", "live"))
         check_non_negative("model.separated", separated)
         if not 0 <= guide_ema_decay < 1:
             raise ConfigError("model.guide_ema_decay", guide_ema_decay, "must be in [0, 1)")
@@ -97,6 +104,7 @@ class TUNIT(TranslationModule):
         self.queue = KeyQueue(queue_size, self.C.style_dim)
         self.guide_ema_decay = guide_ema_decay
         self.separated = separated
+        self.reference_guide = reference_guide
         self.adv = AdversarialLoss(loss.gan_mode)
 
     def optimizer_parameters(self) -> dict[str, list[nn.Parameter]]:
@@ -176,12 +184,12 @@ class TUNIT(TranslationModule):
 
     @torch.inference_mode()
     def translate(self, x: Tensor, direction: str | None = None, *, reference: Tensor) -> Tensor:
-        """Render each image of `x` in the style of its `reference` image (one reference (1, 3, H, W)
-        serves the whole batch), with the averaged networks. TUNIT has no named domains: the
-        reference decides the target, so `direction` must be None."""
+        """Render each image of `x` with G_ema in the style of its `reference` image (one reference
+        (1, 3, H, W) serves the whole batch), encoded by the `reference_guide`. TUNIT has no named
+        domains: the reference decides the target, so `direction` must be None."""
         if direction is not None:
             raise TypeError(f"TUNIT translates by reference image, not by direction {direction!r}: translate(x, reference=...)")
-        style, _ = self.C_ema(reference)
+        style, _ = (self.C_ema if self.reference_guide == "average" else self.C)(reference)
         return self.G_ema(x, style.expand(len(x), -1))
 
     @torch.inference_mode()
