@@ -72,6 +72,14 @@ def test_highway_adain_is_adain_of_the_foreground_under_the_mask_and_of_the_back
     torch.testing.assert_close(out[..., 3, :], 0.25 * adain_f[..., 3, :] + 0.75 * adain_b[..., 3, :])
 
 
+def test_highway_adain_takes_a_bf16_mask_with_float32_parameters():
+    """Under bf16 autocast (found on a GPU) the mask network's output is bf16, the MLP's [mean | std] float32."""
+    x, mask = torch.randn(2, 3, 4, 5), torch.rand(2, 1, 4, 5).bfloat16()
+    fg, bg = torch.randn(2, 6), torch.randn(2, 6)
+    expected = highway_adaptive_instance_norm(x, mask.float(), fg, bg)
+    torch.testing.assert_close(highway_adaptive_instance_norm(x, mask, fg, bg), expected)
+
+
 def test_highway_adain_std_of_std_reproduces_the_official_normalisation():
     x, mask = torch.randn(2, 3, 4, 5), torch.rand(2, 1, 4, 5)
     fg, bg = torch.randn(2, 6), torch.randn(2, 6)

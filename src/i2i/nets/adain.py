@@ -59,7 +59,10 @@ def highway_adaptive_instance_norm(
         normalised = (x - mean) / (x.std(dim=3).std(dim=2)[..., None, None] + eps)
     mean_f, std_f = foreground[..., None, None].chunk(2, dim=1)
     mean_b, std_b = background[..., None, None].chunk(2, dim=1)
-    return normalised * torch.lerp(std_b, std_f, mask) + torch.lerp(mean_b, mean_f, mask)
+    # torch.lerp takes one dtype; under bf16 autocast the mask (a conv's sigmoid) is bf16 while the
+    # parameters are float32 (the std is the exp of a log-variance, which autocast runs in float32)
+    weight = mask.to(mean_f.dtype)
+    return normalised * torch.lerp(std_b, std_f, weight) + torch.lerp(mean_b, mean_f, weight)
 
 
 class AdaptiveInstanceNorm2d(nn.Module):
