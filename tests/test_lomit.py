@@ -258,6 +258,20 @@ def test_negative_weights_and_bad_model_settings_name_the_key(make_cfg):
         build_model(make_cfg(*LOMIT, "model.n_critic=0"))
     with pytest.raises(ConfigError, match="model.hadain_std='paper'"):
         build_model(make_cfg(*LOMIT, "model.hadain_std=paper"))
+    with pytest.raises(ConfigError, match=r"model.initial_mask=1.0 .*\(0, 1\)"):
+        build_model(make_cfg(*LOMIT, "model.initial_mask=1.0"))
+
+
+@pytest.mark.parametrize("initial_mask", [0.25, 0.5])
+def test_masks_start_near_the_initial_mask_value(make_cfg, initial_mask):
+    torch.manual_seed(0)
+    model = build_model(make_cfg(*LOMIT, f"model.initial_mask={initial_mask}"))
+    assert model.M.out.bias.item() == pytest.approx(math.log(initial_mask / (1 - initial_mask)))
+    batch = batch_of(size=4)
+    with torch.no_grad():
+        content = model.E_c(batch["A"])
+        masks = model.M(content, content.roll(1, 0))
+    assert masks.mean().item() == pytest.approx(initial_mask, abs=0.1)
 
 
 # ---------------------------------------------------------------------- inference
