@@ -41,11 +41,10 @@ Deviations, each a config switch where it matters:
   started at 0.25 they came out the right way round in every seed tried (README, LOMIT).
 """
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
-
-import math
 
 import torch
 import torch.nn.functional as F
