@@ -17,7 +17,7 @@ COMPILE ?=
 BF16 ?=
 PYTEST_ARGS ?=
 
-.PHONY: help install train test test-fast bench bench-quality bench-official clean
+.PHONY: help install train test test-fast bench bench-quality bench-official bench-official-quality clean
 
 help:
 	@echo "make train          install, then train the default model on synthetic data (CPU, minutes)"
@@ -26,6 +26,7 @@ help:
 	@echo "make bench [MODEL=x] [COMPILE=all] [BF16=1]  training-iteration speed, memory and FLOPs (bench/results/speed.md)"
 	@echo "make bench-quality MODEL=cyclegan [ALSO=baseline]   train to the quality bar, write bench/results/quality_<model>.json"
 	@echo "make bench-official MODEL=munit OFFICIAL=path   our training iteration against an official checkout's (bench/results/official_<model>.json)"
+	@echo "make bench-official-quality OFFICIAL=path   NVlabs/FUNIT trained on FUNIT's quality recipe, scored by our metrics"
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,6 +53,10 @@ bench-quality: install
 bench-official: install
 	@test -n "$(OFFICIAL)" || { echo "OFFICIAL=<path of a checkout of the official repo> is required"; exit 2; }
 	$(BIN)/python -m bench.official --model $(MODEL) --official $(OFFICIAL)
+
+bench-official-quality: install
+	@test -n "$(OFFICIAL)" || { echo "OFFICIAL=<path of a checkout of NVlabs/FUNIT> is required"; exit 2; }
+	$(BIN)/python -m bench.official_quality --official $(OFFICIAL)
 
 clean:
 	rm -rf outputs logs build dist bench/results .pytest_cache

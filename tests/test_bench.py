@@ -7,7 +7,8 @@ from dataclasses import asdict
 import pytest
 from hydra.utils import instantiate
 
-from bench import official, speed
+from bench import official, official_quality, speed
+from bench.quality import compose
 from i2i.train import build_model
 
 
@@ -135,3 +136,87 @@ def test_cases_run_in_their_own_process_and_failures_are_reported():
         "cyclegan", [fp32, speed.Case(32, "fp32", 1, 1, 1, ("model.nope=1",))], True
     )
     assert "error" not in broken[0] and "nope" in broken[1]["error"]
+
+
+# ---------------------------------------------------------------------------- official FUNIT on our data
+# A stand-in for an NVlabs/FUNIT checkout: its Trainer keeps the official interface (dis_update,
+# gen_update, model.gen / gen_test / dis) around a generator that returns its content image, so the
+# plumbing runs without the official code; what its networks learn is not under test.
+FAKE_TRAINER = '''
+import torch
+from torch import nn
+
+CALLS = []
+
+
+class Generator(nn.Module):
+    def __init__(self, nf):
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(nf))
+
+    def enc_content(self, x):
+        return x
+
+    def enc_class_model(self, x):
+        return x.mean(dim=(2, 3))[:, :, None, None]
+
+    def decode(self, content, code):
+        return content
+
+
+class Trainer(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.model = nn.Module()
+        self.model.gen, self.model.gen_test = Generator(config["gen"]["nf"]), Generator(config["gen"]["nf"])
+        self.model.dis = nn.Linear(1, config["dis"]["num_classes"])
+
+    def dis_update(self, co_data, cl_data, hp):
+        assert co_data[0].dim() == cl_data[0].dim() == 4
+        CALLS.append("dis")
+
+    def gen_update(self, co_data, cl_data, hp, multigpus):
+        CALLS.append("gen")
+'''
+SMALL_FEWSHOT = ["trainer.max_steps=3", "data.domains.num_train=4", "data.domains.num_test=3", "data.test_shots=2"]
+
+
+@pytest.fixture
+def fake_funit_checkout(tmp_path, monkeypatch):
+    for marker in official.OFFICIAL["funit"].markers:
+        (tmp_path / marker).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / marker).write_text("")
+    (tmp_path / "trainer.py").write_text(FAKE_TRAINER)
+    (tmp_path / "configs" / "funit_animals.yaml").write_text("gen: {nf: 64, nf_mlp: 256}\ndis: {nf: 64}\nr_w: 0.1\n")
+    monkeypatch.setattr(official_quality, "shim_old_apis", lambda: None)  # it patches torch process-wide
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    yield tmp_path
+    sys.modules.pop("trainer", None)
+
+
+def test_official_funit_gets_our_recipe_architecture_and_refuses_what_it_cannot_run(fake_funit_checkout):
+    cfg = compose("funit", [])
+    config = official_quality.official_config(fake_funit_checkout, cfg)
+    assert config["gen"] == {
+        "nf": cfg.model.content_encoder.dim,
+        "nf_mlp": cfg.model.mlp.hidden_dim,
+        "n_res_blks": cfg.model.content_encoder.n_res,
+        "n_downs_content": cfg.model.content_encoder.n_downsample,
+        "n_downs_class": cfg.model.class_encoder.n_downsample,
+        "latent_dim": cfg.model.class_encoder.style_dim,
+        "n_mlp_blks": cfg.model.mlp.n_blocks,
+    }
+    assert config["dis"] == {"nf": 16, "n_res_blks": 10, "num_classes": 12} and config["batch_size"] == 4
+    for override in ("loss.r1_w=5", "data.train_shots=2", "loss.fm_recon_w=0", "model.class_encoder.dim=8"):
+        with pytest.raises(ValueError, match=rf"{override}: the official code can only run with"):
+            official_quality.official_config(fake_funit_checkout, compose("funit", [override]))
+
+
+def test_official_funit_trains_on_our_episodes_and_is_scored_by_our_metrics(fake_funit_checkout):
+    report = official_quality.train_official(fake_funit_checkout, SMALL_FEWSHOT)
+    assert report["iterations"] == 3 and sys.modules["trainer"].CALLS == ["dis", "gen"] * 3
+    for generator in ("live", "average"):  # the stand-in returns its input: the content, never the class
+        assert report["metrics"][generator]["class_acc"] == 0.0
+        assert report["metrics"][generator]["content_iou"] > 0.95
+    assert report["parameters"]["official_generator"] == 16 and report["parameters"]["ours_generator"] > 16

@@ -204,16 +204,32 @@ class Identity:
 
 def test_a_perfect_translation_scores_one():
     domains = scenario(image_size=64, num_test=4)
-    metrics = domains.metrics(Oracle(domains), 48)
+    metrics = domains.metrics(Oracle(domains), 4)
     assert metrics["class_acc"] == metrics["object_acc"] == metrics["background_acc"] == 1.0
     assert metrics["content_iou"] > 0.95
 
 
 def test_the_identity_keeps_the_content_but_never_the_class():
-    metrics = scenario(image_size=64, num_test=4).metrics(Identity(), 48)
+    metrics = scenario(image_size=64, num_test=4).metrics(Identity(), 4)
     assert metrics["class_acc"] == 0.0
     assert metrics["object_acc"] == metrics["background_acc"] == 0.25  # one target in four shares each
     assert metrics["content_iou"] > 0.95
+
+
+def test_metrics_translate_n_content_images_of_every_training_class_to_every_unseen_class():
+    domains = scenario(image_size=64, num_test=8)
+    translated = []
+
+    class Recording(Identity):
+        def translate(self, x, direction=None, *, class_images):
+            translated.append(len(x))
+            return x
+
+    domains.metrics(Recording(), 4)
+    assert sum(translated) == 4 * len(domains.classes("train"))  # 4 per training class, the unseen in turn
+    assert {target_of(domains, i) for i in range(sum(translated))} == set(domains.classes("test"))
+    domains.metrics(Recording(), 100)  # capped at the split: every content image once
+    assert sum(translated) == (4 + 8) * len(domains.classes("train"))
 
 
 def test_per_class_generations_cover_every_unseen_class():

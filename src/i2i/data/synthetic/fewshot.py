@@ -48,8 +48,8 @@ class ShapesFewShot(SyntheticScenario):
 
     `num_train`/`num_test` are images per class; `shots` is K at evaluation. A class's "test"
     images are the evaluation content images of a training class and the examples of a held-out
-    class. `metrics` translates the first `n_images` evaluation content images (the training
-    classes in turn) to the held-out classes in turn, each from K examples.
+    class. `metrics` translates the first `n_images` evaluation content images of every training
+    class to the held-out classes in turn, each from K examples.
     """
 
     domains = tuple(f"{color}_{background}" for color, background in product(OBJECT_COLORS, BACKGROUNDS))
@@ -80,8 +80,12 @@ class ShapesFewShot(SyntheticScenario):
     def metrics(self, model: Translator, n_images: int) -> dict[str, float]:
         """On unseen classes, in [0, 1]: `class_acc` (the translation's object colour and background
         are both nearest the target class's: the FUNIT question), its two halves `object_acc` and
-        `background_acc`, and `content_iou` (object mask of the translation vs the input's)."""
-        n_images = min(n_images, self.num_test * len(self.classes("train")))
+        `background_acc`, and `content_iou` (object mask of the translation vs the input's).
+
+        `n_images` counts per training class, as the other scenarios count per source domain: the
+        first `n_images` evaluation content images of every training class are each translated once,
+        to the unseen classes in turn (`n_images` = `num_test` scores the whole test split)."""
+        n_images = min(n_images, self.num_test) * len(self.classes("train"))
         scores: dict[str, list[torch.Tensor]] = {key: [] for key in ("class_acc", "object_acc", "background_acc", "content_iou")}
         for start in range(0, n_images, 16):
             indices = range(start, min(start + 16, n_images))
