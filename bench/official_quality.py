@@ -29,9 +29,9 @@ from torch import Tensor, nn
 
 from bench.official import check_checkout, checkout_commit, shim_old_apis
 from bench.quality import RESULTS, compose
+from i2i.callbacks.metrics import score_scenario
 from i2i.cli import source_commit
 from i2i.train import build_model
-
 
 OFFICIAL_KEYS = ("gen", "dis", "lr_gen", "lr_dis", "weight_decay", "gan_w", "r_w", "fm_w", "batch_size")
 
@@ -133,7 +133,7 @@ def train_official(checkout: Path, overrides: list[str], seed: int = 0) -> dict:
     official.eval()
     scenario = datamodule.scenario
     metrics = {
-        name: scenario.metrics(OfficialTranslator(generator), scenario.num_test)
+        name: score_scenario(scenario, OfficialTranslator(generator), scenario.num_test)
         for name, generator in (("live", official.model.gen), ("average", official.model.gen_test))
     }
     return {

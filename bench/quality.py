@@ -28,6 +28,7 @@ from hydra.utils import get_class
 from omegaconf import open_dict
 
 from bench.speed import conv_peak
+from i2i.callbacks.metrics import score_scenario
 from i2i.callbacks.periodic import evaluating
 from i2i.cli import source_commit
 from i2i.train import train
@@ -83,7 +84,7 @@ def train_and_score(cfg) -> dict:
     gflops_after = machine_gflops()
     scenario, model = objects["datamodule"].scenario, objects["model"]
     with evaluating(model):
-        metrics = scenario.metrics(model, scenario.num_test)
+        metrics = score_scenario(scenario, model, scenario.num_test)
     return {
         "iterations": model.iteration,
         "train_seconds": round(train_seconds, 1),

@@ -1,5 +1,6 @@
 """Shared fixtures: the real composed config, shrunk to run in seconds on a CPU."""
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -52,6 +53,23 @@ def compose_config(overrides: list[str], output_dir: Path | None = None) -> Dict
     with open_dict(cfg):
         cfg.paths.output_dir = str(output_dir or "unused")
     return cfg
+
+
+def run_cli(main: Callable[[], object], monkeypatch: pytest.MonkeyPatch, *args: str) -> None:
+    """Run a console entry point (`i2i.train.main`, ...) in this process with the command line `args`."""
+    monkeypatch.setattr(sys, "argv", ["i2i", *args])
+    GlobalHydra.instance().clear()
+    try:
+        main()
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def use_offline_wandb(env: pytest.MonkeyPatch, directory: Path) -> None:
+    """Make W&B log offline into `directory` (it never contacts its servers) and print nothing."""
+    env.setenv("WANDB_MODE", "offline")
+    env.setenv("WANDB_DIR", str(directory))
+    env.setenv("WANDB_SILENT", "true")
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from test_train import run_cli, write_pngs
 
 from i2i import convert as convert_cli
 from i2i import translate as translate_cli
-from i2i.translate import load_model
+from i2i.checkpoints import load_model
 
 Layout = OrderedDict[str, tuple[int, ...]]
 

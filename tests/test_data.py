@@ -1,6 +1,8 @@
 """Synthetic scenarios, their metrics, sampling, resumable loading and folder data errors."""
 
+import struct
 import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -8,8 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
+from i2i.callbacks.metrics import score_scenario
 from i2i.data.datamodule import UnpairedDataModule
-from i2i.data.folder import UnpairedFolders
+from i2i.data.folder import ImageFolderSource, UnpairedFolders, read_image
 from i2i.data.sampling import ResumableLoader, UnpairedSampler
 from i2i.data.synthetic.color import LOOKS, ShapesColor
 from i2i.errors import ConfigError, DataError
@@ -107,13 +110,13 @@ def test_segmentation_recovers_the_ground_truth_masks():
 
 def test_metrics_score_a_perfect_translation_near_one():
     scenario = ShapesColor(num_test=16)
-    metrics = scenario.metrics(Oracle(scenario), 16)
+    metrics = score_scenario(scenario, Oracle(scenario), 16)
     assert metrics["domain_acc_AtoB"] == 1.0 and metrics["domain_acc_BtoA"] == 1.0
     assert metrics["content_iou_AtoB"] > 0.93 and metrics["content_iou_BtoA"] > 0.93
 
 
 def test_metrics_give_the_identity_zero_domain_accuracy_and_full_content():
-    metrics = ShapesColor(num_test=16).metrics(Identity(), 16)
+    metrics = score_scenario(ShapesColor(num_test=16), Identity(), 16)
     assert metrics["domain_acc_AtoB"] == 0.0 and metrics["domain_acc_BtoA"] == 0.0
     assert metrics["content_iou_AtoB"] > 0.93
 
@@ -137,11 +140,11 @@ def test_mode_coverage_counts_the_target_modes_each_input_produces():
 @pytest.mark.parametrize(("n_modes", "expected"), [(3, 1.0), (2, 2 / 3), (1, 1 / 3)])
 def test_metrics_of_a_multimodal_model_report_mode_coverage(n_modes, expected):
     scenario = ShapesColor(num_test=4)
-    metrics = scenario.metrics(MultimodalOracle(scenario, n_modes), 4)
+    metrics = score_scenario(scenario, MultimodalOracle(scenario, n_modes), 4)
     assert metrics["mode_coverage_AtoB"] == pytest.approx(expected)
     assert metrics["domain_acc_AtoB"] == 1.0 and metrics["content_iou_AtoB"] > 0.93  # over the 12 styles
     assert metrics["mode_coverage_BtoA"] == 1.0  # A has one mode
-    assert "mode_coverage_AtoB" not in scenario.metrics(Oracle(scenario), 4)  # unimodal: not reported
+    assert "mode_coverage_AtoB" not in score_scenario(scenario, Oracle(scenario), 4)  # unimodal: not reported
 
 
 def test_sampler_epochs_are_deterministic_and_cover_a():
@@ -239,11 +242,44 @@ def test_corrupt_image_is_named(tmp_path):
         UnpairedFolders(root=str(root), load_size=36, crop_size=32).source("A", "train")
 
 
-def test_image_smaller_than_the_crop_is_refused_with_the_size_needed(tmp_path):
+@pytest.mark.parametrize("resize", ["square", "shorter_side"])
+def test_images_smaller_than_the_crop_are_used_when_the_resize_brings_them_up_to_it(tmp_path, resize):
+    """Issue 24 item 8: 20x20 images resized to load_size 36 give 32 px crops; sizes are checked after
+    the transform's resize, not on the file."""
+    root = make_folders(tmp_path, size=20)
+    Image.new("RGB", (20, 30), (9, 99, 199)).save(root / "trainA" / "tall.png")
+    folders = UnpairedFolders(root=str(root), load_size=36, crop_size=32)
+    source = ImageFolderSource(root / "trainA", load_size=36, crop_size=32, train=True, resize=resize)
+    for index in range(len(source)):
+        assert source.load(index, seed=index).shape == (3, 32, 32)
+    assert folders.source("A", "test").load(0, seed=0).shape == (3, 32, 32)
+
+
+def test_load_size_below_the_crop_names_the_domains_keys(tmp_path):
+    with pytest.raises(DataError, match=r"data.domains.load_size=16 must be >= data.domains.crop_size=32"):
+        UnpairedFolders(root=str(make_folders(tmp_path)), load_size=16, crop_size=32)
+    with pytest.raises(DataError, match=r"data.domains.root=.*nowhere does not exist"):
+        UnpairedFolders(root=str(tmp_path / "nowhere"), load_size=36, crop_size=32)
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A PNG file whose header claims `width` x `height` pixels, with (almost) no pixel data."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    pixels = zlib.compress(b"\0")
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+
+
+def test_image_claiming_a_huge_size_is_named_before_training(tmp_path):
+    """PIL's DecompressionBombError is not an OSError; it is reported like any unreadable image."""
     root = make_folders(tmp_path)
-    write_image(root / "trainA" / "tiny.png", size=20)
-    with pytest.raises(DataError, match="tiny.png is 20x20; data.crop_size=32 needs at least 32x32"):
-        UnpairedFolders(root=str(root), load_size=36, crop_size=32).source("A", "train")
+    (root / "trainB" / "bomb.png").write_bytes(png_claiming(30000, 30000))  # 9e8 pixels, over 2x PIL's limit
+    with pytest.raises(DataError, match=f"cannot read image {root / 'trainB' / 'bomb.png'}: Image size"):
+        UnpairedFolders(root=str(root), load_size=36, crop_size=32).source("B", "train")
+    with pytest.raises(DataError, match="bomb.png"):
+        read_image(root / "trainB" / "bomb.png")
 
 
 def test_truncated_image_found_during_training_is_skipped_and_named(tmp_path):

@@ -157,8 +157,22 @@ def test_hostile_archives_are_refused_before_anything_is_written(server, tmp_pat
     server.files[name] = body
     with pytest.raises(DataError, match=message):
         data.download(data.Archive("toy", server.url(name), "unpaired"), tmp_path / "root")
-    # nothing unpacked, in the target or outside it: only the digest record and the archive itself
-    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == sorted(["checksums.json", name])
+    # nothing unpacked, in the target or outside it, and no digest recorded: only the archive itself
+    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == [name]
+
+
+def test_a_refused_archive_is_not_recorded_so_a_later_good_download_succeeds(server, tmp_path):
+    archive = data.Archive("toy", server.url("toy.zip"), "unpaired")
+    server.files["toy.zip"] = make_zip({"toy/trainA/0.png": b"x", "../evil.txt": b"owned"})
+    with pytest.raises(DataError, match="points outside the target folder"):
+        data.download(archive, tmp_path)
+    assert not (tmp_path / "checksums.json").exists()
+    good = make_zip(UNPAIRED)
+    server.files["toy.zip"] = good
+    target = data.download(archive, tmp_path)
+    assert (target / "trainA" / "0.png").read_bytes() == UNPAIRED["toy/trainA/0.png"]
+    recorded = json.loads((tmp_path / "checksums.json").read_text())
+    assert recorded == {archive.url: data.hashlib.sha256(good).hexdigest()}
 
 
 def test_a_zip_symlink_member_is_refused(tmp_path):

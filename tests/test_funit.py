@@ -1,13 +1,12 @@
 """FUNIT and COCO-FUNIT: networks, pinned counts, the objective, R1, EMA, AMP, training, translation."""
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
-from hydra.core.global_hydra import GlobalHydra
+from conftest import run_cli
 from hydra.utils import instantiate
 from PIL import Image
 
@@ -298,12 +297,7 @@ def test_resume_continues_exactly_with_the_weight_average(make_cfg, tmp_path):
 
 # ---------------------------------------------------------------------------- i2i-translate
 def run_translate(monkeypatch, *args: str) -> None:
-    monkeypatch.setattr(sys, "argv", ["i2i-translate", *args])
-    GlobalHydra.instance().clear()
-    try:
-        translate_cli.main()
-    finally:
-        GlobalHydra.instance().clear()
+    run_cli(translate_cli.main, monkeypatch, *args)
 
 
 def write_pngs(folder: Path, count: int) -> None:

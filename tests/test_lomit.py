@@ -3,12 +3,11 @@ parameter count, user masks, a tiny end-to-end run and the translate CLI with an
 
 import json
 import math
-import sys
 
 import pytest
 import torch
 import torch.nn.functional as F
-from hydra.core.global_hydra import GlobalHydra
+from conftest import run_cli
 from PIL import Image
 
 from i2i import translate as translate_cli
@@ -357,12 +356,7 @@ def save_png(image: torch.Tensor, path) -> None:
 
 
 def run_translate(monkeypatch, *args: str) -> None:
-    monkeypatch.setattr(sys, "argv", ["i2i-translate", *args])
-    GlobalHydra.instance().clear()
-    try:
-        translate_cli.main()
-    finally:
-        GlobalHydra.instance().clear()
+    run_cli(translate_cli.main, monkeypatch, *args)
 
 
 @pytest.mark.slow

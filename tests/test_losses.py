@@ -1,5 +1,8 @@
 """Adversarial objectives, gradient penalties and the perceptual loss against hand computations."""
 
+import pickle
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -7,7 +10,8 @@ import torch.nn.functional as F
 from i2i.errors import ConfigError
 from i2i.losses.adversarial import AdversarialLoss
 from i2i.losses.penalties import gradient_penalty, r1_penalty
-from i2i.losses.perceptual import VGG16_FILE, DomainInvariantPerceptualLoss, vgg16_weights_file
+from i2i.losses.perceptual import DomainInvariantPerceptualLoss, vgg16_weights_file
+from i2i.weights import VGG16_FILE, WeightsError
 
 SCORES = torch.tensor([[-1.0, 0.5], [2.0, 0.0]])
 
@@ -95,7 +99,7 @@ def official_relu5_3(features: torch.nn.Sequential, x: torch.Tensor) -> torch.Te
 
 def test_perceptual_loss_is_mse_of_instance_normalised_relu5_3(vgg_file):
     path, features = vgg_file
-    loss = DomainInvariantPerceptualLoss(str(path))
+    loss = DomainInvariantPerceptualLoss(str(path), allow_unpublished=True)
     image, source = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
     mean, std = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
     prepare = lambda x: ((x + 1) / 2 - mean) / std
@@ -108,7 +112,7 @@ def test_perceptual_loss_is_mse_of_instance_normalised_relu5_3(vgg_file):
 
 
 def test_perceptual_loss_is_zero_for_the_source_and_trains_only_the_translation(vgg_file):
-    loss = DomainInvariantPerceptualLoss(str(vgg_file[0]))
+    loss = DomainInvariantPerceptualLoss(str(vgg_file[0]), allow_unpublished=True)
     source = torch.rand(1, 3, 32, 32) * 2 - 1
     assert loss(source, source).item() == pytest.approx(0, abs=1e-6)
     image, target = torch.rand(1, 3, 32, 32).requires_grad_(), source.clone().requires_grad_()
@@ -122,23 +126,45 @@ def test_perceptual_loss_finds_torchvisions_file_in_the_hub_cache(vgg_file, tmp_
     vgg_file[0].rename(hub / "checkpoints" / VGG16_FILE)
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(hub))
     assert vgg16_weights_file(None) == hub / "checkpoints" / VGG16_FILE
-    DomainInvariantPerceptualLoss(None).load()
+    DomainInvariantPerceptualLoss(None, allow_unpublished=True).load()
 
 
 def test_perceptual_loss_offline_without_weights_is_one_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "empty_hub"))
     monkeypatch.setattr(torch.hub, "download_url_to_file", lambda *a, **k: pytest.fail("tried to download"))
     with pytest.raises(ConfigError) as error:
-        DomainInvariantPerceptualLoss(None).load()
+        DomainInvariantPerceptualLoss(None, allow_unpublished=True).load()
     message = str(error.value)
     assert "\n" not in message and "loss.vgg_weights_path" in message
     assert f"place torchvision's {VGG16_FILE} in {tmp_path / 'empty_hub' / 'checkpoints'}" in message
     with pytest.raises(ConfigError, match="loss.vgg_weights_path='/no/vgg.pth' .* no such file"):
-        DomainInvariantPerceptualLoss("/no/vgg.pth").load()
+        DomainInvariantPerceptualLoss("/no/vgg.pth", allow_unpublished=True).load()
 
 
 def test_perceptual_loss_refuses_a_file_that_is_not_vgg16(tmp_path):
     path = tmp_path / "other.pth"
     torch.save({"features.0.weight": torch.zeros(1)}, path)
     with pytest.raises(ConfigError, match="not a torchvision VGG16 state dict"):
-        DomainInvariantPerceptualLoss(str(path)).load()
+        DomainInvariantPerceptualLoss(str(path), allow_unpublished=True).load()
+
+
+def test_perceptual_loss_checks_the_published_digest_before_reading_the_file(tmp_path):
+    marker = tmp_path / "unpickled"
+    path = tmp_path / VGG16_FILE
+    path.write_bytes(pickle.dumps(WritesMarker(str(marker))))
+    with pytest.raises(WeightsError, match=f"{path}: SHA-256 [0-9a-f]{{64}} is not the published 397923af") as error:
+        DomainInvariantPerceptualLoss(str(path), allow_unpublished=False).load()
+    assert "loss.allow_unpublished_weights=true" in str(error.value) and not marker.exists()
+    with pytest.raises(ConfigError, match="not a readable PyTorch file"):
+        DomainInvariantPerceptualLoss(str(path), allow_unpublished=True).load()
+    assert not marker.exists()
+
+
+class WritesMarker:
+    """A pickle that writes a file when it is unpickled."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (Path.write_text, (Path(self.path), "ran"))

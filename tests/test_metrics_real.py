@@ -9,7 +9,7 @@ import pytest
 import torch
 from scipy import linalg
 
-from i2i.metrics.extractors import INCEPTION_FILE, MetricWeightsError, build_extractor, build_lpips
+from i2i.metrics.extractors import build_extractor, build_lpips
 from i2i.metrics.protocols import (
     DistributionMetrics,
     Evaluator,
@@ -19,6 +19,7 @@ from i2i.metrics.protocols import (
     shard,
     to_uint8,
 )
+from i2i.weights import INCEPTION_FILE, WeightsError
 
 SETTINGS = MetricSettings(
     extractor="inception",
@@ -26,6 +27,7 @@ SETTINGS = MetricSettings(
     lpips_net="alex",
     lpips_weights=None,
     allow_download=False,
+    allow_unpublished_weights=True,  # the random stand-ins of metric_weights.py
     antialias=False,
     names=("kid", "fid", "lpips_diversity"),
     kid_variant="target",
@@ -58,7 +60,7 @@ def file_sha256(path) -> str:
 
 def test_inception_loads_the_file_in_the_hub_cache(torch_home):
     path = torch_home / "hub" / "checkpoints" / INCEPTION_FILE
-    extractor = build_extractor("inception", None, allow_download=False, antialias=False)
+    extractor = build_extractor("inception", None, False, antialias=False, allow_unpublished=True)
     saved = torch.load(path, weights_only=True)
     assert torch.equal(extractor.network.Conv2d_1a_3x3.conv.weight, saved["Conv2d_1a_3x3.conv.weight"])
     assert extractor.weights == path and extractor.weights_sha256 == file_sha256(path)
@@ -69,58 +71,56 @@ def test_inception_loads_the_file_in_the_hub_cache(torch_home):
 
 def test_inception_loads_an_explicit_path_with_an_empty_cache(metric_weights_home, empty_torch_home):
     path = metric_weights_home / "hub" / "checkpoints" / INCEPTION_FILE
-    extractor = build_extractor("inception", str(path), allow_download=False, antialias=False)
+    extractor = build_extractor("inception", str(path), False, antialias=False, allow_unpublished=True)
     assert extractor.weights == path
 
 
 def test_without_weights_one_line_names_the_file_and_where_to_put_it(empty_torch_home):
-    with pytest.raises(MetricWeightsError) as error:
-        build_extractor("inception", None, allow_download=False, antialias=False)
+    with pytest.raises(WeightsError) as error:
+        build_extractor("inception", None, False, antialias=False, allow_unpublished=True)
     message = str(error.value)
     assert "\n" not in message
     assert message.startswith(
         f"the FID Inception weights are not on this machine: place {INCEPTION_FILE} in "
         f"{empty_torch_home / 'hub' / 'checkpoints'}/ (or pass metrics.inception_weights=<path>"
     )
-    with pytest.raises(MetricWeightsError, match="alexnet-owt-7be5be79.pth"):
-        build_lpips("inception", "alex", None, allow_download=False)
-    with pytest.raises(MetricWeightsError, match=r"metrics.inception_weights=/no/such.pth: no such file"):
-        build_extractor("inception", "/no/such.pth", allow_download=False, antialias=False)
+    with pytest.raises(WeightsError, match="alexnet-owt-7be5be79.pth"):
+        build_lpips("inception", "alex", None, allow_download=False, allow_unpublished=True)
+    with pytest.raises(WeightsError, match=r"metrics.inception_weights=/no/such.pth: no such file"):
+        build_extractor("inception", "/no/such.pth", False, antialias=False, allow_unpublished=True)
 
 
-def test_allow_download_lets_torchmetrics_fetch(empty_torch_home, monkeypatch):
+def test_allow_download_fetches_into_the_hub_cache_and_verifies_the_file(empty_torch_home, monkeypatch):
     from metric_weights import random_inception_state
 
-    state = random_inception_state()
+    def fake_download(url, destination, *args, **kwargs):
+        assert url.endswith("/" + INCEPTION_FILE)
+        torch.save(random_inception_state(), destination)
 
-    def fake_download(url, *args, **kwargs):
-        path = empty_torch_home / "hub" / "checkpoints" / url.rsplit("/", 1)[-1]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(state, path)
-        return state
-
-    from torch_fidelity import feature_extractor_inceptionv3 as fidelity
-
-    monkeypatch.setattr(fidelity, "load_state_dict_from_url", fake_download)
-    extractor = build_extractor("inception", None, allow_download=True, antialias=False)
-    assert extractor.weights == empty_torch_home / "hub" / "checkpoints" / INCEPTION_FILE
-    assert len(extractor.weights_sha256) == 64
+    monkeypatch.setattr(torch.hub, "download_url_to_file", fake_download)
+    cached = empty_torch_home / "hub" / "checkpoints" / INCEPTION_FILE
+    with pytest.raises(WeightsError, match=r"SHA-256 [0-9a-f]{64} is not the published 6726825d"):
+        build_extractor("inception", None, True, antialias=False, allow_unpublished=False)
+    assert not list(cached.parent.iterdir())  # the refused download is not left in the cache
+    extractor = build_extractor("inception", None, True, antialias=False, allow_unpublished=True)
+    assert extractor.weights == cached
+    assert extractor.weights_sha256 == file_sha256(cached)
 
 
 def test_lpips_backbone_loads_from_the_cache_and_from_a_path(metric_weights_home, empty_torch_home):
     path = metric_weights_home / "hub" / "checkpoints" / "alexnet-owt-7be5be79.pth"
     saved = torch.load(path, weights_only=True)
-    lpips = build_lpips("inception", "alex", str(path), allow_download=False)
+    lpips = build_lpips("inception", "alex", str(path), allow_download=False, allow_unpublished=True)
     assert torch.equal(lpips.metric.net.net.slice1[0].weight, saved["features.0.weight"])
     assert lpips.weights == path and not lpips.proxy
     assert torch.hub.get_dir() == str(empty_torch_home / "hub")  # the temporary cache is gone again
 
 
 def test_proxy_networks_are_seeded_and_named_proxy(empty_torch_home):
-    first, second = build_extractor("proxy", None, False, False), build_extractor("proxy", None, False, False)
+    first, second = (build_extractor("proxy", None, False, False, False) for _ in range(2))
     images = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
     assert torch.equal(first(images), second(images)) and first.proxy and first.weights_sha256 is None
-    assert build_lpips("proxy", "alex", None, False).proxy
+    assert build_lpips("proxy", "alex", None, False, False).proxy
 
 
 def test_uint8_quantisation_matches_save_image():
@@ -252,7 +252,7 @@ def test_proxy_scores_carry_the_proxy_suffix(empty_torch_home):
 
 
 def test_per_class_protocol_averages_over_classes(empty_torch_home):
-    extractor = build_extractor("proxy", None, False, False)
+    extractor = build_extractor("proxy", None, False, False, False)
     settings = replace(SETTINGS, extractor="proxy", kid_variant="mean")
     dark, bright = smooth_images(8, 0, -0.5), smooth_images(8, 1, 0.5)
     scores = {s.metric: s for s in per_class_scores([("cat", dark, dark), ("dog", dark, bright)], settings, extractor)}

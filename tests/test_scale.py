@@ -14,6 +14,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 import yaml
+from conftest import run_cli
 from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
@@ -140,15 +141,6 @@ def test_gradient_averaging_matches_ddp_and_keeps_unused_parameters_gradient_fre
 
 
 # ------------------------------------------------------------------------------ guards, configs
-def run_cli(monkeypatch, *args: str) -> None:
-    monkeypatch.setattr(sys, "argv", ["i2i-train", *args])
-    GlobalHydra.instance().clear()
-    try:
-        train_cli.main()
-    finally:
-        GlobalHydra.instance().clear()
-
-
 FAST_CLI = [
     "model=cyclegan",
     "trainer.max_steps=2",
@@ -166,7 +158,7 @@ FAST_CLI = [
 
 def test_a_multirun_with_relaunching_ddp_is_refused_naming_the_fix(monkeypatch, capsys, tmp_path):
     with pytest.raises(SystemExit) as exit_info:
-        run_cli(monkeypatch, "-m", "trainer=ddp_cpu", *FAST_CLI, f"hydra.sweep.dir={tmp_path}")
+        run_cli(train_cli.main, monkeypatch, "-m", "trainer=ddp_cpu", *FAST_CLI, f"hydra.sweep.dir={tmp_path}")
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("error: trainer.strategy.start_method='popen' is not allowed: a multirun (-m) cannot start 2")
@@ -175,7 +167,7 @@ def test_a_multirun_with_relaunching_ddp_is_refused_naming_the_fix(monkeypatch, 
 
 def test_plain_lightning_ddp_is_refused_before_training(monkeypatch, capsys, tmp_path):
     with pytest.raises(SystemExit):
-        run_cli(monkeypatch, "+trainer.strategy=ddp", "trainer.devices=2", *FAST_CLI, f"hydra.run.dir={tmp_path}")
+        run_cli(train_cli.main, monkeypatch, "+trainer.strategy=ddp", "trainer.devices=2", *FAST_CLI, f"hydra.run.dir={tmp_path}")
     assert "error: trainer.strategy='ddp' is not allowed: GAN updates leave networks unused" in capsys.readouterr().err
 
 
@@ -229,7 +221,7 @@ def test_metrics_of_spawned_workers_are_read_back_from_metrics_json(tmp_path):
 # ------------------------------------------------------------------------------ sweeps
 @pytest.mark.slow
 def test_basic_multirun_gives_every_job_its_own_run_directory_and_logs(monkeypatch, tmp_path):
-    run_cli(monkeypatch, "-m", *FAST_CLI, "loss.cycle_w=5,10", f"hydra.sweep.dir={tmp_path}")
+    run_cli(train_cli.main, monkeypatch, "-m", *FAST_CLI, "loss.cycle_w=5,10", f"hydra.sweep.dir={tmp_path}")
     for job, cycle_w in ((0, 5.0), (1, 10.0)):
         config = yaml.safe_load((tmp_path / str(job) / ".hydra" / "config.yaml").read_text())
         assert config["loss"]["cycle_w"] == cycle_w
@@ -240,6 +232,7 @@ def test_basic_multirun_gives_every_job_its_own_run_directory_and_logs(monkeypat
 @pytest.mark.slow
 def test_optuna_sweep_optimizes_the_configured_metric(monkeypatch, tmp_path):
     run_cli(
+        train_cli.main,
         monkeypatch,
         "hparams_search=cyclegan_optuna",
         "hydra.sweeper.n_trials=2",
@@ -261,14 +254,14 @@ def test_optuna_sweep_optimizes_the_configured_metric(monkeypatch, tmp_path):
 @pytest.mark.slow
 def test_submitit_local_launcher_runs_the_job_in_its_own_process(monkeypatch, tmp_path):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    run_cli(monkeypatch, "-m", "hydra/launcher=submitit_local", *FAST_CLI, f"hydra.sweep.dir={tmp_path}")
+    run_cli(train_cli.main, monkeypatch, "-m", "hydra/launcher=submitit_local", *FAST_CLI, f"hydra.sweep.dir={tmp_path}")
     assert (tmp_path / "0" / "checkpoints" / "last.ckpt").is_file()
     assert list((tmp_path / ".submitit").glob("*/*_log.out"))  # submitit's own job logs
 
 
 def test_an_unknown_optimized_metric_is_refused_listing_the_final_metrics(monkeypatch, capsys, tmp_path):
     with pytest.raises(SystemExit):
-        run_cli(monkeypatch, *FAST_CLI, "optimized_metric=fid", f"hydra.run.dir={tmp_path}")
+        run_cli(train_cli.main, monkeypatch, *FAST_CLI, "optimized_metric=fid", f"hydra.run.dir={tmp_path}")
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("error: optimized_metric='fid' is not allowed: choose one of the final metrics (")
     assert "domain_acc_AtoB" in err

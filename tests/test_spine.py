@@ -10,7 +10,7 @@ from torch import nn
 from i2i.callbacks.run import StopAtIteration
 from i2i.data.datamodule import UnpairedDataModule
 from i2i.data.synthetic.color import ShapesColor
-from i2i.errors import ConfigError, NonFiniteLossError
+from i2i.errors import ConfigError, DivergedError, NonFiniteGradientError, NonFiniteLossError
 from i2i.models.base import TranslationModule, Update
 
 
@@ -161,6 +161,10 @@ def test_bad_spine_settings_are_refused():
         Toy(optimizers=sgd(), nonfinite="ignore")
     with pytest.raises(ConfigError, match="model.gradient_clip_val=-1"):
         Toy(optimizers=sgd(), gradient_clip_val=-1)
+    with pytest.raises(ConfigError, match="model.max_loss=0"):
+        Toy(optimizers=sgd(), max_loss=0)
+    with pytest.raises(ConfigError, match="model.max_parameter_norm=-1"):
+        Toy(optimizers=sgd(), max_parameter_norm=-1)
 
 
 class Clipped(Toy):
@@ -193,3 +197,77 @@ def test_after_step_is_skipped_with_its_update():
     model.nan_term = "gan"
     fit(model, 2)
     assert model.after == [] and model.skipped_updates == 2
+
+
+class NaNGradient(torch.autograd.Function):
+    """The identity whose gradient is NaN: a finite loss whose backward poisons what lies before it."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * float("nan")
+
+
+class PoisonedGradient(Toy):
+    """Toy whose generator update has a finite loss and a NaN gradient in G (never in D)."""
+
+    def generator_loss(self, batch, carry):
+        self._record("g")
+        return self.D(NaNGradient.apply(self.G(batch["A"]))).pow(2).mean(), {}
+
+
+def test_nonfinite_gradient_stops_the_run_naming_the_update_network_and_parameter():
+    model = PoisonedGradient(optimizers=sgd())
+    expected = r"iteration 0: a non-finite gradient in the g update: network G, first non-finite parameter G\.weight"
+    with pytest.raises(NonFiniteGradientError, match=expected + "; set model.nonfinite=skip"):
+        fit(model, 3)
+    assert torch.isfinite(model.G.weight).all()  # stopped before the step could write NaN weights
+
+
+def test_nonfinite_gradient_step_can_be_skipped_and_training_continues():
+    torch.manual_seed(0)
+    model = PoisonedGradient(nonfinite="skip", optimizers=adam())
+    g_before, d_before = model.G.weight.detach().clone(), model.D.weight.detach().clone()
+    fit(model, 3)
+    assert model.iteration == 3 and model.skipped_updates == 3  # every G step skipped, none of D's
+    assert torch.equal(model.G.weight, g_before)
+    assert not torch.equal(model.D.weight, d_before) and torch.isfinite(model.D.weight).all()
+    g_optimizer = model.trainer.optimizers[0]
+    assert all(not g_optimizer.state[p] for p in model.G.parameters())  # Adam never counted a G step
+
+
+def adam(lr: float = 0.1):
+    """Fused Adam, as conf/model/*.yaml configure it."""
+    return {name: partial(torch.optim.Adam, lr=lr, fused=True) for name in ("generator", "discriminator")}
+
+
+def test_a_loss_beyond_max_loss_stops_the_run_naming_the_iteration_and_term():
+    model = Toy(optimizers=sgd(), max_loss=1e3)
+    with torch.no_grad():
+        model.D.bias.fill_(1e3)  # D's outputs ~1e3, its squared loss terms ~1e6
+    expected = r"iteration 0: the run diverged: \|d_loss\| = .* exceeds model.max_loss=1000"
+    with pytest.raises(DivergedError, match=expected):
+        fit(model, 2)
+
+
+def test_a_diverging_run_stops_at_the_parameter_norm_bound():
+    # Adam at lr 1e6, the issue's divergence without a NaN: every weight moves by ~1e6 per step
+    model = Toy(optimizers=adam(lr=1e6), max_parameter_norm=1e4)
+    expected = r"iteration 1: the run diverged: before the d update's step, the parameter norm of D is "
+    with pytest.raises(DivergedError, match=expected + r".* beyond model.max_parameter_norm=10000"):
+        fit(model, 20)
+    assert model.iteration == 1
+
+
+def test_bounds_inside_the_limits_change_nothing():
+    torch.manual_seed(0)
+    bounded = Toy(optimizers=sgd(), max_loss=1e6, max_parameter_norm=1e6)
+    free = Toy(optimizers=sgd())
+    free.load_state_dict(bounded.state_dict())
+    fit(bounded, 3)
+    fit(free, 3)
+    for name, value in bounded.state_dict().items():
+        assert torch.equal(value, free.state_dict()[name])

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
-from hydra.core.global_hydra import GlobalHydra
+from conftest import run_cli
 from PIL import Image
 
 from i2i import train as train_cli
 from i2i import translate as translate_cli
+from i2i.checkpoints import load_model
 from i2i.errors import ConfigError, DataError
 from i2i.train import build_model, train
-from i2i.translate import load_model
 
 # Enough to cross an epoch boundary (4 images) and to make the image pools (size 2) swap at random.
 RESUME = [
@@ -63,15 +63,6 @@ def test_a_failed_save_leaves_the_previous_checkpoint_intact(make_cfg, tmp_path,
         train(make_cfg())
     checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     assert checkpoint["i2i"]["iteration"] == 2
-
-
-def run_cli(main, monkeypatch, *args: str) -> None:
-    monkeypatch.setattr(sys, "argv", ["i2i", *args])
-    GlobalHydra.instance().clear()
-    try:
-        main()
-    finally:
-        GlobalHydra.instance().clear()
 
 
 def test_bad_config_value_is_one_line_naming_the_key(monkeypatch, capsys, tmp_path):

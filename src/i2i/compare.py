@@ -9,30 +9,37 @@ metrics), `image_metrics.json` (KID/FID/LPIPS of callbacks=image_metrics), `eval
 which wins over the callback's values of the same name: it scores the whole test split) and
 `csv/metrics.csv` (curves). Writes `comparison.md`, `comparison.csv` (one row per run: model, data,
 the hyper-parameters that differ between the runs, final metrics, iterations, wall time) and
-`comparison_curves.png`. The notebook notebooks/compare_runs.ipynb uses the same functions.
+`comparison_curves.png` (a line per run, labelled by those hyper-parameters, e.g. `cycle_w=5`); a run
+without curves gets one line on stderr saying why. The notebook notebooks/compare_runs.ipynb uses
+the same functions.
 """
 
-import argparse
 import csv
 import json
 import math
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+import sys
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from i2i.cli import reporting_errors
-from i2i.errors import I2IError
+from i2i.cli import ArgumentParser, flatten, reporting_errors
+from i2i.errors import DataError, I2IError
+from i2i.trusted import check_targets
 
 RUN_FILES = ("run.json", "metrics.json", "image_metrics.json", "eval.json", "csv/metrics.csv")
-# Config keys that never describe the experiment (locations, logging, cadences).
+# Config keys that never describe the experiment (locations, logging, cadences). Any other key whose
+# value is a path inside the run's own directory is left out too (`is_location`).
 IGNORED = re.compile(
-    r"^(paths|hydra|logger|callbacks|ckpt_path|print_config|task_name|tags|metrics)(\.|$)"
-    r"|^trainer\.(enable_|log_every|num_sanity|limit_val|deterministic)|^data\.num_workers$|_target_$|_partial_$"
+    r"^(paths|hydra|logger|callbacks|ckpt_path|auto_resume|extend_schedule|print_config|task_name|tags"
+    r"|metrics)(\.|$)"
+    r"|^trainer\.(default_root_dir|enable_|log_every|num_sanity|limit_val|deterministic)|^data\.num_workers$"
+    r"|_target_$|_partial_$"
 )
 MAX_HYPERPARAMETERS = 10
 
@@ -78,16 +85,40 @@ def find_runs(paths: Iterable[str | Path]) -> list[Path]:
     return found
 
 
+@contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """Report a run file that is not laid out as i2i writes it (cut short, edited by hand) in one
+    line naming it, instead of the parser's or a lookup's traceback."""
+    try:
+        yield
+    except (ValueError, TypeError, KeyError, AttributeError, csv.Error, yaml.YAMLError) as error:
+        detail = (str(error).splitlines() or [""])[0]  # UnicodeDecodeError, JSONDecodeError are ValueErrors
+        what = f"{type(error).__name__}: {detail}"
+        raise DataError(f"cannot read {path} ({what}); repair or remove the file") from error
+
+
 def _read_json(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text()) if path.is_file() else {}
+    """The JSON object in `path`, {} where there is no file."""
+    if not path.is_file():
+        return {}
+    with _reading(path):
+        content = json.loads(path.read_text())
+        if not isinstance(content, dict):
+            raise TypeError(f"a JSON {type(content).__name__}, not an object")
+    return content
 
 
 def _config(path: Path, summary: Mapping[str, Any]) -> dict[str, Any]:
+    """The run's config as plain data (never resolved or instantiated), its targets checked like
+    every config read from a file (`i2i.trusted.check_targets`)."""
     if "config" in summary:
+        check_targets(summary["config"], path / "run.json")
         return summary["config"]
     for candidate in (path / "csv" / "hparams.yaml", path / ".hydra" / "config.yaml"):
         if candidate.is_file():
-            return yaml.safe_load(candidate.read_text()) or {}
+            config = yaml.safe_load(candidate.read_text()) or {}
+            check_targets(config, candidate)
+            return config
     return {}
 
 
@@ -97,7 +128,7 @@ def read_curves(path: Path) -> dict[str, list[tuple[int, float]]]:
     csv_path = path / "csv" / "metrics.csv"
     if not csv_path.is_file():
         return curves
-    with csv_path.open(newline="") as file:
+    with csv_path.open(newline="") as file, _reading(csv_path):
         for row in csv.DictReader(file):
             for key, value in row.items():
                 if key.startswith("val/") and value not in ("", None):
@@ -109,19 +140,23 @@ def load_run(path: str | Path, name: str | None = None) -> Run:
     """Everything `i2i-compare` shows about the run in `path`."""
     path = Path(path)
     summary = _read_json(path / "run.json")
-    config = _config(path, summary)
-    metrics: dict[str, float] = dict(_read_json(path / "metrics.json").get("metrics", {}))
-    image_metrics = _read_json(path / "image_metrics.json")
-    for report in (image_metrics, _read_json(path / "eval.json")):
-        for row in report.get("scores", []):
-            metrics[row["metric"]] = row["value"]
+    with _reading(path / "run.json"):
+        config = _config(path, summary)
+        model = summary.get("model") or _class_name(config.get("model", {}))
+        domains = config.get("data", {}).get("domains") or config.get("data", {})
+    with _reading(path / "metrics.json"):
+        metrics: dict[str, float] = dict(_read_json(path / "metrics.json").get("metrics", {}))
+    reports = {file: _read_json(path / file) for file in ("image_metrics.json", "eval.json")}
+    for file, report in reports.items():
+        with _reading(path / file):
+            for row in report.get("scores", []):
+                metrics[row["metric"]] = row["value"]
     curves: dict[str, list[tuple[int, float]]] = {}
-    for entry in image_metrics.get("history", []):  # there with any logger, also without CSV
-        for key, value in entry["metrics"].items():
-            curves.setdefault(key, []).append((entry["iteration"], value))
+    with _reading(path / "image_metrics.json"):  # its history is there with any logger, also without CSV
+        for entry in reports["image_metrics.json"].get("history", []):
+            for key, value in entry["metrics"].items():
+                curves.setdefault(key, []).append((entry["iteration"], value))
     curves |= read_curves(path)
-    model = summary.get("model") or _class_name(config.get("model", {}))
-    domains = config.get("data", {}).get("domains") or config.get("data", {})
     return Run(
         path=path,
         name=name or path.name,
@@ -149,15 +184,20 @@ def load_runs(paths: Iterable[str | Path]) -> list[Run]:
     return [load_run(p, str(p.relative_to(parent))) for p in found]
 
 
-def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """{"a": {"b": 1}} -> {"a.b": 1}; lists stay values."""
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        if isinstance(value, Mapping):
-            flat |= flatten(value, f"{prefix}{key}.")
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
+def _own_directories(run: Run) -> list[Path]:
+    """Where the run lives now and where it was written (`paths.output_dir`; they differ once the
+    run has been moved)."""
+    written = (run.config.get("paths") or {}).get("output_dir")
+    return [Path(os.path.normpath(d)) for d in (run.path, written) if isinstance(d, (str, Path))]
+
+
+def is_location(value: Any, run: Run) -> bool:
+    """Whether `value` is a path inside the run's own directory (its checkpoints, samples, logger
+    files): such values differ between any two runs (dated run directories) and describe none."""
+    if not isinstance(value, str) or not value:
+        return False
+    path = Path(os.path.normpath(value))
+    return any(path == own or own in path.parents for own in _own_directories(run))
 
 
 def differing_hyperparameters(runs: Sequence[Run]) -> list[str]:
@@ -166,6 +206,7 @@ def differing_hyperparameters(runs: Sequence[Run]) -> list[str]:
     run length, data and seed are compared."""
     flat = [flatten(run.config) for run in runs]
     keys = sorted({k for f in flat for k in f if not IGNORED.search(k)})
+    keys = [k for k in keys if not all(is_location(f.get(k), run) for f, run in zip(flat, runs))]
     differing = [k for k in keys if len({json.dumps(f.get(k), sort_keys=True, default=str) for f in flat}) > 1]
     if len({run.model for run in runs}) > 1:
         differing = [k for k in differing if not k.startswith(("model.", "loss.")) or k.endswith(".lr")]
@@ -186,6 +227,43 @@ def comparison_rows(runs: Sequence[Run]) -> list[dict[str, Any]]:
         row |= {"iterations": run.iterations, "wall_seconds": run.wall_seconds}
         rows.append(row)
     return rows
+
+
+def run_labels(runs: Sequence[Run]) -> list[str]:
+    """A legend label per run: the values of the hyper-parameters that differ between the runs
+    (`cycle_w=5`; a key by its last part unless two differing keys share it), led by the model when
+    the models differ. A run with nothing to tell it apart is labelled (also) by its name."""
+    keys = differing_hyperparameters(runs)
+    last_parts = [key.rsplit(".", 1)[-1] for key in keys]
+    shown = [part if last_parts.count(part) == 1 else key for key, part in zip(keys, last_parts)]
+    several_models = len({run.model for run in runs}) > 1
+    labels = []
+    for run in runs:
+        flat = flatten(run.config)
+        parts = [run.model] if several_models else []
+        parts += [f"{name}={_cell(flat.get(key)) or 'unset'}" for name, key in zip(shown, keys)]
+        labels.append(", ".join(parts))
+    return [
+        label if label and labels.count(label) == 1 else ", ".join(filter(None, (label, run.name)))
+        for label, run in zip(labels, runs)
+    ]
+
+
+def missing_curves(run: Run) -> str | None:
+    """Why the run has no metric curves, in one line; None when it has some."""
+    if run.curves:
+        return None
+    if not (run.path / "csv" / "metrics.csv").is_file():
+        if "logger" not in run.config:
+            return "no csv/metrics.csv, which the csv logger writes, and no recorded config to say why"
+        loggers = list(run.config["logger"] or {})
+        choice = loggers[0] if len(loggers) == 1 else f"[{','.join(loggers)}]"
+        where = f"its curves are only in {', '.join(loggers)}" if loggers else "no logger recorded its curves"
+        return f"no csv/metrics.csv, it was trained with logger={choice} and no csv logger ({where})"
+    return (
+        f"csv/metrics.csv has no val/* columns, no metrics callback scored it in its {run.iterations} "
+        "iterations (callbacks.synthetic_metrics scores shapes_* data; callbacks=image_metrics adds KID/FID)"
+    )
 
 
 def _cell(value: Any) -> str:
@@ -211,7 +289,8 @@ def write_csv(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
 
 
 def plot_curves(runs: Sequence[Run], path: Path | None = None):
-    """One panel per metric (std series left out), one line per run; saved to `path` if given."""
+    """One panel per metric (std series left out), one line per run, labelled by `run_labels`;
+    saved to `path` if given."""
     import matplotlib.pyplot as plt
 
     names = sorted({k for run in runs for k in run.curves if "_std" not in k})
@@ -219,13 +298,14 @@ def plot_curves(runs: Sequence[Run], path: Path | None = None):
     rows = max(1, math.ceil(len(names) / columns))
     figure, axes = plt.subplots(rows, columns, figsize=(4.5 * columns, 3.2 * rows), squeeze=False)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    labels = run_labels(runs)
     lines = {}
     for ax, name in zip(axes.flat, names):
-        for index, run in enumerate(runs):
+        for index, (run, label) in enumerate(zip(runs, labels)):
             if name in run.curves:
                 steps, values = zip(*sorted(run.curves[name]))
                 color = colors[index % len(colors)]
-                (lines[run.name],) = ax.plot(steps, values, marker="o", markersize=3, color=color, label=run.name)
+                (lines[label],) = ax.plot(steps, values, marker="o", markersize=3, color=color, label=label)
         ax.set_title(name)
         ax.set_xlabel("iteration")
         ax.grid(alpha=0.3)
@@ -241,8 +321,12 @@ def plot_curves(runs: Sequence[Run], path: Path | None = None):
 
 
 def compare(paths: Iterable[str | Path], output: str | Path) -> dict[str, Path]:
-    """Write the table (markdown and CSV) and the curves of the runs in `paths` into `output`."""
+    """Write the table (markdown and CSV) and the curves of the runs in `paths` into `output`; a
+    run without curves gets one line on stderr saying why."""
     runs = load_runs(paths)
+    for run in runs:
+        if reason := missing_curves(run):
+            print(f"warning: run {run.name} has no metric curves: {reason}", file=sys.stderr)
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     rows = comparison_rows(runs)
@@ -261,7 +345,7 @@ def compare(paths: Iterable[str | Path], output: str | Path) -> dict[str, Path]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point of `i2i-compare`."""
-    parser = argparse.ArgumentParser(prog="i2i-compare", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="i2i-compare", description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="run directories, or directories holding runs (a multirun dir)")
     parser.add_argument("--output", help="where to write the table and figure (default: the one directory given if "
                         "it is not itself a run, else the current directory)")  # fmt: skip

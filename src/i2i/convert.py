@@ -14,7 +14,6 @@ The discriminators are not in the file: the converted checkpoint keeps them at t
 initialisation, so it serves translation, not the continuation of training.
 """
 
-import argparse
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -23,13 +22,14 @@ from typing import Any
 import torch
 from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
+from hydra.errors import HydraException
 from omegaconf import OmegaConf, open_dict
 from torch import Tensor, nn
 
-from i2i.cli import reporting_errors
-from i2i.errors import CheckpointError
+from i2i.checkpoints import read_checkpoint
+from i2i.cli import TRAIN_VALUES, ArgumentParser, check_config, reporting_errors
+from i2i.errors import CheckpointError, ConfigError
 from i2i.train import build_model
-from i2i.translate import read_checkpoint
 
 # Official sub-network prefix -> the i2i generator's submodule, per model.
 COMPONENTS = {
@@ -118,9 +118,13 @@ def convert(model: str, source: Path, output: Path, image_size: int, overrides: 
     GlobalHydra.instance().clear()
     with initialize_config_module(version_base="1.3", config_module="i2i.conf"):
         shape = [f"model={model}", "preset=paper", f"data.image_size={image_size}", *architecture(model, states["a"])]
-        cfg = compose("train", overrides=[*shape, *overrides])
+        try:
+            cfg = compose("train", overrides=[*shape, *overrides])
+        except HydraException as error:  # an override that names no key or does not parse
+            raise ConfigError("overrides", " ".join(overrides), str(error).splitlines()[0]) from error
     with open_dict(cfg):
         cfg.paths.output_dir = str(output.parent)
+    check_config(cfg, TRAIN_VALUES)
     translator = build_model(cfg)
     for domain, generator in (("a", translator.G_a), ("b", translator.G_b)):
         generator.load_state_dict(convert_generator(model, states[domain], generator))
@@ -136,7 +140,7 @@ def convert(model: str, source: Path, output: Path, image_size: int, overrides: 
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point of `i2i-convert`."""
-    parser = argparse.ArgumentParser(prog="i2i-convert", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="i2i-convert", description=__doc__.splitlines()[0])
     parser.add_argument("model", choices=sorted(COMPONENTS), help="the official code base the file comes from")
     parser.add_argument("source", type=Path, help="the official generator checkpoint, gen_<iterations>.pt")
     parser.add_argument("output", type=Path, help="the i2i checkpoint to write (for i2i-translate ckpt_path=)")

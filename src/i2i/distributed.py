@@ -12,8 +12,8 @@ before it steps (after `manual_backward`, before AMP unscaling, so every rank se
 overflow and skips the same steps; clipping in `on_before_optimizer_step` then acts on the averaged
 gradients). Only the parameters an update trains travel, once, in flat buckets; it works for any
 update order, critic schedule, or network used several times or through methods other than
-`forward`. What it gives up is DDP's overlap of communication with the backward pass; the README
-("Scaling out") gives the measured cost of both.
+`forward`. What it gives up is DDP's overlap of communication with the backward pass;
+docs/speed.md ("Data parallel on a CPU") gives the measured cost of both.
 
 Like DDP, it broadcasts rank 0's parameters and buffers at the start and rank 0's buffers (e.g.
 BatchNorm statistics) before every training step, except the names in the module's

@@ -14,17 +14,30 @@ from typing import Any
 import hydra
 import pytorch_lightning as pl
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.strategies import DDPStrategy
 from pytorch_lightning.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
+from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from i2i.callbacks.metrics import SyntheticMetrics
 from i2i.callbacks.run import IterationCheckpoint, StopAtIteration
-from i2i.cli import print_config, reporting_errors
-from i2i.errors import CheckpointError, ConfigError
-from i2i.loggers import build_loggers, finish, run_choices
+from i2i.callbacks.schedule import ScheduleHorizon
+from i2i.checkpoints import load_checkpoint, load_weights
+from i2i.cli import (
+    TRAIN_VALUES,
+    check_config,
+    print_config,
+    reporting_errors,
+    run_hydra_cli,
+    silence_lightning_advertising,
+)
+from i2i.errors import CheckpointError, ConfigError, I2IError
+from i2i.loggers import LOGGER_RUNS_KEY, build_loggers, finish, run_choices
+from i2i.run_directory import refuse_replacing_checkpoints, removed_if_refused
+from i2i.sweep import sweep_removed_if_refused
 
 log = logging.getLogger("i2i")
 
@@ -72,6 +85,17 @@ def check_strategy(trainer: pl.Trainer) -> None:
         )
 
 
+def build_trainer(cfg: DictConfig, **settings: Any) -> pl.Trainer:
+    """Lightning's Trainer of `cfg.trainer` with `settings`; what Lightning refuses (an accelerator
+    this machine lacks, an unknown precision or device count) is reported in one line."""
+    try:
+        return instantiate(cfg.trainer, **settings)
+    except InstantiationException as error:
+        if isinstance(error.__cause__, (MisconfigurationException, ValueError, TypeError)):
+            raise I2IError(f"trainer.*: Lightning refuses these settings: {error.__cause__}") from error
+        raise
+
+
 def resume_path(cfg: DictConfig) -> str | None:
     """The checkpoint to resume from: `ckpt_path`, or with `auto_resume` the run directory's own
     last.ckpt when it exists (a requeued SLURM job then continues where it stopped)."""
@@ -106,23 +130,36 @@ def build_model(cfg: DictConfig) -> pl.LightningModule:
 
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Train the configured model; returns the final metrics and the objects that produced them."""
+    check_config(cfg, TRAIN_VALUES)
     pl.seed_everything(cfg.seed, workers=True)
     ckpt_path = resume_path(cfg)
+    refuse_replacing_checkpoints(cfg, Path(cfg.paths.output_dir), resuming=ckpt_path is not None)
     datamodule = instantiate(cfg.data, _convert_="all")
     check_data_fits_model(cfg, datamodule)
     model = build_model(cfg)
+    resumed_runs = None  # what the loggers continue (the W&B run, metrics.csv); None: a new run
+    if ckpt_path:
+        # Refused here, in one line, before Lightning reads it: a file that is not a readable i2i
+        # checkpoint, whose stored run config names anything i2i does not build from a file, or
+        # whose weights do not fit the model configured now.
+        resumed = load_checkpoint(ckpt_path)[0]
+        load_weights(model, resumed["state_dict"], ckpt_path, f"the configured {type(model).__name__}")
+        resumed_runs = resumed.get(LOGGER_RUNS_KEY, {})
+        del resumed  # Lightning loads the file again; do not hold a second copy through training
     # The resolved config travels in every checkpoint (i2i-translate rebuilds the model from it)
     # and is the run config the loggers record.
     model.save_hyperparameters(OmegaConf.to_container(cfg, resolve=True))
     # The stop callback comes first, so the others see `should_stop` in the run's last batch.
-    callbacks = [StopAtIteration(cfg.trainer.max_steps)]
+    callbacks = [StopAtIteration(cfg.trainer.max_steps), ScheduleHorizon(cfg.extend_schedule)]
     callbacks += [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c and "_target_" in c]
-    loggers = build_loggers(cfg)
+    loggers = build_loggers(cfg, resumed_runs)
     try:
-        trainer = instantiate(cfg.trainer, max_steps=-1, max_epochs=-1, callbacks=callbacks, logger=loggers or False)
+        trainer = build_trainer(
+            cfg, max_steps=-1, max_epochs=-1, callbacks=callbacks, logger=loggers or False
+        )
         check_strategy(trainer)
         start = time.perf_counter()
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
         if trainer.is_global_zero:
             write_run_summary(cfg, model.iteration, time.perf_counter() - start)
     finally:
@@ -162,7 +199,7 @@ def _report(cfg: DictConfig, metrics: dict[str, float], objects: dict[str, Any])
 
 @hydra.main(version_base="1.3", config_path="pkg://i2i.conf", config_name="train")
 def _main(cfg: DictConfig) -> float | None:
-    with reporting_errors():
+    with reporting_errors(), removed_if_refused(Path(cfg.paths.output_dir)):
         if cfg.get("print_config"):
             print_config(cfg)
         metrics, objects = train(cfg)
@@ -182,7 +219,9 @@ def main() -> None:
     # A generator that first updates after n_critic critic steps (LOMIT) has had its scheduler
     # stepped already; the spine's schedules are functions of the iteration, so nothing is skipped.
     warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)` before `optimizer.step\(\)`")
-    _main()
+    silence_lightning_advertising()
+    with sweep_removed_if_refused():
+        run_hydra_cli(_main)
 
 
 if __name__ == "__main__":

@@ -16,68 +16,52 @@ they predicted are written beside each output as `<name>_mask.png` and `<name>_e
 
     i2i-translate ckpt_path=... input_dir=faces output_dir=out exemplar=blond.jpg \
         [input_mask=mask.png | input_mask=<folder of <name>.png>] [exemplar_mask=blond_hair.png]
+
+Outputs are named after the input's name without its extension, so they pair with the inputs at a
+glance. The user's files are never replaced silently: `output_dir` may not be `input_dir` or a
+folder inside it; two inputs that would write the same name (`a.png` and `a.jpg` both give `a.png`)
+are refused, naming both, before anything is written; and when any file the run would write
+already exists, nothing is written unless `overwrite=true`. The count reported is the number of
+files written (translations, and the attention maps or masks written beside them).
 """
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import hydra
 import torch
 import torchvision.transforms.functional as TF
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from PIL import Image
 from torchvision.utils import save_image
 
-from i2i.cli import reporting_errors
-from i2i.data.folder import list_images
-from i2i.errors import CheckpointError, ConfigError, DataError, check_choice, check_positive
+from i2i.checkpoints import load_model
+from i2i.cli import TRANSLATE_VALUES, check_config, reporting_errors, run_hydra_cli
+from i2i.data.folder import list_images, read_image
+from i2i.errors import ConfigError, DataError, check_choice, check_positive
 from i2i.models.base import TranslationModule, heatmap_rgb
 from i2i.types import DIRECTIONS
 
 log = logging.getLogger("i2i")
 
 
-def read_checkpoint(path: str | Path) -> Any:
-    """The contents of a PyTorch file, loaded on the CPU with `weights_only=True`; clear errors for a
-    missing file and a file that is not a PyTorch checkpoint."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({type(error).__name__})") from error
-
-
-def load_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(checkpoint, the run config inside it); clear errors as `read_checkpoint`, and for a checkpoint
-    not written by i2i."""
-    checkpoint = read_checkpoint(path)
-    config = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
-    if not isinstance(config, dict) or "model" not in config or "state_dict" not in checkpoint:
-        raise CheckpointError(f"{path} is not an i2i checkpoint (no i2i run config in it); train one with i2i-train")
-    return checkpoint, config
-
-
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[TranslationModule, dict[str, Any]]:
-    """The trained model of an i2i checkpoint, in eval mode on `device`, and its run config."""
-    checkpoint, config = load_checkpoint(path)
-    build = instantiate(config["model"], _partial_=True, _convert_="all")
-    model = build(loss=instantiate(config["loss"]))
-    try:
-        model.load_state_dict(checkpoint["state_dict"])
-    except RuntimeError as error:
-        raise CheckpointError(f"{path}: weights do not match the model in its config ({error})") from error
-    model.iteration = checkpoint.get("i2i", {}).get("iteration", 0)
-    return model.to(device).eval(), config
-
-
 def resolve_device(name: str) -> torch.device:
+    """The torch device `device=<name>` asks for (auto: cuda when there is one), refused in one line
+    when torch does not know the name or the device is not on this machine."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError) as error:
+        raise ConfigError("device", name, "choose auto, cpu, cuda or cuda:<index>") from error
+    cuda_devices = torch.cuda.device_count()
+    if device.type == "cuda" and (device.index or 0) >= cuda_devices:
+        raise ConfigError("device", name, f"this machine has {cuda_devices} CUDA devices; use device=auto")
+    available = device.type in ("cpu", "cuda") or (device.type == "mps" and torch.backends.mps.is_available())
+    if not available:
+        raise ConfigError("device", name, "choose auto, cpu, cuda or cuda:<index> (or mps where available)")
+    return device
 
 
 def style_options(
@@ -105,6 +89,46 @@ def style_options(
     return options
 
 
+def check_output_dir(input_dir: Path, output_dir: Path) -> None:
+    """Refuse an output folder that is a file, or that is the input folder or inside it (writing
+    there would replace inputs or be read back as inputs); symlinks are followed."""
+    if output_dir.exists() and not output_dir.is_dir():
+        raise ConfigError("output_dir", str(output_dir), "it is a file; give a folder for the translations")
+    inputs, outputs = input_dir.resolve(), output_dir.resolve()
+    if outputs == inputs or outputs.is_relative_to(inputs):
+        raise ConfigError(
+            "output_dir", str(output_dir), f"it is input_dir {input_dir} or inside it; write to another folder"
+        )
+
+
+def plan_outputs(
+    files: list[Path], names: Callable[[Path], list[str]], output_dir: Path, overwrite: bool
+) -> dict[Path, list[Path]]:
+    """The files written for each input (`names(input)` in `output_dir`), all checked before the
+    first is written: two inputs may not share an output name (`a.png` and `a.jpg` would both
+    write `a.png`), and a file already there is replaced only with `overwrite`."""
+    sources: dict[str, Path] = {}
+    targets: dict[Path, list[Path]] = {}
+    for path in files:
+        targets[path] = []
+        for name in names(path):
+            if name in sources:
+                raise DataError(
+                    f"{sources[name]} and {path} would both be written as {output_dir / name}; rename one of them"
+                )
+            sources[name] = path
+            targets[path].append(output_dir / name)
+    existing = [target for paths in targets.values() for target in paths if target.exists() or target.is_symlink()]
+    if existing and not overwrite:
+        more = f" and {len(existing) - 1} more of the files this run writes" if len(existing) > 1 else ""
+        raise ConfigError(
+            "output_dir",
+            str(output_dir),
+            f"it already holds {existing[0].name}{more}; pass overwrite=true to replace them, or choose another folder",
+        )
+    return targets
+
+
 def translate_folder(
     model: TranslationModule,
     input_dir: Path,
@@ -114,33 +138,38 @@ def translate_folder(
     batch_size: int,
     options: dict[str, Any] | None = None,
     save_attention: bool = False,
+    overwrite: bool = False,
 ) -> list[Path]:
     """Translate every image of `input_dir` into `<output_dir>/<input name>.png`, or with
     `n_styles=k` into `<input name>_s{j}.png` for j < k, and with `save_attention` its attention
     map into `<input name>_attention.png`; returns the files written. `options` go to the model's
-    `translate` (styles, references, few-shot `class_images`)."""
+    `translate` (styles, references, few-shot `class_images`). Nothing is written when an output
+    name is taken twice or, without `overwrite`, already exists (`plan_outputs`)."""
     if save_attention and not model.has_attention_maps():
         raise ConfigError("save_attention", True, f"{type(model).__name__} has no attention maps to save")
-    files = list_images(input_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    check_output_dir(input_dir, output_dir)
     options = options or {}
+    n_styles = options.get("n_styles")
+
+    def names(path: Path) -> list[str]:
+        styles = [f"{path.stem}.png"] if n_styles is None else [f"{path.stem}_s{j}.png" for j in range(n_styles)]
+        return styles + ([f"{path.stem}_attention.png"] if save_attention else [])
+
+    files = list_images(input_dir)
+    targets = plan_outputs(files, names, output_dir, overwrite)
+    output_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for start in range(0, len(files), batch_size):
         chunk = files[start : start + batch_size]
         batch = torch.stack([load_image(path, image_size) for path in chunk]).to(model.device)
         for path, images in zip(chunk, model.translate(batch, direction, **options)):
-            if options.get("n_styles") is None:
-                named = [(f"{path.stem}.png", images)]
-            else:
-                named = [(f"{path.stem}_s{j}.png", image) for j, image in enumerate(images)]
-            for name, image in named:
-                save_image((image.float().cpu().clamp(-1, 1) + 1) / 2, output_dir / name)
-                written.append(output_dir / name)
+            for target, image in zip(targets[path], [images] if n_styles is None else images):
+                save_image((image.float().cpu().clamp(-1, 1) + 1) / 2, target)
+                written.append(target)
         if save_attention:
             for path, heatmap in zip(chunk, heatmap_rgb(model.attention_maps(batch, direction))):
-                target = output_dir / f"{path.stem}_attention.png"
-                save_image((heatmap.float().cpu() + 1) / 2, target)
-                written.append(target)
+                save_image((heatmap.float().cpu() + 1) / 2, targets[path][-1])
+                written.append(targets[path][-1])
     return written
 
 
@@ -164,17 +193,26 @@ def translate_folder_towards(
     exemplar: Path,
     input_mask: Path | None = None,
     exemplar_mask: Path | None = None,
+    overwrite: bool = False,
 ) -> list[Path]:
     """Translate every image of `input_dir` towards `exemplar` into `<output_dir>/<input name>.png`.
 
     `input_mask` is one mask for every input or a folder of masks named like the inputs; a mask
     not given is predicted and written as `<input name>_mask.png` / `<input name>_exemplar_mask.png`
-    (the exemplar's mask depends on the input it is paired with). Returns the translations.
+    (the exemplar's mask depends on the input it is paired with). Returns the files written;
+    nothing is written when an output name is taken twice or, without `overwrite`, already exists.
     """
+    check_output_dir(input_dir, output_dir)
+
+    def names(path: Path) -> list[str]:
+        masks = [f"{path.stem}_mask.png"] if input_mask is None else []
+        return [f"{path.stem}.png", *masks] + ([f"{path.stem}_exemplar_mask.png"] if exemplar_mask is None else [])
+
     files = list_images(input_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    targets = plan_outputs(files, names, output_dir, overwrite)
     reference = load_image(exemplar, image_size)[None].to(model.device)
     reference_mask = load_mask(exemplar_mask, image_size)[None] if exemplar_mask else None
+    output_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for start in range(0, len(files), batch_size):
         chunk = files[start : start + batch_size]
@@ -185,12 +223,12 @@ def translate_folder_towards(
             masks = torch.stack([load_mask(path, image_size) for path in paths])
         outputs, masks, reference_masks = model.translate_with_masks(batch, reference, masks, reference_mask)
         for i, path in enumerate(chunk):
-            written.append(output_dir / f"{path.stem}.png")
-            save_image((outputs[i].float().cpu().clamp(-1, 1) + 1) / 2, written[-1])
-            if input_mask is None:
-                save_image(masks[i].float().cpu(), output_dir / f"{path.stem}_mask.png")
-            if exemplar_mask is None:
-                save_image(reference_masks[i].float().cpu(), output_dir / f"{path.stem}_exemplar_mask.png")
+            images = [(outputs[i].float().cpu().clamp(-1, 1) + 1) / 2]
+            images += [masks[i].float().cpu()] if input_mask is None else []
+            images += [reference_masks[i].float().cpu()] if exemplar_mask is None else []
+            for target, image in zip(targets[path], images):
+                save_image(image, target)
+                written.append(target)
     return written
 
 
@@ -204,12 +242,7 @@ def load_image(path: Path, size: int) -> torch.Tensor:
 
 
 def _read(path: Path, size: int, mode: str, interpolation: TF.InterpolationMode, what: str) -> torch.Tensor:
-    try:
-        with Image.open(path) as image:
-            converted = image.convert(mode)
-    except OSError as error:
-        raise DataError(f"cannot read {what} {path}: {error}") from error
-    return TF.to_tensor(TF.resize(converted, [size, size], interpolation))
+    return TF.to_tensor(TF.resize(read_image(path, mode, what), [size, size], interpolation))
 
 
 def translate_options(model: TranslationModule, cfg: DictConfig, size: int) -> tuple[str | None, dict[str, Any]]:
@@ -230,8 +263,8 @@ def translate_options(model: TranslationModule, cfg: DictConfig, size: int) -> t
 def _main(cfg: DictConfig) -> None:
     with reporting_errors():
         OmegaConf.resolve(cfg)
+        check_config(cfg, TRANSLATE_VALUES)
         check_choice("direction", cfg.direction, DIRECTIONS)
-        check_positive("batch_size", cfg.batch_size)
         model, config = load_model(cfg.ckpt_path, resolve_device(cfg.device))
         size = cfg.image_size or config["data"]["image_size"]
         keys = ("exemplar", "input_mask", "exemplar_mask")
@@ -241,7 +274,8 @@ def _main(cfg: DictConfig) -> None:
             if guidance["exemplar"] is None:
                 raise ConfigError("exemplar", None, f"{name} translates towards an exemplar; pass exemplar=<image>")
             written = translate_folder_towards(
-                model, Path(cfg.input_dir), Path(cfg.output_dir), size, cfg.batch_size, **guidance
+                model, Path(cfg.input_dir), Path(cfg.output_dir), size, cfg.batch_size, **guidance,
+                overwrite=cfg.overwrite,
             )
         else:
             for key, value in guidance.items():
@@ -250,14 +284,14 @@ def _main(cfg: DictConfig) -> None:
             direction, options = translate_options(model, cfg, size)
             written = translate_folder(
                 model, Path(cfg.input_dir), Path(cfg.output_dir), direction, size, cfg.batch_size, options,
-                save_attention=cfg.save_attention,
+                save_attention=cfg.save_attention, overwrite=cfg.overwrite,
             )
         log.info("wrote %d images to %s", len(written), cfg.output_dir)
 
 
 def main() -> None:
     """Console entry point of `i2i-translate`."""
-    _main()
+    run_hydra_cli(_main)
 
 
 if __name__ == "__main__":

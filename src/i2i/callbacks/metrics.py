@@ -1,25 +1,58 @@
-"""Metrics during and after training: the exact synthetic ones and KID/FID/LPIPS."""
+"""Metrics during and after training: the exact synthetic ones and KID/FID/LPIPS.
+
+This is where a scenario (`data/`) meets its scorer (`metrics/`): the two packages import nothing
+of each other, `SCENARIO_SCORERS` pairs them.
+"""
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 
 from i2i.callbacks.periodic import EveryNIterations, evaluating
+from i2i.data.synthetic.base import SyntheticScenario
+from i2i.data.synthetic.color import ShapesColor
+from i2i.data.synthetic.fewshot import ShapesFewShot
+from i2i.data.synthetic.geometry import ShapesGeometry
+from i2i.data.synthetic.local import ShapesLocal
+from i2i.data.synthetic.unlabeled import ShapesUnlabeled
 from i2i.errors import check_positive
 from i2i.metrics.protocols import Evaluator, MetricSettings, Score
 from i2i.metrics.scoring import check_kind, score_model
+from i2i.metrics.synthetic import score_color, score_fewshot, score_geometry, score_local, score_unlabeled
+from i2i.types import Translator
 
 log = logging.getLogger(__name__)
+
+Scorer = Callable[[Translator, Any, int], dict[str, float]]
+SCENARIO_SCORERS: dict[type[SyntheticScenario], Scorer] = {
+    ShapesColor: score_color,
+    ShapesGeometry: score_geometry,
+    ShapesLocal: score_local,
+    ShapesUnlabeled: score_unlabeled,
+    ShapesFewShot: score_fewshot,
+}
+
+
+def score_scenario(scenario: SyntheticScenario, model: Translator, n_images: int) -> dict[str, float]:
+    """The exact metrics of `model` on the first `n_images` test images of `scenario` (per source
+    domain, or per training class for shapes_fewshot), by the scorer of its class or nearest base
+    class in `SCENARIO_SCORERS`. Call it with the model in eval mode (`callbacks.periodic.evaluating`)."""
+    scorer = next((SCENARIO_SCORERS[c] for c in type(scenario).__mro__ if c in SCENARIO_SCORERS), None)
+    if scorer is None:
+        raise TypeError(f"no scorer for the scenario {type(scenario).__name__}: add one to SCENARIO_SCORERS")
+    return scorer(model, scenario, n_images)
 
 
 class SyntheticMetrics(EveryNIterations):
     """Scores the model on the scenario's fixed test images every `every_n_iterations` and at the end.
 
-    Uses the data's scenario (`datamodule.scenario`); with real folder data it does nothing. Values
-    go to the loggers under `val/<metric>`, the final ones also to `<dirpath>/metrics.json`.
+    Uses the data's scenario (`datamodule.scenario`, scored by `score_scenario`); with real folder
+    data it does nothing. Values go to the loggers under `val/<metric>`, the final ones also to
+    `<dirpath>/metrics.json`.
     """
 
     def __init__(self, dirpath: str, every_n_iterations: int, n_images: int = 64) -> None:
@@ -34,7 +67,7 @@ class SyntheticMetrics(EveryNIterations):
         if scenario is None:
             return
         with evaluating(pl_module):
-            self.latest = scenario.metrics(pl_module, min(self.n_images, scenario.num_test))
+            self.latest = score_scenario(scenario, pl_module, min(self.n_images, scenario.num_test))
         for logger in trainer.loggers:
             logger.log_metrics({f"val/{k}": v for k, v in self.latest.items()}, step=pl_module.iteration)
         log.info("iteration %d: %s", pl_module.iteration, ", ".join(f"{k}={v:.3f}" for k, v in self.latest.items()))

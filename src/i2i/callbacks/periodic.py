@@ -6,7 +6,7 @@ from contextlib import contextmanager
 import pytorch_lightning as pl
 import torch
 
-from i2i.errors import check_positive
+from i2i.errors import check_integer
 
 
 class EveryNIterations(pl.Callback):
@@ -18,7 +18,7 @@ class EveryNIterations(pl.Callback):
     exactly like one written mid-run."""
 
     def __init__(self, every_n_iterations: int, name: str) -> None:
-        check_positive(f"callbacks.{name}.every_n_iterations", every_n_iterations)
+        check_integer(f"callbacks.{name}.every_n_iterations", every_n_iterations, minimum=1)
         self.every_n_iterations = every_n_iterations
         self._ran_at: int | None = None
 

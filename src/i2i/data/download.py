@@ -3,6 +3,7 @@
     i2i-data list
     i2i-data download horse2zebra            # -> $I2I_DATA_DIR/horse2zebra/{trainA,trainB,testA,testB}
     i2i-data download edges2shoes --root /data
+    i2i-data export shapes_color inputs/         # synthetic test images to try i2i-translate on
 
 Downloads resume where they stopped (HTTP Range), are checked against a SHA-256 digest, and are
 unpacked safely: archive members may not leave the target folder (absolute paths, `..`), links
@@ -10,13 +11,13 @@ and special files are refused, and the unpacked size and file count are capped (
 
 Checksums: none of the official sources (the CycleGAN and pix2pix download scripts, StarGAN v2's
 `download.sh` for AFHQ) publishes a digest, so `Archive.sha256` is None for them. The digest of
-the first complete download is then recorded in `<root>/checksums.json`, and every later download
-of that archive must match it (trust on first use); `--sha256` pins one explicitly.
+the first download that unpacked is then recorded in `<root>/checksums.json` (an archive refused
+as hostile is never recorded), and every later download of that archive must match it (trust on
+first use); `--sha256` pins one explicitly.
 
 Sets that cannot be fetched automatically (`MANUAL`) get a message saying where to put the files.
 """
 
-import argparse
 import hashlib
 import json
 import logging
@@ -33,9 +34,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from PIL import Image
-
-from i2i.cli import reporting_errors
+from i2i.cli import ArgumentParser, reporting_errors
+from i2i.data.folder import read_image
 from i2i.errors import DataError
 
 log = logging.getLogger("i2i")
@@ -164,24 +164,36 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verify(path: Path, archive: Archive, root: Path, sha256: str | None = None) -> str:
-    """Check the archive's digest against `sha256`, the published one, or the one recorded at the
-    first download (which this records when there is none); returns the digest."""
+def expected_checksum(archive: Archive, root: Path, sha256: str | None = None) -> str | None:
+    """The digest the download must have: `sha256`, the published one, or the one recorded when the
+    archive first unpacked (`<root>/checksums.json`); None before the first download that unpacked."""
+    return sha256 or archive.sha256 or _checksum_book(root).get(archive.url)
+
+
+def verify(path: Path, archive: Archive, root: Path, expected: str | None) -> str:
+    """The archive's SHA-256, checked against `expected` when there is one (a mismatch deletes it)."""
     actual = sha256_of(path)
-    book_path = root / "checksums.json"
-    book = json.loads(book_path.read_text()) if book_path.is_file() else {}
-    expected = sha256 or archive.sha256 or book.get(archive.url)
     if expected is not None and actual != expected.lower():
         path.unlink()
         raise DataError(
             f"{archive.name}: SHA-256 of the download is {actual}, expected {expected} (deleted the file; "
-            f"run again, or remove the entry from {book_path} if the source really changed)"
+            f"run again, or remove the entry from {root / 'checksums.json'} if the source really changed)"
         )
-    if expected is None:
-        log.info("%s: no published checksum; recorded SHA-256 %s in %s", archive.name, actual, book_path)
-        book[archive.url] = actual
-        book_path.write_text(json.dumps(book, indent=2, sort_keys=True) + "\n")
     return actual
+
+
+def record_checksum(archive: Archive, root: Path, digest: str) -> None:
+    """Trust on first use: remember the digest of an archive that unpacked (never of one refused as
+    hostile, which would turn every later good download into a mismatch)."""
+    book = _checksum_book(root)
+    book[archive.url] = digest
+    (root / "checksums.json").write_text(json.dumps(book, indent=2, sort_keys=True) + "\n")
+    log.info("%s: no published checksum; recorded SHA-256 %s in %s", archive.name, digest, root / "checksums.json")
+
+
+def _checksum_book(root: Path) -> dict[str, str]:
+    path = root / "checksums.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 # ---------------------------------------------------------------------------------------- extract
@@ -262,13 +274,12 @@ def split_aligned(source: Path, target: Path) -> int:
         for half in "AB":
             (target / f"{out}{half}").mkdir(parents=True, exist_ok=True)
         for path in files:
-            with Image.open(path) as image:
-                image = image.convert("RGB")
-                width, height = image.size
-                a, b = image.crop((0, 0, width // 2, height)), image.crop((width // 2, 0, width, height))
-                name = path.with_suffix(".jpg").name
-                a.save(target / f"{out}A" / name, quality=100)
-                b.save(target / f"{out}B" / name, quality=100)
+            image = read_image(path)
+            width, height = image.size
+            a, b = image.crop((0, 0, width // 2, height)), image.crop((width // 2, 0, width, height))
+            name = path.with_suffix(".jpg").name
+            a.save(target / f"{out}A" / name, quality=100)
+            b.save(target / f"{out}B" / name, quality=100)
             pairs += 1
     return pairs
 
@@ -308,7 +319,8 @@ def download(archive: Archive, root: Path, *, sha256: str | None = None, keep_ar
         raise DataError(f"{target} exists but was not made by i2i-data; move it away or use another --root")
     file_name = PurePosixPath(archive.url.split("?")[0]).name
     path = fetch(archive.url, root / ".downloads" / file_name, max_bytes=archive.max_bytes)
-    digest = verify(path, archive, root, sha256)
+    expected = expected_checksum(archive, root, sha256)
+    digest = verify(path, archive, root, expected)
     extracted = root / ".downloads" / f"{archive.name}.unpacked"
     shutil.rmtree(extracted, ignore_errors=True)
     try:
@@ -316,6 +328,8 @@ def download(archive: Archive, root: Path, *, sha256: str | None = None, keep_ar
         arrange(extracted, archive, target)
     finally:
         shutil.rmtree(extracted, ignore_errors=True)
+    if expected is None:
+        record_checksum(archive, root, digest)
     (target / MARKER).write_text(json.dumps({"url": archive.url, "sha256": digest}, indent=2) + "\n")
     if not keep_archive:
         path.unlink()
@@ -323,8 +337,8 @@ def download(archive: Archive, root: Path, *, sha256: str | None = None, keep_ar
 
 
 # ---------------------------------------------------------------------------------------- CLI
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="i2i-data", description="Download benchmark datasets.")
+def _parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="i2i-data", description="Download benchmark datasets.")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="the datasets this tool knows")
     get = commands.add_parser("download", help="download and unpack one dataset")
@@ -332,6 +346,13 @@ def _parser() -> argparse.ArgumentParser:
     get.add_argument("--root", default=os.environ.get("I2I_DATA_DIR", "data"), help="default: $I2I_DATA_DIR or ./data")
     get.add_argument("--sha256", help="the expected SHA-256 of the archive")
     get.add_argument("--keep-archive", action="store_true", help="keep the downloaded archive")
+    put = commands.add_parser("export", help="write a synthetic scenario's images as a CycleGAN-layout folder")
+    put.add_argument("scenario", help="a two-domain synthetic data config, e.g. shapes_color")
+    put.add_argument("folder", type=Path, help="a new or empty folder (nothing is overwritten)")
+    put.add_argument("--num-test", type=int, default=100, help="images per domain in testA/testB (default 100)")
+    put.add_argument("--num-train", type=int, default=0, help="also write trainA/trainB with this many (default 0)")
+    put.add_argument("--image-size", type=int, help="default: the scenario config's data.image_size")
+    put.add_argument("--seed", type=int, default=0, help="the i2i-train seed the images are drawn with (default 0)")
     return parser
 
 
@@ -345,6 +366,16 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"{name:24} {archive.layout:9} {archive.url}")
             for name in sorted(MANUAL):
                 print(f"{name:24} {'manual':9} (see: i2i-data download {name})")
+            return
+        if args.command == "export":
+            # imported here: rendering needs Hydra and Lightning, which would slow `list` and `download`
+            from i2i.data.export import ExportRequest, export
+
+            request = ExportRequest(
+                args.scenario, args.folder, args.num_test, args.num_train, args.image_size, args.seed
+            )
+            for subfolder, count in export(request).items():
+                print(f"{args.folder / subfolder}: {count} images")
             return
         root = Path(args.root)
         if args.name in MANUAL:

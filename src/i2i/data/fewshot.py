@@ -7,7 +7,7 @@ classes' indices in sorted name order, as the official list-file loader assigns 
 """
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import cache, partial
 from pathlib import Path
 from typing import Protocol
@@ -58,9 +58,9 @@ class ClassFolders:
     def __init__(
         self, *, root: str, load_size: int = 140, crop_size: int = 128, flip: bool = True, resize: str = "shorter_side"
     ) -> None:
-        check_positive("data.crop_size", crop_size)
+        check_positive("data.domains.crop_size", crop_size)
         if load_size < crop_size:
-            raise DataError(f"data.load_size={load_size} must be >= data.crop_size={crop_size}")
+            raise DataError(f"data.domains.load_size={load_size} must be >= data.domains.crop_size={crop_size}")
         self.root = Path(root).expanduser()
         if not self.root.is_dir():
             raise DataError(f"data.domains.root={self.root} does not exist (expected the layout {LAYOUT})")
@@ -269,3 +269,25 @@ class FewShotDataModule(pl.LightningDataModule):
         {"content": (count, 3, H, W), "class_images": (count, K, 3, H, W)}."""
         content, _, class_images = evaluation_episodes(self.domains, range(count), self.test_shots)
         return {"content": content, "class_images": class_images}
+
+    def unseen_class_episodes(
+        self, n_content: int | None, batch_size: int
+    ) -> Iterator[tuple[str, Tensor, Iterator[tuple[Tensor, Tensor]]]]:
+        """The episodes of FUNIT's evaluation, per unseen class in order: (class name, its real images,
+        its episodes in batches of `batch_size`, each (content (n, 3, H, W), shots (n, K, 3, H, W))).
+
+        The episodes are the first `n_content` evaluation content images (the training classes in
+        turn, `content_of`; None: as many as the class has real images), content image i with the
+        K = `test_shots` shots `shot_indices(i, K, m)` of the class's m real images. The real images
+        are all of the class's evaluation images. All in [-1, 1] on the CPU; `metrics.fewshot`
+        translates them."""
+        for name in self.test_classes:
+            real = load(self.domains, name, range(self.domains.count(name, "test")))
+            count = len(real) if n_content is None else n_content
+            yield name, real, self._episode_batches(real, count, batch_size)
+
+    def _episode_batches(self, real: Tensor, count: int, batch_size: int) -> Iterator[tuple[Tensor, Tensor]]:
+        for start in range(0, count, batch_size):
+            indices = range(start, min(start + batch_size, count))
+            shots = torch.stack([real[shot_indices(i, self.test_shots, len(real))] for i in indices])
+            yield content_images(self.domains, indices), shots

@@ -8,11 +8,13 @@ seed the sampler gives the pair, so a resumed run sees the same crops.
 
 import logging
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 import torchvision.transforms.functional as TF
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torch import Tensor
 
 from i2i.errors import DataError, check_choice, check_positive
@@ -21,6 +23,10 @@ log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
 LAYOUT = "root/{trainA,trainB,testA,testB}"
+# What PIL raises for a file it cannot read: OSError (no image, truncated pixels), SyntaxError,
+# ValueError and EOFError from some decoders, and DecompressionBombError (not an OSError) for a
+# header claiming more than twice Image.MAX_IMAGE_PIXELS.
+UNREADABLE_IMAGE = (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -33,11 +39,36 @@ def list_images(folder: Path) -> list[Path]:
     return files
 
 
+@contextmanager
+def _opened(path: Path, what: str) -> Iterator[Image.Image]:
+    try:
+        with Image.open(path) as image:
+            yield image
+    except UNREADABLE_IMAGE as error:
+        raise DataError(f"cannot read {what} {path}: {error} (remove or replace the file)") from error
+
+
+def read_image(path: Path, mode: str = "RGB", what: str = "image") -> Image.Image:
+    """The image in `path` decoded and converted to `mode` (grayscale, palette and RGBA become RGB);
+    a DataError naming the file (as `what`) when it cannot be read. Every image i2i reads comes
+    through here."""
+    with _opened(path, what) as image:
+        return image.convert(mode)
+
+
+def read_image_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the header alone (nothing decoded); DataError as `read_image`."""
+    with _opened(path, "image") as image:
+        return image.size
+
+
 class ImageFileSource:
     """Image files loaded on demand through the subclass's `transform(image, seed)`.
 
     Every header is opened once at start (fast, no decoding) so a run fails at start, not hours in,
-    naming an unreadable file or one smaller than `min_size` (the config key `size_key` sets it).
+    naming an unreadable file or one that is smaller than `min_size` (the config key `size_key` sets
+    it) once the transform has resized it (`resized`). A file whose header reads but whose pixels do
+    not decode is found only when it is loaded: it is then skipped with a warning naming it.
     `where` names the files' place in error messages.
     """
 
@@ -48,16 +79,16 @@ class ImageFileSource:
 
     def _check_headers(self, min_size: int, size_key: str) -> None:
         for path in self.files:
-            try:
-                with Image.open(path) as image:
-                    width, height = image.size
-            except (UnidentifiedImageError, OSError) as error:
-                raise DataError(f"cannot read image {path}: {error} (remove or replace the file)") from error
-            if min(width, height) < min_size:
+            width, height = read_image_size(path)
+            if min(self.resized(width, height)) < min_size:
                 raise DataError(
                     f"image {path} is {width}x{height}; {size_key}={min_size} needs at least "
                     f"{min_size}x{min_size} (remove it or lower {size_key})"
                 )
+
+    def resized(self, width: int, height: int) -> tuple[int, int]:
+        """The size the transform resizes a `width` x `height` image to before it crops."""
+        return width, height
 
     def __len__(self) -> int:
         return len(self.files)
@@ -70,11 +101,10 @@ class ImageFileSource:
             if path in self.bad_files:
                 continue
             try:
-                with Image.open(path) as image:
-                    rgb = image.convert("RGB")  # grayscale, palette and RGBA become RGB
-            except (UnidentifiedImageError, OSError) as error:
+                rgb = read_image(path)
+            except DataError as error:
                 self.bad_files.add(path)
-                warnings.warn(f"skipping unreadable image {path}: {error}", stacklevel=2)
+                warnings.warn(f"skipping unreadable image {path}: {error.__cause__}", stacklevel=2)
                 continue
             return self.transform(rgb, seed)
         raise DataError(f"no readable image left in {self.where}")
@@ -93,12 +123,21 @@ class ImageFolderSource(ImageFileSource):
     def __init__(
         self, folder: Path, *, load_size: int, crop_size: int, train: bool, flip: bool = True, resize: str = "square"
     ) -> None:
-        check_choice("data.resize", resize, ("square", "shorter_side"))
+        check_choice("data.domains.resize", resize, ("square", "shorter_side"))
         self.folder = folder
         self.load_size, self.crop_size = load_size, crop_size
         self.train, self.flip = train, flip and train
         self.resize = resize
-        super().__init__(list_images(folder), where=folder, min_size=crop_size, size_key="data.crop_size")
+        files = list_images(folder)
+        super().__init__(files, where=folder, min_size=crop_size, size_key="data.domains.crop_size")
+
+    def resized(self, width: int, height: int) -> tuple[int, int]:
+        if self.resize == "square":
+            return self.load_size, self.load_size
+        scale = self.load_size / min(width, height)  # torchvision: the longer side rounds down
+        if width <= height:
+            return self.load_size, int(height * scale)
+        return int(width * scale), self.load_size
 
     def transform(self, image: Image.Image, seed: int) -> Tensor:
         generator = torch.Generator().manual_seed(seed)
@@ -124,12 +163,16 @@ class UnpairedFolders:
     domains = ("A", "B")
 
     def __init__(self, *, root: str, load_size: int = 286, crop_size: int = 256, flip: bool = True) -> None:
-        check_positive("data.crop_size", crop_size)
+        check_positive("data.domains.crop_size", crop_size)
         if load_size < crop_size:
-            raise DataError(f"data.load_size={load_size} must be >= data.crop_size={crop_size}")
+            raise DataError(
+                f"data.domains.load_size={load_size} must be >= data.domains.crop_size={crop_size}"
+            )
         self.root = Path(root).expanduser()
         if not self.root.is_dir():
-            raise DataError(f"data.root={self.root} does not exist (expected the CycleGAN layout {LAYOUT})")
+            raise DataError(
+                f"data.domains.root={self.root} does not exist (expected the CycleGAN layout {LAYOUT})"
+            )
         self.load_size, self.crop_size, self.flip = load_size, crop_size, flip
         self.image_size = crop_size
 

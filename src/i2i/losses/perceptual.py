@@ -13,7 +13,8 @@ it), so relu5_3 is at 1/8 of the input size.
 
 The weights are torchvision's `vgg16-397923af.pth` from the torch hub cache
 (`<torch.hub.get_dir()>/checkpoints/`) or the file `loss.vgg_weights_path` names; nothing is
-downloaded. The network is frozen and is not part of the model's state (it never enters a
+downloaded. The file's SHA-256 is checked against the published one before it is read (with
+`weights_only=True`); weights of your own need `loss.allow_unpublished_weights=true`. The network is frozen and is not part of the model's state (it never enters a
 checkpoint); it is loaded at the first call, so a model rebuilt for translation does not need it.
 """
 
@@ -24,8 +25,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from i2i.errors import ConfigError
+from i2i.weights import PUBLISHED_SHA256, VGG16_FILE, check_published, hub_checkpoints
 
-VGG16_FILE = "vgg16-397923af.pth"  # torchvision's VGG16_Weights.IMAGENET1K_V1
 # torchvision's `vgg16().features` up to relu5_3, layer by layer so its state-dict keys (the layer
 # indices) match; "M" is a 2x2 max-pooling, "skip" the pooling the official network leaves out.
 VGG16_RELU5_3 = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "skip", 512, 512, 512)
@@ -55,7 +56,7 @@ def vgg16_weights_file(weights_path: str | None) -> Path:
         if not path.is_file():
             raise ConfigError("loss.vgg_weights_path", weights_path, f"no such file (torchvision's {VGG16_FILE})")
         return path
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / VGG16_FILE
+    cached = hub_checkpoints() / VGG16_FILE
     if not cached.is_file():
         raise ConfigError(
             "loss.vgg_weights_path",
@@ -66,9 +67,11 @@ def vgg16_weights_file(weights_path: str | None) -> Path:
     return cached
 
 
-def load_vgg16_relu5_3(weights_path: str | None) -> nn.Sequential:
-    """The frozen VGG16 feature extractor, loaded with `weights_only=True`."""
+def load_vgg16_relu5_3(weights_path: str | None, allow_unpublished: bool) -> nn.Sequential:
+    """The frozen VGG16 feature extractor: the file's digest checked first (any digest with
+    `allow_unpublished`), then loaded with `weights_only=True`."""
     path = vgg16_weights_file(weights_path)
+    check_published(path, PUBLISHED_SHA256[VGG16_FILE], allow_unpublished, "loss.allow_unpublished_weights")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
@@ -91,14 +94,15 @@ class DomainInvariantPerceptualLoss:
     Images are in [-1, 1]. The source's features need no gradient and are computed without one.
     """
 
-    def __init__(self, weights_path: str | None) -> None:
+    def __init__(self, weights_path: str | None, allow_unpublished: bool) -> None:
         self.weights_path = weights_path
+        self.allow_unpublished = allow_unpublished
         self._features: nn.Sequential | None = None
 
     def load(self) -> None:
         """Load the VGG if it is not loaded yet."""
         if self._features is None:
-            self._features = load_vgg16_relu5_3(self.weights_path)
+            self._features = load_vgg16_relu5_3(self.weights_path, self.allow_unpublished)
 
     def _vgg(self, images: Tensor) -> Tensor:
         mean = images.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)

@@ -9,16 +9,21 @@ one-line error says which file to place where. Nothing is downloaded unless
 `metrics.allow_download=true`, because on a machine without network a download attempt can hang
 until a TCP timeout instead of failing (research/ecosystem.md §3).
 
+Every weights file is checked before anything reads it: its SHA-256 must be the published one
+(`PUBLISHED_SHA256`; the LPIPS heads inside torchmetrics' wheel as well), and it is then loaded by
+us with `weights_only=True` and handed to the networks, so neither torch-fidelity (which unpickles
+with `weights_only=False`) nor torchvision's hub loader ever opens a file. A file of another digest
+(your own weights, the random stand-ins of the tests) is used only with
+`metrics.allow_unpublished_weights=true`, still as plain tensors: a pickle cannot run either way.
+
 `extractor=proxy` replaces both networks with seeded untrained ones, for machines that cannot get
 the files. Their numbers measure something (identical sets score ~0, different sets > 0) but are
 not KID/FID/LPIPS; every score computed with them carries the `_proxy` suffix.
 """
 
 import functools
-import hashlib
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+import inspect
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from unittest import mock
@@ -27,65 +32,85 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from i2i.errors import I2IError
+from i2i.weights import (
+    INCEPTION_FILE,
+    PUBLISHED_SHA256,
+    VGG16_FILE,
+    WeightsError,
+    check_published,
+    hub_checkpoints,
+)
 
-INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"  # torch-fidelity v0.2.0 release asset
 INCEPTION_FEATURES = 2048  # pool_3, the FID/KID layer
 #: torchvision's ImageNet weights of each LPIPS backbone, by torchmetrics' `net_type`
 LPIPS_BACKBONE_FILES = {
     "alex": "alexnet-owt-7be5be79.pth",
-    "vgg": "vgg16-397923af.pth",
+    "vgg": VGG16_FILE,
     "squeeze": "squeezenet1_1-b8a52dc0.pth",
 }
+TORCHVISION_WEIGHTS_URL = "https://download.pytorch.org/models/"
+#: LPIPS v0.1's linear heads (richzhang/PerceptualSimilarity `LPIPS_v0.1_<net>-<8 digits>.pth`), the
+#: files torchmetrics ships as `lpips_models/<net>.pth` and loads itself.
+LPIPS_HEAD_SHA256 = {
+    "alex": "df73285e35b22355a2df87cdb6b70b343713b667eddbda73e1977e0c860835c0",
+    "vgg": "a78928a0af1e5f0fcb1f3b9e8f8c3a2a5a3de244d830ad5c1feddc79b8432868",
+    "squeeze": "4a5350f23600cb79923ce65bb07cbf57dca461329894153e05a1346bd531cf76",
+}
+UNPUBLISHED_KEY = "metrics.allow_unpublished_weights"
 EXTRACTORS = ("inception", "proxy")
 PROXY_SEED = 0
-
-
-class MetricWeightsError(I2IError):
-    """A metric network's weight file is not on this machine."""
-
-
-def hub_checkpoints() -> Path:
-    """Where `torch.hub` keeps downloaded weights: `$TORCH_HOME/hub/checkpoints` (~/.cache/torch)."""
-    return Path(torch.hub.get_dir()) / "checkpoints"
 
 
 def locate_weights(file_name: str, explicit: str | None, key: str, allow_download: bool, what: str) -> Path | None:
     """The weight file to load: `explicit` if given (it must exist), else the hub cache's copy.
 
     Returns None only when the file is absent and `allow_download` lets the caller fetch it; otherwise
-    a missing file raises MetricWeightsError in one line naming the file and both places it may go.
+    a missing file raises WeightsError in one line naming the file and both places it may go.
     """
     if explicit:
         path = Path(explicit).expanduser()
         if not path.is_file():
-            raise MetricWeightsError(f"{key}={explicit}: no such file (the {what} weights, {file_name})")
+            raise WeightsError(f"{key}={explicit}: no such file (the {what} weights, {file_name})")
         return path
     cached = hub_checkpoints() / file_name
     if cached.is_file():
         return cached
     if allow_download:
         return None
-    raise MetricWeightsError(
+    raise WeightsError(
         f"the {what} weights are not on this machine: place {file_name} in {cached.parent}/ "
         f"(or pass {key}=<path>; metrics.allow_download=true fetches it on a connected machine; "
         "metrics.extractor=proxy uses untrained stand-in networks, logged as *_proxy)"
     )
 
 
-@functools.lru_cache(maxsize=8)
-def _sha256(path: Path, size: int, mtime: float) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def read_weights(path: Path, file_name: str, allow_unpublished: bool) -> tuple[dict[str, Tensor], str]:
+    """(state dict, SHA-256) of the weights file `path` standing for `file_name`: its digest checked
+    (`check_published`) before it is read, then read with `weights_only=True`."""
+    digest = check_published(path, PUBLISHED_SHA256[file_name], allow_unpublished, UNPUBLISHED_KEY)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        why = f"{type(error).__name__}; expected a state dict of tensors, as {file_name}"
+        raise WeightsError(f"{path} is not a readable weights file ({why})") from error
+    if not isinstance(state, dict):
+        raise WeightsError(f"{path} is not a state dict of tensors, as {file_name}")
+    return state, digest
 
 
-def sha256(path: Path) -> str:
-    """SHA-256 of a weight file (cached per path, size and modification time)."""
-    stat = path.stat()
-    return _sha256(path.resolve(), stat.st_size, stat.st_mtime)
+def fetch_weights(url: str, file_name: str, allow_unpublished: bool) -> Path:
+    """Download `url` into the hub cache as `file_name`; a file whose digest `check_published`
+    refuses is deleted, never left in the cache."""
+    target = hub_checkpoints() / file_name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f"{file_name}.{os.getpid()}.partial")
+    try:
+        torch.hub.download_url_to_file(url, str(partial), progress=True)
+        check_published(partial, PUBLISHED_SHA256[file_name], allow_unpublished, UNPUBLISHED_KEY)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+    return target
 
 
 @dataclass(frozen=True)
@@ -108,26 +133,34 @@ class Extractor:
         return self.network(images)
 
 
-def build_extractor(kind: str, weights: str | None, allow_download: bool, antialias: bool) -> Extractor:
+def build_extractor(
+    kind: str, weights: str | None, allow_download: bool, antialias: bool, allow_unpublished: bool
+) -> Extractor:
     """The FID/KID feature extractor `kind` ("inception" or "proxy").
 
     `antialias=False` resizes to 299 px with torch-fidelity's TensorFlow-1.x-compatible bilinear
     interpolation, the resize of the published TF/torch-fidelity FIDs; True is torchmetrics'
-    default antialiased resize (the two differ only when images are larger than 299 px).
+    default antialiased resize (the two differ only when images are larger than 299 px). The
+    weights file is verified and read by `read_weights` (`allow_unpublished`: see there).
     """
     if kind == "proxy":
         return Extractor(ProxyFeatures(seed=PROXY_SEED), ProxyFeatures.num_features, "proxy", None, None)
+    from torch_fidelity import feature_extractor_inceptionv3 as fidelity
     from torchmetrics.image.fid import NoTrainInceptionV3
 
     path = locate_weights(INCEPTION_FILE, weights, "metrics.inception_weights", allow_download, "FID Inception")
-    network = NoTrainInceptionV3(
-        name="inception-v3-compat",
-        features_list=[str(INCEPTION_FEATURES)],
-        feature_extractor_weights_path=str(path) if path else None,  # None: torch-fidelity downloads
-        antialias=antialias,
-    )
-    path = path or hub_checkpoints() / INCEPTION_FILE
-    return Extractor(network, INCEPTION_FEATURES, "inception-v3-compat", path, sha256(path))
+    path = path or fetch_weights(fidelity.URL_INCEPTION_V3, INCEPTION_FILE, allow_unpublished)
+    state, digest = read_weights(path, INCEPTION_FILE, allow_unpublished)
+    # torch-fidelity would unpickle a path itself (weights_only=False); given none, it asks its
+    # downloader, which is handed the state dict read above instead.
+    with mock.patch.object(fidelity, "load_state_dict_from_url", lambda *args, **kwargs: state):
+        network = NoTrainInceptionV3(
+            name="inception-v3-compat",
+            features_list=[str(INCEPTION_FEATURES)],
+            feature_extractor_weights_path=None,
+            antialias=antialias,
+        )
+    return Extractor(network, INCEPTION_FEATURES, "inception-v3-compat", path, digest)
 
 
 class ProxyFeatures(nn.Module):
@@ -168,12 +201,17 @@ class LPIPSNetwork:
         return self.name.endswith("proxy")
 
 
-def build_lpips(kind: str, net: str, weights: str | None, allow_download: bool) -> LPIPSNetwork:
+def build_lpips(
+    kind: str, net: str, weights: str | None, allow_download: bool, allow_unpublished: bool
+) -> LPIPSNetwork:
     """torchmetrics' LPIPS with the ImageNet `net` backbone ("alex" as in MUNIT's diversity score),
-    or with a seeded untrained backbone when `kind` is "proxy" (the shipped linear heads either way)."""
+    or with a seeded untrained backbone when `kind` is "proxy" (the shipped linear heads either way,
+    their digest checked first). The backbone file is verified and read by `read_weights`."""
     from torchmetrics.image import lpip
     from torchmetrics.image.lpip import LearnedPerceptualImagePatchSimilarity
 
+    heads = Path(inspect.getfile(lpip._NoTrainLpips)).parent / "lpips_models" / f"{net}.pth"
+    check_published(heads, LPIPS_HEAD_SHA256[net], False, UNPUBLISHED_KEY)
     if kind == "proxy":
         # torchmetrics exposes no untrained-backbone switch on the metric; its network class has one.
         untrained = functools.partial(lpip._NoTrainLpips, pnet_rand=True)
@@ -181,23 +219,14 @@ def build_lpips(kind: str, net: str, weights: str | None, allow_download: bool) 
             torch.manual_seed(PROXY_SEED)
             metric = LearnedPerceptualImagePatchSimilarity(net_type=net, reduction="mean")
         return LPIPSNetwork(metric, f"lpips-{net}-proxy", None, None)
+    import torchvision.models._api as torchvision_weights
+
     file_name = LPIPS_BACKBONE_FILES[net]
     path = locate_weights(file_name, weights, "metrics.lpips_weights", allow_download, f"LPIPS {net} backbone")
-    with _hub_cache_holding(path, file_name):
+    path = path or fetch_weights(TORCHVISION_WEIGHTS_URL + file_name, file_name, allow_unpublished)
+    state, digest = read_weights(path, file_name, allow_unpublished)
+    # torchvision's builder fetches its ImageNet weights through the hub cache and unpickles them
+    # (weights_only=False); its fetch is handed the state dict read above instead.
+    with mock.patch.object(torchvision_weights, "load_state_dict_from_url", lambda *args, **kwargs: state):
         metric = LearnedPerceptualImagePatchSimilarity(net_type=net, reduction="mean")
-    path = path or hub_checkpoints() / file_name
-    return LPIPSNetwork(metric, f"lpips-{net}", path, sha256(path))
-
-
-@contextmanager
-def _hub_cache_holding(path: Path | None, file_name: str) -> Iterator[None]:
-    """torchvision loads its backbones only through the hub cache; for a file elsewhere, point the
-    cache for the duration at a temporary folder that links to it under the expected name."""
-    if path is None or path == hub_checkpoints() / file_name:
-        yield
-        return
-    with tempfile.TemporaryDirectory() as folder:
-        (Path(folder) / "checkpoints").mkdir()
-        (Path(folder) / "checkpoints" / file_name).symlink_to(path.resolve())
-        with mock.patch.object(torch.hub, "get_dir", lambda: folder):
-            yield
+    return LPIPSNetwork(metric, f"lpips-{net}", path, digest)

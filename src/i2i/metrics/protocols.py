@@ -58,6 +58,7 @@ class MetricSettings:
     lpips_net: str
     lpips_weights: str | None
     allow_download: bool
+    allow_unpublished_weights: bool
     antialias: bool
     names: tuple[str, ...]
     kid_variant: str
@@ -261,7 +262,9 @@ class Evaluator:
     def __post_init__(self) -> None:
         s = self.settings
         if self.extractor is None and {"kid", "fid"} & set(s.names):
-            self.extractor = build_extractor(s.extractor, s.inception_weights, s.allow_download, s.antialias)
+            self.extractor = build_extractor(
+                s.extractor, s.inception_weights, s.allow_download, s.antialias, s.allow_unpublished_weights
+            )
         if self.extractor is not None:
             self.extractor.network.to(self.device)
 
@@ -273,7 +276,9 @@ class Evaluator:
     def _lpips(self) -> LPIPSNetwork:
         if self.lpips is None:
             s = self.settings
-            self.lpips = build_lpips(s.extractor, s.lpips_net, s.lpips_weights, s.allow_download)
+            self.lpips = build_lpips(
+                s.extractor, s.lpips_net, s.lpips_weights, s.allow_download, s.allow_unpublished_weights
+            )
             self.lpips.metric.to(self.device)
         return self.lpips
 
@@ -406,3 +411,45 @@ def per_class_scores(
             )  # fmt: skip
         )
     return scores
+
+
+def small_sample_warning(metric: str, n_fake: int, n_real: int, num_features: int, kid_subset_size: int) -> str | None:
+    """Why a FID or KID of so few images must be read with care; None when the counts suffice.
+
+    FID fits a Gaussian to each set: its covariance has num_features x num_features entries but rank
+    at most N - 1, so with N < num_features (2048 for Inception) it is singular, FID is biased upward
+    and its value depends on N itself. KID is unbiased at any N but noisy, and with N below the
+    protocol's `kid_max_subset_size` its subsets overlap so much (all N images when both sets have
+    N) that their std understates the noise."""
+    fewest = min(n_fake, n_real)
+    if metric.startswith("fid") and fewest < num_features:
+        return (
+            f"FID of {fewest} images (fewer than the {num_features} feature dimensions): the covariance "
+            f"estimates are rank-deficient, so FID is biased upward and depends on the number of images; "
+            f"compare only FIDs of equal N, or use KID"
+        )
+    if metric.startswith("kid") and fewest < kid_subset_size:
+        return (
+            f"KID of {fewest} images (fewer than the protocol's subsets of {kid_subset_size}): unbiased but "
+            f"noisy; it varies between samples of this size more than its std over subsets, drawn from "
+            f"these same images, shows"
+        )
+    return None
+
+
+def feature_set_scores(
+    settings: MetricSettings, extractor: Extractor, fake: Tensor, real: Tensor, where: str
+) -> list[Score]:
+    """FID/KID of one set of generated-image features against one set of real-image features, with
+    the protocols of `Evaluator` (target KID x100 over seeded subsets); each score notes `where`."""
+    metrics = DistributionMetrics(replace(settings, kid_variant="target"), extractor.num_features).to(fake.device)
+    metrics.update_real(real)
+    metrics.update_fake(fake)
+    return [
+        Score(
+            _suffix(name, extractor.proxy), None, value, std,
+            _protocol(name, settings, len(fake), len(real), size, where), len(fake), extractor.name,
+            extractor.weights_sha256,
+        )  # fmt: skip
+        for name, (value, std, size) in metrics.compute().items()
+    ]

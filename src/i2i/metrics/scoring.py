@@ -7,7 +7,8 @@ per-model code), for `i2i-eval` and the `ImageMetrics` callback alike:
   of the target domain (`Evaluator.evaluate`: KID, FID, LPIPS diversity).
 - fewshot (FUNIT, COCO-FUNIT): FUNIT's protocol, per unseen test class: N evaluation content images
   translated given K examples of the class vs the class's real test images
-  (`metrics.fewshot.per_class_generations`), then mFID/mKID over classes.
+  (`metrics.fewshot.per_class_generations` over the datamodule's `unseen_class_episodes`), then
+  mFID/mKID over classes.
 - unlabeled (TUNIT): per ground-truth domain of the test collection (its class folders), test images
   of the other domains translated with references from that domain vs its real test images, then the
   mean over domains (TUNIT reports this class-wise mFID; its official real set is the train images).
@@ -30,10 +31,10 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
-from i2i.data.synthetic.base import translate_in_chunks
 from i2i.errors import ConfigError, DataError
 from i2i.metrics.fewshot import per_class_generations
 from i2i.metrics.protocols import Evaluator, Score, per_class_scores
+from i2i.metrics.translation import translate_in_chunks
 from i2i.types import Translator
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ def reference_guided_sets(
 
 
 def fewshot_sets(model: Translator, datamodule: Any, n_images: int | None, batch_size: int) -> ScoringSets:
-    return per_class_generations(model, datamodule, n_content=n_images, batch_size=batch_size)
+    return per_class_generations(model, datamodule.unseen_class_episodes(n_images, batch_size))
 
 
 def unlabeled_sets(model: Translator, datamodule: Any, n_images: int | None, batch_size: int) -> ScoringSets:

@@ -1,4 +1,5 @@
-"""Exact metrics for the `shapes_*` scenarios, computed from the renderer's ground truth.
+"""Exact measurements for the `shapes_*` scenarios' metrics (`metrics.synthetic` composes them),
+computed against the renderer's ground truth.
 
 Images are float tensors in [0, 1], (B, 3, H, W). Objects are found without knowing the domain: the
 background colour is the median of the 2-pixel border (scenarios keep objects off the border) and

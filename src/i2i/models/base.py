@@ -4,8 +4,9 @@ A model subclasses `TranslationModule` and supplies its networks, `optimizer_par
 methods of its updates (`discriminator_loss`, `generator_loss`, each returning `(loss, logs)`) and
 `translate`. The spine owns everything around them: the optimizer choreography under Lightning's
 manual optimization (toggling, `manual_backward`, gradient clipping after AMP unscaling, one
-scheduler step per iteration), logging, NaN/inf detection, the iteration counter and the state a
-resumed run needs to continue exactly (the counter and the random generators).
+scheduler step per iteration), logging, the guards (a NaN/inf loss or gradient, a loss or a parameter
+norm beyond its bound), the iteration counter and the state a resumed run needs to continue exactly
+(the counter and the random generators).
 
 One *iteration* is one batch: by default a discriminator update, then a generator update. Models
 with another order (CycleGAN: G first), a critic schedule (LOMIT: G every n_critic iterations) or
@@ -14,6 +15,7 @@ optimizer steps in manual mode; nothing here relies on it.
 """
 
 import logging
+import math
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,9 +25,18 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
+from torch.nn.utils import get_total_norm
 from torch.optim import Optimizer
 
-from i2i.errors import ConfigError, NonFiniteLossError, check_choice, check_non_negative
+from i2i.errors import (
+    ConfigError,
+    DivergedError,
+    NonFiniteGradientError,
+    NonFiniteLossError,
+    check_choice,
+    check_non_negative,
+    check_positive,
+)
 from i2i.types import DIRECTIONS, SOURCE_TARGET, Batch, Direction
 
 log = logging.getLogger(__name__)
@@ -50,9 +61,9 @@ class Update:
     handed, graph and all, to a later update through `carry` (MUNIT and UNIT translate once per
     iteration, in the D update, and their G update back-propagates through those translations).
 
-    `after_step`, if given, runs right after the optimizers stepped (not when the update was
-    skipped): the place for projections the official code applies after each step, e.g. U-GAT-IT's
-    clipping of rho to [0, 1].
+    `after_step`, if given, runs right after the optimizers stepped (not when the update, or the
+    step of every one of its optimizers, was skipped): the place for projections the official code
+    applies after each step, e.g. U-GAT-IT's clipping of rho to [0, 1].
     """
 
     name: str
@@ -71,7 +82,13 @@ class TranslationModule(pl.LightningModule):
         scheduler: a scheduler factory applied to every optimizer, or None for a constant rate.
         gradient_clip_val: clip each update's gradients to this norm (or value); 0 disables.
         gradient_clip_algorithm: "norm" or "value".
-        nonfinite: "raise" stops at the first NaN/inf loss naming the term; "skip" drops the update.
+        nonfinite: what a NaN/inf loss, or a NaN/inf gradient about to be stepped, does: "raise" stops
+            the run naming the term (the network and parameter); "skip" drops that update (that
+            optimizer step). Under fp16 loss scaling the GradScaler handles overflowed gradients.
+        max_loss: stop the run when an update's loss or one of its terms exceeds this in magnitude
+            (a run diverging without a NaN); None: no bound.
+        max_parameter_norm: stop the run when the norm of the parameters an optimizer trains exceeds
+            this, checked before each of its steps; None: no bound.
         channels_last: run the networks and batches in channels_last memory format.
     """
 
@@ -89,24 +106,33 @@ class TranslationModule(pl.LightningModule):
         gradient_clip_val: float = 0.0,
         gradient_clip_algorithm: str = "norm",
         nonfinite: str = "raise",
+        max_loss: float | None = None,
+        max_parameter_norm: float | None = None,
         channels_last: bool = False,
     ) -> None:
         super().__init__()
         check_non_negative("model.gradient_clip_val", gradient_clip_val)
         check_choice("model.gradient_clip_algorithm", gradient_clip_algorithm, ("norm", "value"))
         check_choice("model.nonfinite", nonfinite, ("raise", "skip"))
+        for key, bound in (("model.max_loss", max_loss), ("model.max_parameter_norm", max_parameter_norm)):
+            if bound is not None:
+                check_positive(key, bound)
         self.automatic_optimization = False
         self.optimizer_factories = dict(optimizers)
         self.scheduler_factory = scheduler
         self.gradient_clip_val = gradient_clip_val
         self.gradient_clip_algorithm = gradient_clip_algorithm
         self.nonfinite = nonfinite
+        self.max_loss = max_loss
+        self.max_parameter_norm = max_parameter_norm
         self.channels_last = channels_last
         self.iteration = 0
         self.skipped_updates = 0
         self._optimizer_names: list[str] = []
         self._trained_parameters: dict[str, list[nn.Parameter]] = {}
         self._rng_to_restore: dict[str, Any] | None = None
+        self._update_name = ""  # the update whose optimizers are stepping, for the gradient guard
+        self._step_skipped = False
 
     # ------------------------------------------------------------------ what a model provides
     def optimizer_parameters(self) -> dict[str, list[nn.Parameter]]:
@@ -223,7 +249,14 @@ class TranslationModule(pl.LightningModule):
         return {k: v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v for k, v in batch.items()}
 
     def on_before_optimizer_step(self, optimizer: Optimizer) -> None:
-        # Lightning calls this after AMP has unscaled the gradients, the one correct place to clip.
+        # Lightning calls this after AMP has unscaled the gradients (and GANDDPStrategy averaged them,
+        # so every rank decides alike), the one correct place to check and clip them.
+        if not self._step_is_sound(optimizer):
+            self._step_skipped = True
+            for group in optimizer.param_groups:
+                for param in group["params"]:
+                    param.grad = None  # the optimizer leaves parameters without a gradient untouched
+            return
         if self.gradient_clip_val > 0:
             self.clip_gradients(
                 optimizer,
@@ -254,14 +287,14 @@ class TranslationModule(pl.LightningModule):
         self._train_only(update.optimizers + update.records)
         try:
             loss, logs = update.loss(batch, carry)
-            if not self._all_finite(update, loss, logs):
+            if not self._loss_is_sound(update, loss, logs):
                 return
             for optimizer in optimizers:
                 optimizer.zero_grad(set_to_none=True)
             self.manual_backward(loss)
-            for optimizer in optimizers:
-                optimizer.step()
-            if update.after_step is not None:
+            self._update_name = update.name
+            stepped = [self._step(optimizer) for optimizer in optimizers]
+            if update.after_step is not None and any(stepped):
                 update.after_step()
         finally:
             self._train_only(self._optimizer_names)
@@ -270,6 +303,13 @@ class TranslationModule(pl.LightningModule):
             values |= {f"train/{update.name}_{k}": v.detach().float().mean() for k, v in logs.items()}
             values |= {f"train/lr_{name}": self._optimizer(name).param_groups[0]["lr"] for name in update.optimizers}
             self.log_dict(values, on_step=True, on_epoch=False, prog_bar=False)
+
+    def _step(self, optimizer: Any) -> bool:
+        """Step `optimizer` unless the gradient guard (`on_before_optimizer_step`) skipped it; whether it
+        stepped."""
+        self._step_skipped = False
+        optimizer.step()
+        return not self._step_skipped
 
     def _optimizer(self, name: str) -> Any:
         optimizers = self.optimizers()
@@ -290,18 +330,73 @@ class TranslationModule(pl.LightningModule):
             for param in params:
                 param.requires_grad_(name in names)
 
-    def _all_finite(self, update: Update, loss: Tensor, logs: Logs) -> bool:
-        if bool(torch.isfinite(loss).all()):
+    def _loss_is_sound(self, update: Update, loss: Tensor, logs: Logs) -> bool:
+        """Whether the update may go on: its loss is finite (else raise or skip, per `nonfinite`) and
+        neither it nor a term exceeds `max_loss` (else raise DivergedError). One host sync."""
+        terms = {f"{update.name}_loss": loss} | {f"{update.name}_{k}": v for k, v in logs.items()}
+        magnitudes = torch.stack([v.detach().float().abs().max() for v in terms.values()]).tolist()
+        if not math.isfinite(magnitudes[0]):
+            bad = [
+                f"{k}={v.detach().float().mean().item():.4g}" for k, v in logs.items() if not torch.isfinite(v).all()
+            ]
+            message = (
+                f"iteration {self.iteration}: the {update.name} loss is {loss.item()} "
+                f"(non-finite terms: {', '.join(bad) or 'none; the weighted sum overflowed'})"
+            )
+            return self._nonfinite(NonFiniteLossError, message, "drop such updates")
+        if self.max_loss is not None:
+            for name, magnitude in zip(terms, magnitudes):
+                if not magnitude <= self.max_loss:
+                    raise DivergedError(
+                        f"iteration {self.iteration}: the run diverged: |{name}| = {magnitude:.4g} exceeds "
+                        f"model.max_loss={self.max_loss:g}; lower the learning rate or raise model.max_loss"
+                    )
+        return True
+
+    def _step_is_sound(self, optimizer: Optimizer) -> bool:
+        """Whether `optimizer` may step: its gradients are finite (else raise or skip, per `nonfinite`;
+        left to the GradScaler under fp16 loss scaling, where overflow is routine) and its parameters'
+        norm is within `max_parameter_norm` (else raise DivergedError). One fused norm per check and
+        one host sync in all."""
+        params = [param for group in optimizer.param_groups for param in group["params"]]
+        grads = [param.grad for param in params if param.grad is not None]
+        check_grads = bool(grads) and getattr(self.trainer.precision_plugin, "scaler", None) is None
+        norms = [get_total_norm(grads)] if check_grads else []
+        if self.max_parameter_norm is not None:
+            norms.append(get_total_norm(params))
+        if not norms:
             return True
-        bad = [f"{k}={v.detach().float().mean().item():.4g}" for k, v in logs.items() if not torch.isfinite(v).all()]
-        message = (
-            f"iteration {self.iteration}: the {update.name} loss is {loss.item()} "
-            f"(non-finite terms: {', '.join(bad) or 'none; the weighted sum overflowed'})"
-        )
+        values = torch.stack([norm.float() for norm in norms]).tolist()
+        if check_grads and not math.isfinite(values[0]):
+            # the first parameter with a NaN/inf gradient (none: only the sum of squares overflowed)
+            bad = next((p for p in params if p.grad is not None and not torch.isfinite(p.grad).all()), None)
+            if bad is not None:
+                name = self._parameter_names().get(id(bad), "?")
+                message = (
+                    f"iteration {self.iteration}: a non-finite gradient in the {self._update_name} update: "
+                    f"network {name.split('.')[0]}, first non-finite parameter {name}"
+                )
+                return self._nonfinite(NonFiniteGradientError, message, "skip such optimizer steps")
+        if self.max_parameter_norm is not None and not values[-1] <= self.max_parameter_norm:
+            largest = max(params, key=lambda p: p.detach().float().norm().item())
+            names = self._parameter_names()
+            raise DivergedError(
+                f"iteration {self.iteration}: the run diverged: before the {self._update_name} update's "
+                f"step, the parameter norm of {_networks(params, names)} is {values[-1]:.4g} (largest "
+                f"{names.get(id(largest), '?')}), beyond model.max_parameter_norm={self.max_parameter_norm:g}; "
+                "lower the learning rate or raise model.max_parameter_norm"
+            )
+        return True
+
+    def _parameter_names(self) -> dict[int, str]:
+        return {id(param): name for name, param in self.named_parameters()}
+
+    def _nonfinite(self, error: type[NonFiniteLossError], message: str, skip_does: str) -> bool:
+        """Raise `error` with `message`, or (model.nonfinite=skip) count and log a skip; False."""
         if self.nonfinite == "raise":
-            raise NonFiniteLossError(message + "; set model.nonfinite=skip to drop such updates")
+            raise error(f"{message}; set model.nonfinite=skip to {skip_does}")
         self.skipped_updates += 1
-        log.warning("%s; update skipped", message)
+        log.warning("%s; skipped", message)
         return False
 
     def _world_size(self) -> int:
@@ -311,6 +406,11 @@ class TranslationModule(pl.LightningModule):
         # the same cadence at which Lightning writes step metrics to the logger
         trainer = self._trainer
         return trainer is not None and (self.iteration + 1) % max(1, trainer.log_every_n_steps) == 0
+
+
+def _networks(params: Sequence[nn.Parameter], names: Mapping[int, str]) -> str:
+    """The top-level modules holding `params`, e.g. "G_a, G_b"."""
+    return ", ".join(dict.fromkeys(names.get(id(p), "?").split(".")[0] for p in params))
 
 
 def heatmap_rgb(maps: Tensor) -> Tensor:

@@ -38,7 +38,7 @@ Deviations, each a config switch where it matters:
   official bias starts at 0 (masks near 0.5). Only the attribute loss and that weak prior tell the
   foreground from the background, and from 0.5 the masks settled inverted (1 on the background,
   0 on the recoloured objects) in 2 of 6 seeds on shapes_local, a basin no later iteration left;
-  started at 0.25 they came out the right way round in every seed tried (README, LOMIT).
+  started at 0.25 they came out the right way round in every seed tried (docs/results.md, LOMIT).
 """
 
 import math

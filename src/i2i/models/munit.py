@@ -58,7 +58,8 @@ GRID_STYLE_SEED = 0
 @dataclass(frozen=True)
 class MUNITLoss:
     """Loss weights of the official configs; `vgg_weights_path` is where the perceptual loss's
-    VGG16 weights are when they are not in the torch hub cache."""
+    VGG16 weights are when they are not in the torch hub cache, `allow_unpublished_weights` accepts
+    a VGG16 file whose digest is not the published one (False for checkpoints that predate it)."""
 
     gan_mode: str
     gan_w: float
@@ -68,6 +69,7 @@ class MUNITLoss:
     recon_x_cyc_w: float
     vgg_w: float
     vgg_weights_path: str | None = None
+    allow_unpublished_weights: bool = False
 
     def __post_init__(self) -> None:
         check_choice("loss.gan_mode", self.gan_mode, GAN_MODES)
@@ -105,7 +107,7 @@ class MUNIT(TranslationModule):
         self.D_a.check_input_size(image_size)
         self.style_dim = self.G_a.style_dim
         self.adv = AdversarialLoss(loss.gan_mode)
-        self.perceptual = DomainInvariantPerceptualLoss(loss.vgg_weights_path) if loss.vgg_w > 0 else None
+        self.perceptual = DomainInvariantPerceptualLoss(loss.vgg_weights_path, loss.allow_unpublished_weights) if loss.vgg_w > 0 else None
 
     def optimizer_parameters(self) -> dict[str, list[nn.Parameter]]:
         return {

@@ -1,11 +1,19 @@
 """Learning-rate multipliers of the official code, as functions of the iteration (for LambdaLR).
 
 The spine steps every scheduler once per iteration, so each policy here is written in iterations.
+Their horizon (`total`, `trainer.max_steps` in the configs) is part of a checkpoint's scheduler
+state. A run resumed with another horizon is re-planned (`replan`): from the iteration it resumes at,
+the learning rate is the one a run planned for the new horizon from the start would have there. With
+CycleGAN's constant-then-linear policy, a run of 150 iterations extended to 180 trains iteration 150
+at 1 - (150 - 90) / 90 = 1/3 of the base rate (it had reached 0) and decays linearly to 0 at 180.
 """
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from i2i.errors import ConfigError, check_positive
+from torch.optim.lr_scheduler import LambdaLR
+
+from i2i.errors import ConfigError, check_integer, check_number, check_positive
 
 
 @dataclass(frozen=True)
@@ -20,7 +28,8 @@ class ConstantThenLinearDecay:
     decay_from: float
 
     def __post_init__(self) -> None:
-        check_positive("scheduler.lr_lambda.total", self.total)
+        check_integer("scheduler.lr_lambda.total", self.total, minimum=1)
+        check_number("scheduler.lr_lambda.decay_from", self.decay_from)
         if not 0 <= self.decay_from <= 1:
             raise ConfigError("scheduler.lr_lambda.decay_from", self.decay_from, "must be in [0, 1]")
 
@@ -47,7 +56,8 @@ class ConstantThenStepDecay:
     gamma: float
 
     def __post_init__(self) -> None:
-        check_positive("scheduler.lr_lambda.total", self.total)
+        check_integer("scheduler.lr_lambda.total", self.total, minimum=1)
+        check_number("scheduler.lr_lambda.decay_from", self.decay_from)
         if not 0 <= self.decay_from <= 1:
             raise ConfigError("scheduler.lr_lambda.decay_from", self.decay_from, "must be in [0, 1]")
         check_positive("scheduler.lr_lambda.step", self.step)
@@ -58,3 +68,13 @@ class ConstantThenStepDecay:
         if iteration < start:
             return 1.0
         return self.gamma ** ((iteration - start) // every)
+
+
+def replan(scheduler: LambdaLR, planned: Sequence[Callable[[int], float]]) -> None:
+    """Give a scheduler restored from a checkpoint the multipliers this run planned, and set the
+    learning rate of the iteration it resumes at (`last_epoch`: one step per iteration) from them."""
+    scheduler.lr_lambdas = list(planned)
+    groups = scheduler.optimizer.param_groups
+    for group, base_lr, multiplier in zip(groups, scheduler.base_lrs, scheduler.lr_lambdas, strict=True):
+        group["lr"] = base_lr * multiplier(scheduler.last_epoch)
+    scheduler._last_lr = [group["lr"] for group in groups]

@@ -59,7 +59,8 @@ from i2i.types import Batch, Direction
 class UNITLoss:
     """Loss weights of the official configs (their `recon_h_w` is read by no code and is left out);
     `vgg_weights_path` is where the perceptual loss's VGG16 weights are when they are not in the
-    torch hub cache."""
+    torch hub cache, `allow_unpublished_weights` accepts a VGG16 file whose digest is not the
+    published one (False for checkpoints that predate it)."""
 
     gan_mode: str
     gan_w: float
@@ -69,6 +70,7 @@ class UNITLoss:
     recon_kl_cyc_w: float
     vgg_w: float
     vgg_weights_path: str | None = None
+    allow_unpublished_weights: bool = False
 
     def __post_init__(self) -> None:
         check_choice("loss.gan_mode", self.gan_mode, GAN_MODES)
@@ -109,7 +111,7 @@ class UNIT(TranslationModule):
         check_divisible("data.image_size", image_size, self.G_a.downsampling_factor, "the encoder halves it")
         self.D_a.check_input_size(image_size)
         self.adv = AdversarialLoss(loss.gan_mode)
-        self.perceptual = DomainInvariantPerceptualLoss(loss.vgg_weights_path) if loss.vgg_w > 0 else None
+        self.perceptual = DomainInvariantPerceptualLoss(loss.vgg_weights_path, loss.allow_unpublished_weights) if loss.vgg_w > 0 else None
 
     def optimizer_parameters(self) -> dict[str, list[nn.Parameter]]:
         # dict.fromkeys drops the second copy of the blocks shared under share_layers

@@ -17,17 +17,19 @@ from torch import Tensor, nn
 
 from i2i.errors import check_choice
 from i2i.nets.blocks import ConvBlock, make_activation
+from i2i.nets.norms import flat_safe
 
 
 def adaptive_instance_norm(x: Tensor, params: Tensor, eps: float = 1e-5) -> Tensor:
     """IN(x) * std + mean with (mean, std) = params.chunk(2, dim=1), params (B, 2C).
 
     The statistics are the biased per-sample, per-channel ones of the official `F.batch_norm` on a
-    (1, B*C, H, W) view; the affine is folded into one multiply-add over x.
+    (1, B*C, H, W) view; the affine is folded into one multiply-add over x. A constant channel's
+    gradient is 0, not 1/sqrt(eps) times the centred output gradient (`i2i.nets.norms.flat_safe`).
     """
     mean, std = params.unsqueeze(-1).unsqueeze(-1).chunk(2, dim=1)
     var, mu = torch.var_mean(x, dim=(2, 3), keepdim=True, correction=0)
-    scale = std * torch.rsqrt(var + eps)
+    scale = std * flat_safe(torch.rsqrt(var + eps), var)
     return torch.addcmul(mean - mu * scale, x, scale)
 
 
@@ -50,13 +52,16 @@ def highway_adaptive_instance_norm(
     (`AnonymousIclrAuthor/Highway-Adaptive-Instance-Normalization:model.py`), which divides by
     std over H of the per-row stds over W (both unbiased) plus eps: a statistic that is not the
     spread of x (it is near 0 for a code whose rows all spread alike), kept only to match that code.
+    Either way a constant channel's gradient is 0, not 1/sqrt(eps) (1/eps) times the centred output
+    gradient (`i2i.nets.norms.flat_safe`).
     """
     check_choice("hadain_std", std, HADAIN_STDS)
-    mean = x.mean(dim=(2, 3), keepdim=True)
+    var, mean = torch.var_mean(x, dim=(2, 3), keepdim=True, correction=0)
     if std == "spatial":
-        normalised = (x - mean) * torch.rsqrt(x.var(dim=(2, 3), keepdim=True, correction=0) + eps)
+        normalised = (x - mean) * flat_safe(torch.rsqrt(var + eps), var)
     else:
-        normalised = (x - mean) / (x.std(dim=3).std(dim=2)[..., None, None] + eps)
+        std_of_std = x.std(dim=3).std(dim=2)[..., None, None]
+        normalised = (x - mean) * flat_safe((std_of_std + eps).reciprocal(), var)
     mean_f, std_f = foreground[..., None, None].chunk(2, dim=1)
     mean_b, std_b = background[..., None, None].chunk(2, dim=1)
     # torch.lerp takes one dtype; under bf16 autocast the mask (a conv's sigmoid) is bf16 while the

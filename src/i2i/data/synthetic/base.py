@@ -1,4 +1,4 @@
-"""The scenario interface: procedural domains that know their ground truth and score translations."""
+"""The scenario interface: procedural domains that know their ground truth (scored by `metrics.synthetic`)."""
 
 from abc import ABC, abstractmethod
 from functools import lru_cache
@@ -8,7 +8,6 @@ from torch import Tensor
 
 from i2i.data.synthetic.shapes import Rendered
 from i2i.errors import check_choice, check_divisible, check_positive
-from i2i.types import Translator
 
 SPLITS = {"train": 0, "test": 1}
 
@@ -16,16 +15,16 @@ SPLITS = {"train": 0, "test": 1}
 class SyntheticScenario(ABC):
     """Domains rendered on the fly from (seed, split, domain, index); no files, no download.
 
-    Subclasses define `domains` and `render`, and `metrics`, which scores a model on the first
-    `n_images` test images of each domain through its `translate` API.
+    Subclasses define `domains` and `render`, and expose the ground truth their scorer in
+    `metrics.synthetic` compares translations with; no scenario touches a model.
     """
 
     domains: tuple[str, ...]
 
     def __init__(self, *, image_size: int = 64, seed: int = 0, num_train: int = 2000, num_test: int = 200) -> None:
         check_divisible("data.image_size", image_size, 16, "the shapes scenarios render at multiples of 16 px")
-        check_positive("data.num_train", num_train)
-        check_positive("data.num_test", num_test)
+        check_positive("data.domains.num_train", num_train)
+        check_positive("data.domains.num_test", num_test)
         self.image_size = image_size
         self.seed = seed
         self.num_train = num_train
@@ -55,10 +54,6 @@ class SyntheticScenario(ABC):
     def render(self, domain: str, split: str, index: int) -> Rendered:
         """The image `index` of `domain` in `split`, with its ground truth."""
 
-    @abstractmethod
-    def metrics(self, model: Translator, n_images: int) -> dict[str, float]:
-        """Exact metrics of `model`'s translations of the first `n_images` test images."""
-
     def source(self, domain: str, split: str) -> "SyntheticSource":
         """The images of one domain and split, as the datamodule reads them."""
         return SyntheticSource(self, domain, split)
@@ -74,23 +69,6 @@ class SyntheticScenario(ABC):
     def masks(self, domain: str, split: str, count: int) -> Tensor:
         """Ground-truth object masks of the first `count` images, (count, H, W) bool."""
         return torch.stack([torch.from_numpy(self.sample(domain, split, i).mask) for i in range(count)])
-
-
-def translate_in_chunks(model: Translator, images: Tensor, direction: str | None, chunk: int = 16, **options) -> Tensor:
-    """Run `model.translate` over `images` in chunks; returns the translations in [0, 1] on the CPU.
-
-    An option that is a tensor with one row per image (e.g. exemplars) is chunked with the images."""
-    outputs = []
-    for start in range(0, len(images), chunk):
-        x = images[start : start + chunk].to(model.device)
-        per_image = {k: v[start : start + chunk].to(model.device) for k, v in options.items() if _per_image(v, images)}
-        chunk_options = options | per_image
-        outputs.append(model.translate(x, direction, **chunk_options).float().cpu())
-    return (torch.cat(outputs).clamp(-1, 1) + 1) / 2
-
-
-def _per_image(option: object, images: Tensor) -> bool:
-    return isinstance(option, Tensor) and len(option) == len(images)
 
 
 class SyntheticSource:

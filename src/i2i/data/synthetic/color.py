@@ -4,17 +4,16 @@ Domain A: light background, blue-ish objects. Domain B: dark background, objects
 colour modes per image (red, green or yellow): a multimodal target. Layouts (1-3 circles, squares
 or triangles) are drawn independently per domain, so the data is unpaired; a translation must keep
 every object where it is (content_iou) and take B's look (domain_acc). A multimodal model must
-also produce every colour mode of the target domain from each input (mode_coverage).
+also produce every colour mode of the target domain from each input (mode_coverage). The scenario
+exposes the ground truth (masks, `looks`); `metrics.synthetic.score_color` scores translations.
 """
 
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from i2i.data.synthetic.base import SPLITS, SyntheticScenario, translate_in_chunks
+from i2i.data.synthetic.base import SPLITS, SyntheticScenario
 from i2i.data.synthetic.shapes import RGB, Rendered, jitter, render, rng_for, sample_layout
-from i2i.metrics.shapes import looks_like_target, mask_iou, mode_coverage, segment_objects
-from i2i.types import DIRECTIONS, SOURCE_TARGET, Translator
 
 
 @dataclass(frozen=True)
@@ -35,11 +34,6 @@ LOOKS = {
     ),
 }
 
-
-# DESIGN §6: mode_coverage is measured over this many sampled styles per input, drawn with a fixed
-# seed so that the metric is reproducible.
-COVERAGE_STYLES = 12
-COVERAGE_STYLE_SEED = 0
 
 def render_look(rng: np.random.Generator, size: int, look: DomainLook, shape: str | None = None) -> Rendered:
     """A random layout in `look`'s colours: one colour mode per image, jittered per object.
@@ -65,29 +59,3 @@ class ShapesColor(SyntheticScenario):
     def render(self, domain: str, split: str, index: int) -> Rendered:
         rng = rng_for(self.seed, SPLITS[split], self.domains.index(domain), index)
         return render_look(rng, self.image_size, self.looks[domain])
-
-    def metrics(self, model: Translator, n_images: int) -> dict[str, float]:
-        """content_iou and domain_acc per direction (keys `<metric>_<direction>`), in [0, 1].
-
-        A multimodal model is scored on COVERAGE_STYLES translations of each input with styles
-        sampled from a fixed seed: content_iou and domain_acc are their means, and mode_coverage
-        the fraction of the target modes each input reaches (B's three for AtoB; A has one mode,
-        so BtoA checks that some style reaches it)."""
-        results = {}
-        for direction in DIRECTIONS:
-            source, target = SOURCE_TARGET[direction]
-            masks = self.masks(source, "test", n_images)
-            images = self.images(source, "test", n_images)
-            colours = (self.looks[source].background, self.looks[target].background)
-            colours += (self.looks[source].modes, self.looks[target].modes)
-            if getattr(model, "multimodal", False):
-                styled = translate_in_chunks(
-                    model, images, direction, n_styles=COVERAGE_STYLES, style_seed=COVERAGE_STYLE_SEED
-                )
-                results[f"mode_coverage_{direction}"] = mode_coverage(styled, masks, *colours).mean().item()
-                outputs, masks = styled.flatten(0, 1), masks.repeat_interleave(COVERAGE_STYLES, dim=0)
-            else:
-                outputs = translate_in_chunks(model, images, direction)
-            results[f"content_iou_{direction}"] = mask_iou(segment_objects(outputs), masks).mean().item()
-            results[f"domain_acc_{direction}"] = looks_like_target(outputs, masks, *colours).float().mean().item()
-        return results

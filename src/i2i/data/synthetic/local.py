@@ -11,21 +11,17 @@ The same images serve two kinds of model:
   images of both domains, interleaved A, B, A, ..., with one-hot colour attributes (blue, orange);
 - unpaired two-domain models (MUNIT, ..., `data.datamodule.UnpairedDataModule`): domains A and B.
 
-Metrics per direction (`<metric>_AtoB` translates A test image i; `_BtoA` the reverse), exact from the
-renderer's ground truth; an exemplar-guided model (`data_kind == "attributes"`) gets B test image i
-as `reference`, any other model translates without one, so both are scored on the same inputs:
-- domain_acc: the translation's object colour is nearer the exemplar's than the input's;
-- bg_err: mean absolute error on the input's background pixels, in [0, 1] units.
+Metrics per direction (`metrics.synthetic.score_local`), exact from the ground truth exposed here
+(masks, `object_colors`): domain_acc, the translation's object colour is nearer the exemplar's than
+the input's; bg_err, the mean absolute error on the input's background pixels.
 """
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from i2i.data.synthetic.base import SPLITS, SyntheticScenario, translate_in_chunks
+from i2i.data.synthetic.base import SPLITS, SyntheticScenario
 from i2i.data.synthetic.shapes import RGB, Rendered, jitter, render, rng_for, sample_layout
-from i2i.metrics.shapes import background_error, recoloured
-from i2i.types import DIRECTIONS, SOURCE_TARGET, Translator
 
 OBJECT_COLORS: dict[str, tuple[str, RGB]] = {
     "A": ("blue", (0.15, 0.35, 0.90)),
@@ -92,19 +88,3 @@ class ShapesLocal(SyntheticScenario):
     def object_colors(self, domain: str, split: str, count: int) -> Tensor:
         """The object colour of each of the first `count` images, (count, 3) in [0, 1]."""
         return torch.tensor([self.sample(domain, split, i).object_colors[0] for i in range(count)])
-
-    def metrics(self, model: Translator, n_images: int) -> dict[str, float]:
-        """domain_acc and bg_err per direction (keys `<metric>_<direction>`), both in [0, 1]."""
-        guided = getattr(model, "data_kind", None) == "attributes"
-        results = {}
-        for direction in DIRECTIONS:
-            source, target = SOURCE_TARGET[direction]
-            inputs, exemplars = self.images(source, "test", n_images), self.images(target, "test", n_images)
-            options = {"reference": exemplars} if guided else {}
-            outputs = translate_in_chunks(model, inputs, direction, **options)
-            masks = self.masks(source, "test", n_images)
-            input_colors, exemplar_colors = (self.object_colors(d, "test", n_images) for d in (source, target))
-            matches = recoloured(outputs, masks, input_colors, exemplar_colors)
-            results[f"domain_acc_{direction}"] = matches.float().mean().item()
-            results[f"bg_err_{direction}"] = background_error(outputs, (inputs + 1) / 2, masks).mean().item()
-        return results

@@ -5,22 +5,15 @@ per image, as in `shapes_color`); the training collection interleaves the domain
 metrics know which image came from where. Colours are far apart in hue and brightness, so the
 official colour-jitter augmentation does not carry one domain onto another.
 
-Metrics, on the first `n_images` test images of each domain:
-- `cluster_nmi`: normalised mutual information of the guide's clusters and the true domains;
-- `domain_acc`: each image translated with a same-index reference of every other domain; correct
-  when the background and the object colour are both nearest the reference domain's;
-- `content_iou`: IoU of the objects found in those translations and the input's object mask.
+The scenario exposes the ground truth (the domains, their `looks`, masks);
+`metrics.synthetic.score_unlabeled` scores a model's clusters and translations against it.
 """
 
-import torch
 from torch import Tensor
 
-from i2i.data.synthetic.base import SPLITS, SyntheticScenario, translate_in_chunks
+from i2i.data.synthetic.base import SPLITS, SyntheticScenario
 from i2i.data.synthetic.shapes import RGB, Rendered, jitter, render, rng_for, sample_layout
 from i2i.errors import check_choice
-from i2i.metrics.clustering import normalized_mutual_information
-from i2i.metrics.shapes import border_color, mask_iou, mean_color, nearest_entry, segment_objects
-from i2i.types import Translator
 
 #: (background, object colour) of each domain, in the order `num_domains` takes them
 LOOKS: tuple[tuple[RGB, RGB], ...] = (
@@ -56,35 +49,6 @@ class ShapesUnlabeled(SyntheticScenario):
     def collection(self, split: str) -> "MixedCollection":
         """Every domain's images of `split`, interleaved (image i is of domain i mod num_domains)."""
         return MixedCollection(self, split)
-
-    def classify(self, images: Tensor, masks: Tensor) -> Tensor:
-        """The domain each image (B, 3, H, W) in [0, 1] looks like, (B,): its background's and its
-        objects' (found inside `masks`) nearest domains when they agree, else -1."""
-        background = nearest_entry(border_color(images), [b for b, _ in self.looks])
-        colors = mean_color(images, segment_objects(images) & masks)
-        found = ~colors.isnan().any(dim=1)
-        objects = nearest_entry(colors.nan_to_num(), [c for _, c in self.looks])
-        return torch.where(found & (objects == background), background, torch.full_like(background, -1))
-
-    def metrics(self, model: Translator, n_images: int) -> dict[str, float]:
-        """cluster_nmi, domain_acc and content_iou (see the module docstring); `model` has TUNIT's
-        `cluster(x)` and `translate(x, reference=...)`."""
-        images = [self.images(domain, "test", n_images) for domain in self.domains]
-        masks = [self.masks(domain, "test", n_images) for domain in self.domains]
-        clusters = torch.cat([model.cluster(chunk.to(model.device)).cpu() for chunk in torch.cat(images).split(64)])
-        labels = torch.arange(len(self.domains)).repeat_interleave(n_images)
-        correct, ious = [], []
-        for source, (x, mask) in enumerate(zip(images, masks)):
-            for target, reference in enumerate(images):
-                if target != source:
-                    outputs = translate_in_chunks(model, x, None, reference=reference)
-                    correct.append(self.classify(outputs, mask) == target)
-                    ious.append(mask_iou(segment_objects(outputs), mask))
-        return {
-            "cluster_nmi": normalized_mutual_information(labels, clusters),
-            "domain_acc": torch.cat(correct).float().mean().item(),
-            "content_iou": torch.cat(ious).mean().item(),
-        }
 
 
 class MixedCollection:

@@ -1,0 +1,69 @@
+"""Reading an i2i checkpoint safely, shared by the entry points that read one (resume, translate, eval,
+convert): weights only, its run config checked against the allowlist before it is built, and
+weights that do not fit the model refused in one line."""
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from torch import nn
+
+from i2i.errors import CheckpointError
+from i2i.models.base import TranslationModule
+from i2i.trusted import check_buildable
+
+
+def load_weights(model: nn.Module, state_dict: Any, path: str | Path, model_name: str) -> None:
+    """Load `state_dict` into `model`, refusing in one line weights that do not fit it (`model_name`
+    names the model in the message): the counts of missing, unexpected and differently shaped
+    tensors, with the first of each, where `load_state_dict` would raise a message of hundreds of
+    lines. Loading goes through the modules' own hooks (e.g. an image pool of any fill)."""
+    if not isinstance(state_dict, Mapping):
+        raise CheckpointError(f"{path} is not an i2i checkpoint (its state_dict is a {type(state_dict).__name__})")
+    try:
+        loaded = model.load_state_dict(state_dict, strict=False)
+        problems = {"missing": loaded.missing_keys, "unexpected": loaded.unexpected_keys}
+    except RuntimeError as error:  # tensors of another shape, or not tensors at all
+        problems = {"unloadable": [line.strip() for line in str(error).splitlines()[1:] if line.strip()]}
+    found = [f"{len(keys)} {kind} (first: {keys[0]})" for kind, keys in problems.items() if keys]
+    if found:
+        raise CheckpointError(
+            f"{path} holds weights of another model than {model_name}: {'; '.join(found)} "
+            "(use the config the checkpoint was trained with)"
+        )
+
+
+def read_checkpoint(path: str | Path) -> Any:
+    """The contents of a PyTorch file, loaded on the CPU with `weights_only=True`; clear errors for a
+    missing file and a file that is not a PyTorch checkpoint."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({type(error).__name__})") from error
+
+
+def load_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(checkpoint, the run config inside it); clear errors as `read_checkpoint`, for a checkpoint
+    not written by i2i, and for a run config that names anything i2i does not build from a file
+    (`i2i.trusted.check_buildable`), so the config is safe to instantiate."""
+    checkpoint = read_checkpoint(path)
+    config = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
+    if not isinstance(config, dict) or "model" not in config or "state_dict" not in checkpoint:
+        raise CheckpointError(f"{path} is not an i2i checkpoint (no i2i run config in it); train one with i2i-train")
+    check_buildable(config, path)
+    return checkpoint, config
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[TranslationModule, dict[str, Any]]:
+    """The trained model of an i2i checkpoint, in eval mode on `device`, and its run config."""
+    checkpoint, config = load_checkpoint(path)
+    build = instantiate(config["model"], _partial_=True, _convert_="all")
+    model = build(loss=instantiate(config["loss"]))
+    load_weights(model, checkpoint["state_dict"], path, "the model in its config")
+    model.iteration = checkpoint.get("i2i", {}).get("iteration", 0)
+    return model.to(device).eval(), config

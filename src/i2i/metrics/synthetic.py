@@ -1,0 +1,185 @@
+"""Exact metrics of the `shapes_*` scenarios (DESIGN §6): one scorer per scenario.
+
+A scenario exposes its ground truth only (renders, masks, layouts, palettes, evaluation episodes);
+the scorers here translate its test images through the model's `translate` API and compare the
+translations with that ground truth (`metrics.shapes`). Each takes `(model, scenario, n_images)`
+and scores the first `n_images` test images of each source domain (or training class). Which
+scorer goes with which scenario class is the caller's table (`callbacks.metrics.SCENARIO_SCORERS`),
+so that nothing here imports `data/`.
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from i2i.metrics.clustering import normalized_mutual_information
+from i2i.metrics.shapes import (
+    background_error,
+    border_color,
+    looks_like_target,
+    mask_iou,
+    mean_color,
+    measure_objects,
+    mode_coverage,
+    nearest_entry,
+    recoloured,
+    segment_objects,
+)
+from i2i.metrics.translation import translate_in_chunks
+from i2i.types import DIRECTIONS, SOURCE_TARGET, Translator
+
+Color = Sequence[float]  # RGB in [0, 1]
+
+# DESIGN §6: mode_coverage is measured over this many sampled styles per input, drawn with a fixed
+# seed so that the metric is reproducible.
+COVERAGE_STYLES = 12
+COVERAGE_STYLE_SEED = 0
+FEWSHOT_CHUNK = 16  # content images translated at a time by `score_fewshot`
+CLUSTER_CHUNK = 64  # images clustered at a time by `score_unlabeled`
+
+
+def score_color(model: Translator, scenario: Any, n_images: int) -> dict[str, float]:
+    """`shapes_color`: content_iou and domain_acc per direction (keys `<metric>_<direction>`), in [0, 1].
+
+    A multimodal model is scored on COVERAGE_STYLES translations of each input with styles sampled
+    from a fixed seed: content_iou and domain_acc are their means, and mode_coverage the fraction of
+    the target modes each input reaches (B's three for AtoB; A has one mode, so BtoA checks that
+    some style reaches it). The ground truth: `scenario.looks[domain]` (background, modes), masks."""
+    results = {}
+    for direction in DIRECTIONS:
+        source, target = SOURCE_TARGET[direction]
+        masks = scenario.masks(source, "test", n_images)
+        images = scenario.images(source, "test", n_images)
+        colours = (scenario.looks[source].background, scenario.looks[target].background)
+        colours += (scenario.looks[source].modes, scenario.looks[target].modes)
+        if getattr(model, "multimodal", False):
+            styled = translate_in_chunks(
+                model, images, direction, n_styles=COVERAGE_STYLES, style_seed=COVERAGE_STYLE_SEED
+            )
+            results[f"mode_coverage_{direction}"] = mode_coverage(styled, masks, *colours).mean().item()
+            outputs, masks = styled.flatten(0, 1), masks.repeat_interleave(COVERAGE_STYLES, dim=0)
+        else:
+            outputs = translate_in_chunks(model, images, direction)
+        results[f"content_iou_{direction}"] = mask_iou(segment_objects(outputs), masks).mean().item()
+        results[f"domain_acc_{direction}"] = looks_like_target(outputs, masks, *colours).float().mean().item()
+    return results
+
+
+def score_geometry(model: Translator, scenario: Any, n_images: int) -> dict[str, float]:
+    """`shapes_geometry`, per direction (keys `<metric>_<direction>`): shape_acc, the fraction of
+    input objects that became the target shape (`scenario.shapes[domain]`), in [0, 1];
+    centroid_err, the mean distance in pixels from each translated object's centroid to the input
+    object's centre (`measure_objects` against the input's layout)."""
+    results = {}
+    for direction in DIRECTIONS:
+        source, target = SOURCE_TARGET[direction]
+        outputs = translate_in_chunks(model, scenario.images(source, "test", n_images), direction)
+        layouts = [scenario.sample(source, "test", i).layout for i in range(n_images)]
+        shapes, errors = measure_objects(outputs, layouts)
+        results[f"shape_acc_{direction}"] = sum(s == scenario.shapes[target] for s in shapes) / len(shapes)
+        results[f"centroid_err_{direction}"] = sum(errors) / len(errors)
+    return results
+
+
+def score_local(model: Translator, scenario: Any, n_images: int) -> dict[str, float]:
+    """`shapes_local`: domain_acc and bg_err per direction (keys `<metric>_<direction>`), in [0, 1].
+
+    An exemplar-guided model (`data_kind == "attributes"`) translates source test image i towards
+    target test image i as `reference`; any other model translates without one. domain_acc: the
+    translation's object colour is nearer the exemplar's than the input's
+    (`scenario.object_colors`); bg_err: mean absolute error on the input's background pixels."""
+    guided = getattr(model, "data_kind", None) == "attributes"
+    results = {}
+    for direction in DIRECTIONS:
+        source, target = SOURCE_TARGET[direction]
+        inputs = scenario.images(source, "test", n_images)
+        exemplars = scenario.images(target, "test", n_images)
+        options = {"reference": exemplars} if guided else {}
+        outputs = translate_in_chunks(model, inputs, direction, **options)
+        masks = scenario.masks(source, "test", n_images)
+        input_colors = scenario.object_colors(source, "test", n_images)
+        exemplar_colors = scenario.object_colors(target, "test", n_images)
+        matches = recoloured(outputs, masks, input_colors, exemplar_colors)
+        results[f"domain_acc_{direction}"] = matches.float().mean().item()
+        results[f"bg_err_{direction}"] = background_error(outputs, (inputs + 1) / 2, masks).mean().item()
+    return results
+
+
+def classify_domain(images: Tensor, masks: Tensor, looks: Sequence[tuple[Color, Color]]) -> Tensor:
+    """The index of the (background, object colour) look each image (B, 3, H, W) in [0, 1] has, (B,):
+    its background's and its objects' (found inside `masks`) nearest looks when they agree, else -1."""
+    background = nearest_entry(border_color(images), [b for b, _ in looks])
+    colors = mean_color(images, segment_objects(images) & masks)
+    found = ~colors.isnan().any(dim=1)
+    objects = nearest_entry(colors.nan_to_num(), [c for _, c in looks])
+    return torch.where(found & (objects == background), background, torch.full_like(background, -1))
+
+
+def score_unlabeled(model: Translator, scenario: Any, n_images: int) -> dict[str, float]:
+    """`shapes_unlabeled`, with TUNIT's `cluster(x)` and `translate(x, reference=...)`:
+    - cluster_nmi: normalised mutual information of the model's clusters and the true domains;
+    - domain_acc: each image translated with a same-index reference of every other domain; correct
+      when the background and the object colour are both nearest the reference domain's look
+      (`classify_domain` over `scenario.looks`);
+    - content_iou: IoU of the objects found in those translations and the input's object mask."""
+    images = [scenario.images(domain, "test", n_images) for domain in scenario.domains]
+    masks = [scenario.masks(domain, "test", n_images) for domain in scenario.domains]
+    chunks = torch.cat(images).split(CLUSTER_CHUNK)
+    clusters = torch.cat([model.cluster(chunk.to(model.device)).cpu() for chunk in chunks])
+    labels = torch.arange(len(scenario.domains)).repeat_interleave(n_images)
+    correct, ious = [], []
+    for source, (x, mask) in enumerate(zip(images, masks)):
+        for target, reference in enumerate(images):
+            if target != source:
+                outputs = translate_in_chunks(model, x, None, reference=reference)
+                correct.append(classify_domain(outputs, mask, scenario.looks) == target)
+                ious.append(mask_iou(segment_objects(outputs), mask))
+    return {
+        "cluster_nmi": normalized_mutual_information(labels, clusters),
+        "domain_acc": torch.cat(correct).float().mean().item(),
+        "content_iou": torch.cat(ious).mean().item(),
+    }
+
+
+def score_fewshot(model: Translator, scenario: Any, n_images: int) -> dict[str, float]:
+    """`shapes_fewshot`, on unseen classes, in [0, 1]: class_acc (the translation's object colour and
+    background are both nearest the target class's: the FUNIT question), its two halves object_acc
+    and background_acc, and content_iou (object mask of the translation vs the content image's).
+
+    `n_images` counts per training class, as the other scorers count per source domain: the first
+    `n_images` evaluation content images of every training class are each translated once, to the
+    unseen classes in turn, from the scenario's evaluation episodes (`n_images` = `num_test` scores
+    the whole test split)."""
+    n_images = min(n_images, scenario.num_test) * len(scenario.classes("train"))
+    names = ("class_acc", "object_acc", "background_acc", "content_iou")
+    scores: dict[str, list[Tensor]] = {name: [] for name in names}
+    for start in range(0, n_images, FEWSHOT_CHUNK):
+        indices = range(start, min(start + FEWSHOT_CHUNK, n_images))
+        content, targets, shots = scenario.evaluation_episodes(indices)
+        translated = model.translate(content.to(model.device), class_images=shots.to(model.device))
+        outputs = (translated.float().cpu().clamp(-1, 1) + 1) / 2
+        masks = scenario.content_masks(indices)
+        object_ok, background_ok = _looks_like_classes(outputs, masks, scenario, targets)
+        scores["class_acc"].append((object_ok & background_ok).float())
+        scores["object_acc"].append(object_ok.float())
+        scores["background_acc"].append(background_ok.float())
+        scores["content_iou"].append(mask_iou(segment_objects(outputs), masks))
+    return {name: torch.cat(values).mean().item() for name, values in scores.items()}
+
+
+def _looks_like_classes(
+    outputs: Tensor, masks: Tensor, scenario: Any, targets: list[str]
+) -> tuple[Tensor, Tensor]:
+    """Per image: is the object colour (mean over the object pixels found inside the content's mask)
+    nearest the target class's colour, and the background (border median) nearest its tone?"""
+    colors, backgrounds = scenario.object_colors, scenario.backgrounds
+    looks = [scenario.class_look(target) for target in targets]
+    target_color = torch.tensor([list(colors).index(color) for color, _ in looks])
+    target_background = torch.tensor([list(backgrounds).index(background) for _, background in looks])
+    objects = mean_color(outputs, segment_objects(outputs) & masks)
+    found = ~objects.isnan().any(dim=1)
+    object_ok = found & (nearest_entry(objects.nan_to_num(), list(colors.values())) == target_color)
+    background_ok = nearest_entry(border_color(outputs), list(backgrounds.values())) == target_background
+    return object_ok, background_ok
