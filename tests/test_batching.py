@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from i2i.losses.adversarial import AdversarialLoss
+from i2i.losses.adversarial import AdversarialLoss, summed_over
 from i2i.nets.autoencoder import AdaINAutoEncoder
 from i2i.nets.batching import in_one_pass, mixes_samples
 from i2i.nets.blocks import ConvBlock
@@ -102,8 +102,12 @@ def test_discriminator_loss_in_one_pass_equals_the_separate_terms(make_discrimin
     torch.manual_seed(0)
     discriminator, loss = make_discriminator(), AdversarialLoss("lsgan")
     real, fake = torch.randn(1, 3, 64, 64), torch.randn(1, 3, 64, 64, requires_grad=True)
-    expected = loss.d_real(discriminator(real)) + loss.d_fake(discriminator(fake))
-    joined = loss.d(discriminator, real, fake)
+    if isinstance(discriminator, MultiScaleDiscriminator):
+        expected = summed_over(loss.d_real, discriminator(real)) + summed_over(loss.d_fake, discriminator(fake))
+        joined = loss.d_summed(discriminator, real, fake)
+    else:
+        expected = loss.d_real(discriminator(real)) + loss.d_fake(discriminator(fake))
+        joined = loss.d(discriminator, real, fake)
     torch.testing.assert_close(joined, expected, rtol=1e-5, atol=1e-6)
     joined.backward()
     assert fake.grad is None  # the fakes are detached

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from i2i.errors import ConfigError
-from i2i.losses.adversarial import AdversarialLoss
+from i2i.losses.adversarial import AdversarialLoss, summed_over
 from i2i.losses.penalties import gradient_penalty, r1_penalty
 from i2i.losses.perceptual import DomainInvariantPerceptualLoss, vgg16_weights_file
 from i2i.weights import VGG16_FILE, WeightsError
@@ -43,17 +43,28 @@ def test_wgan_terms():
     assert loss.d_fake(SCORES).item() == pytest.approx(SCORES.mean().item())
 
 
-def test_multi_scale_predictions_are_summed():
+def test_terms_of_several_outputs_are_summed_where_the_model_asks():
     loss = AdversarialLoss("lsgan")
-    scales = [SCORES, SCORES * 2]
-    assert loss.d_fake(scales).item() == pytest.approx(loss.d_fake(SCORES).item() + loss.d_fake(SCORES * 2).item())
+    scales = [SCORES, SCORES * 2, SCORES * 3]
+    expected = torch.stack([loss.d_fake(SCORES), loss.d_fake(SCORES * 2), loss.d_fake(SCORES * 3)]).sum()
+    assert torch.equal(summed_over(loss.d_fake, scales), expected)  # one reduction, bit for bit
 
 
 def test_discriminator_loss_scores_reals_and_detached_fakes():
     loss = AdversarialLoss("lsgan")
     real, fake = torch.randn(2, 3), torch.randn(2, 3, requires_grad=True)
     weight = torch.tensor(2.0, requires_grad=True)
-    value = loss.d(lambda x: [weight * x, x], real, fake)
+    value = loss.d(lambda x: weight * x, real, fake)
+    torch.testing.assert_close(value, ((2 * real - 1) ** 2).mean() + ((2 * fake) ** 2).mean())
+    value.backward()
+    assert fake.grad is None and weight.grad is not None
+
+
+def test_discriminator_loss_of_several_outputs_sums_each_side_over_them():
+    loss = AdversarialLoss("lsgan")
+    real, fake = torch.randn(2, 3), torch.randn(2, 3, requires_grad=True)
+    weight = torch.tensor(2.0, requires_grad=True)
+    value = loss.d_summed(lambda x: [weight * x, x], real, fake)
     expected = ((2 * real - 1) ** 2).mean() + ((real - 1) ** 2).mean() + ((2 * fake) ** 2).mean() + (fake**2).mean()
     torch.testing.assert_close(value, expected)
     value.backward()

@@ -1,11 +1,14 @@
 """GAN objectives (LSGAN, NSGAN, hinge, WGAN) and the gradient penalties used with them.
 
 `AdversarialLoss` hides the target labels: the discriminator calls `d_real`/`d_fake`, the
-generator calls `g` on the discriminator's score of its fakes. A list of predictions (one per
-discriminator scale or head) is summed, as the original MUNIT/UNIT multi-scale discriminator does.
+generator calls `g` on the discriminator's score of its fakes. Each takes one prediction. A
+discriminator with several outputs (MUNIT/UNIT's scales, U-GAT-IT's heads) has its terms added up
+where the model writes its objective, with `summed_over` and `AdversarialLoss.d_summed`, so the sum
+reads in the model file.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -15,13 +18,13 @@ from i2i.errors import check_choice
 from i2i.nets.batching import in_one_pass
 
 GAN_MODES = ("lsgan", "nsgan", "hinge", "wgan")
-Prediction = Tensor | Sequence[Tensor]
+Output = TypeVar("Output")
 
 
-def _summed(loss_of_one, prediction: Prediction) -> Tensor:
-    if isinstance(prediction, Tensor):
-        return loss_of_one(prediction)
-    return torch.stack([loss_of_one(p) for p in prediction]).sum()
+def summed_over(term: Callable[[Output], Tensor], outputs: Iterable[Output]) -> Tensor:
+    """`term` of each of a discriminator's outputs (its scales, its heads), added up in one reduction,
+    `torch.stack(...).sum()`."""
+    return torch.stack([term(output) for output in outputs]).sum()
 
 
 class AdversarialLoss:
@@ -36,23 +39,23 @@ class AdversarialLoss:
         check_choice("gan_mode", mode, GAN_MODES)
         self.mode = mode
 
-    def d(self, discriminator: Callable[[Tensor], Prediction], real: Tensor, fake: Tensor) -> Tensor:
-        """The discriminator's whole loss: d_real on real images plus d_fake on fakes, detached so
-        that no gradient reaches the generator. Both are scored in one pass unless the discriminator
-        mixes samples (`i2i.nets.batching`)."""
+    def d(self, discriminator: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor:
+        """The whole loss of a discriminator with one output: d_real on real images plus d_fake on
+        fakes, detached so that no gradient reaches the generator. Both are scored in one pass unless
+        the discriminator mixes samples (`i2i.nets.batching`)."""
+        real_score, fake_score = in_one_pass(discriminator, (real,), (fake.detach(),))
+        return self.d_real(real_score) + self.d_fake(fake_score)
+
+    def d_summed(
+        self, discriminator: Callable[[Tensor], Sequence[Tensor]], real: Tensor, fake: Tensor
+    ) -> Tensor:
+        """`d` of a discriminator with several outputs: d_real summed over its outputs on real images
+        plus d_fake summed over its outputs on the (detached) fakes."""
         real_scores, fake_scores = in_one_pass(discriminator, (real,), (fake.detach(),))
-        return self.d_real(real_scores) + self.d_fake(fake_scores)
+        return summed_over(self.d_real, real_scores) + summed_over(self.d_fake, fake_scores)
 
-    def d_real(self, prediction: Prediction) -> Tensor:
-        return _summed(self._real, prediction)
-
-    def d_fake(self, prediction: Prediction) -> Tensor:
-        return _summed(self._fake, prediction)
-
-    def g(self, prediction: Prediction) -> Tensor:
-        return _summed(self._generator, prediction)
-
-    def _real(self, x: Tensor) -> Tensor:
+    def d_real(self, x: Tensor) -> Tensor:
+        """The discriminator's loss on its score `x` of real images."""
         if self.mode == "lsgan":
             return (x.float() - 1).pow(2).mean()
         if self.mode == "nsgan":
@@ -61,7 +64,8 @@ class AdversarialLoss:
             return F.relu(1 - x.float()).mean()
         return -x.float().mean()
 
-    def _fake(self, x: Tensor) -> Tensor:
+    def d_fake(self, x: Tensor) -> Tensor:
+        """The discriminator's loss on its score `x` of fakes."""
         if self.mode == "lsgan":
             return x.float().pow(2).mean()
         if self.mode == "nsgan":
@@ -70,7 +74,8 @@ class AdversarialLoss:
             return F.relu(1 + x.float()).mean()
         return x.float().mean()
 
-    def _generator(self, x: Tensor) -> Tensor:
+    def g(self, x: Tensor) -> Tensor:
+        """The generator's loss on the discriminator's score `x` of its fakes."""
         if self.mode in ("lsgan", "nsgan"):
-            return self._real(x)
+            return self.d_real(x)
         return -x.float().mean()

@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from i2i.errors import check_choice, check_divisible, check_non_negative, check_positive
-from i2i.losses.adversarial import GAN_MODES, AdversarialLoss
+from i2i.losses.adversarial import GAN_MODES, AdversarialLoss, summed_over
 from i2i.losses.perceptual import DomainInvariantPerceptualLoss
 from i2i.models.base import Carry, Logs, TranslationModule, Update
 from i2i.nets.autoencoder import AdaINAutoEncoder
@@ -138,14 +138,16 @@ class MUNIT(TranslationModule):
 
     def discriminator_loss(self, batch: Batch, carry: Carry) -> tuple[Tensor, Logs]:
         t = self._translations(batch, carry)
-        d_a, d_b = self.adv.d(self.D_a, batch["A"], t["x_ba"]), self.adv.d(self.D_b, batch["B"], t["x_ab"])
+        # each D scores model.discriminator.num_scales (officially 3) resolutions: terms summed over them
+        d_a = self.adv.d_summed(self.D_a, batch["A"], t["x_ba"])
+        d_b = self.adv.d_summed(self.D_b, batch["B"], t["x_ab"])
         return self.weights.gan_w * (d_a + d_b), {"d_a": d_a, "d_b": d_b}
 
     def generator_loss(self, batch: Batch, carry: Carry) -> tuple[Tensor, Logs]:
         x_a, x_b, w = batch["A"], batch["B"], self.weights
         t = self._translations(batch, carry)
         x_ab, x_ba = t["x_ab"], t["x_ba"]
-        gan = self.adv.g(self.D_a(x_ba)) + self.adv.g(self.D_b(x_ab))
+        gan = summed_over(self.adv.g, self.D_a(x_ba)) + summed_over(self.adv.g, self.D_b(x_ab))  # over scales
         recon_x = F.l1_loss(t["x_a_recon"], x_a) + F.l1_loss(t["x_b_recon"], x_b)
         zero = x_a.new_zeros(())
         recon_s = recon_c = recon_x_cyc = vgg = zero

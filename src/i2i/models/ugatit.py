@@ -59,7 +59,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from i2i.errors import ConfigError, check_choice, check_divisible, check_non_negative
-from i2i.losses.adversarial import GAN_MODES, AdversarialLoss
+from i2i.losses.adversarial import GAN_MODES, AdversarialLoss, summed_over
 from i2i.models.base import Carry, Logs, TranslationModule, Update, heatmap_rgb
 from i2i.nets.batching import in_one_pass
 from i2i.nets.discriminators import CAMDiscriminator
@@ -140,8 +140,9 @@ class UGATIT(TranslationModule):
         real_a, real_b = batch["A"], batch["B"]
         with torch.no_grad():
             fake_b, fake_a = self.G_ab(real_a).image, self.G_ba(real_b).image
-        d_a = self._discriminator_terms(self.D_a, real_a, fake_a)
-        d_b = self._discriminator_terms(self.D_b, real_b, fake_b)
+        # four heads per domain, {global, local} D x {patch logit, CAM logit}: terms summed over them
+        d_a = summed_over(lambda critic: self.adv.d_summed(critic, real_a, fake_a), self.D_a.values())
+        d_b = summed_over(lambda critic: self.adv.d_summed(critic, real_b, fake_b), self.D_b.values())
         return self.weights.adv_w * (d_a + d_b), {"d_a": d_a, "d_b": d_b}
 
     def generator_loss(self, batch: Batch, carry: Carry) -> tuple[Tensor, Logs]:
@@ -150,7 +151,8 @@ class UGATIT(TranslationModule):
         to_b, same_b = in_one_pass(self.G_ab, (real_a,), (real_b,))
         to_a, same_a = in_one_pass(self.G_ba, (real_b,), (real_a,))
         fake_b, fake_a = to_b.image, to_a.image
-        adv = self.adv.g(self._scores(self.D_b, fake_b)) + self.adv.g(self._scores(self.D_a, fake_a))
+        heads_b, heads_a = self._scores(self.D_b, fake_b), self._scores(self.D_a, fake_a)  # four each
+        adv = summed_over(self.adv.g, heads_b) + summed_over(self.adv.g, heads_a)
         cycle = F.l1_loss(self.G_ba(fake_b).image, real_a) + F.l1_loss(self.G_ab(fake_a).image, real_b)
         identity = F.l1_loss(same_a.image, real_a) + F.l1_loss(same_b.image, real_b)
         cam = _cam_terms(to_b.cam_logit, same_b.cam_logit) + _cam_terms(to_a.cam_logit, same_a.cam_logit)
@@ -166,9 +168,6 @@ class UGATIT(TranslationModule):
     def _scores(self, critics: nn.ModuleDict, images: Tensor) -> list[Tensor]:
         """The four adversarial heads of one domain: (logit, cam_logit) of the global and the local D."""
         return [score for critic in critics.values() for score in critic(images)]
-
-    def _discriminator_terms(self, critics: nn.ModuleDict, real: Tensor, fake: Tensor) -> Tensor:
-        return torch.stack([self.adv.d(critic, real, fake) for critic in critics.values()]).sum()
 
     # ------------------------------------------------------------------ inference
     @torch.inference_mode()
