@@ -13,7 +13,7 @@ from torch import nn
 
 from i2i import translate as translate_cli
 from i2i.errors import ConfigError
-from i2i.models.base import heatmap_rgb
+from i2i.nets.cam import heatmap_rgb
 from i2i.models.ugatit import UGATITLoss
 from i2i.nets.adailn import AdaILN, AdaILNResidualBlock
 from i2i.nets.cam import CAM

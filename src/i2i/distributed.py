@@ -133,3 +133,10 @@ def average_gradients(parameters: Sequence[nn.Parameter], bucket_bytes: int) -> 
                 parameter.grad = value.clone()
             else:
                 parameter.grad.copy_(value)
+
+
+def gather_objects(value: Any) -> list[Any]:
+    """`value` from every DDP rank, in rank order."""
+    gathered: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, value)
+    return gathered

@@ -16,12 +16,10 @@ optimizer steps in manual mode; nothing here relies on it.
 
 import logging
 import math
-import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
@@ -37,6 +35,8 @@ from i2i.errors import (
     check_non_negative,
     check_positive,
 )
+from i2i.distributed import gather_objects
+from i2i.rng import restore_rng_state, rng_state, seed_rank
 from i2i.types import DIRECTIONS, SOURCE_TARGET, Batch, Direction
 
 log = logging.getLogger(__name__)
@@ -227,11 +227,11 @@ class TranslationModule(pl.LightningModule):
         if self.trainer.world_size > 1:
             # Every rank was seeded alike (so the networks start equal); from here each draws its own
             # noise (styles, pool choices), as one process drawing for the whole global batch would.
-            _seed_rank(torch.initial_seed(), self.trainer.global_rank)
+            seed_rank(torch.initial_seed(), self.trainer.global_rank)
 
     def training_step(self, batch: Batch, batch_idx: int) -> None:
         if self._rng_to_restore is not None:
-            _set_rng_state(self._rng_to_restore)
+            restore_rng_state(self._rng_to_restore)
             self._rng_to_restore = None
         batch = self._prepared(batch)
         carry: Carry = {}
@@ -265,10 +265,10 @@ class TranslationModule(pl.LightningModule):
             )
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        rng = _get_rng_state()
+        rng = rng_state()
         checkpoint["i2i"] = {"iteration": self.iteration, "rng": rng}
         if self._world_size() > 1:  # every rank saves (rank 0 writes): keep each rank's generators
-            checkpoint["i2i"]["rng_by_rank"] = _gather_objects(rng)
+            checkpoint["i2i"]["rng_by_rank"] = gather_objects(rng)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         state = checkpoint.get("i2i", {})
@@ -411,48 +411,3 @@ class TranslationModule(pl.LightningModule):
 def _networks(params: Sequence[nn.Parameter], names: Mapping[int, str]) -> str:
     """The top-level modules holding `params`, e.g. "G_a, G_b"."""
     return ", ".join(dict.fromkeys(names.get(id(p), "?").split(".")[0] for p in params))
-
-
-def heatmap_rgb(maps: Tensor) -> Tensor:
-    """Attention maps (B, 1, H, W) in [0, 1] as (B, 3, H, W) images in [-1, 1], in the jet colour map
-    the official U-GAT-IT strips use (blue = low, red = high), so they sit in image grids."""
-    x = maps.float().clamp(0, 1)
-    rgb = torch.cat([1.5 - (4 * x - centre).abs() for centre in (3, 2, 1)], dim=1).clamp(0, 1)
-    return rgb * 2 - 1
-
-
-def _get_rng_state() -> dict[str, Any]:
-    """Every global random generator, in types `torch.load(weights_only=True)` accepts."""
-    _, keys, position, has_gauss, cached_gaussian = np.random.get_state()
-    state: dict[str, Any] = {
-        "torch": torch.get_rng_state(),
-        "python": random.getstate(),
-        "numpy": (torch.from_numpy(keys.astype(np.int64)), int(position), int(has_gauss), float(cached_gaussian)),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    random.setstate(state["python"])
-    keys, position, has_gauss, cached_gaussian = state["numpy"]
-    np.random.set_state(("MT19937", keys.numpy().astype(np.uint32), position, has_gauss, cached_gaussian))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _seed_rank(seed: int, rank: int) -> None:
-    """Seed torch, numpy and random with a seed of their own for DDP rank `rank`."""
-    rank_seed = (seed * 1_000_003 + rank) % 2**32
-    torch.manual_seed(rank_seed)
-    np.random.seed(rank_seed)
-    random.seed(rank_seed)
-
-
-def _gather_objects(value: Any) -> list[Any]:
-    """`value` from every DDP rank, in rank order."""
-    gathered: list[Any] = [None] * torch.distributed.get_world_size()
-    torch.distributed.all_gather_object(gathered, value)
-    return gathered

@@ -60,8 +60,9 @@ from torch import Tensor, nn
 
 from i2i.errors import ConfigError, check_choice, check_divisible, check_non_negative
 from i2i.losses.adversarial import GAN_MODES, AdversarialLoss, summed_over
-from i2i.models.base import Carry, Logs, TranslationModule, Update, heatmap_rgb
+from i2i.models.base import Carry, Logs, TranslationModule, Update
 from i2i.nets.batching import in_one_pass
+from i2i.nets.cam import heatmap_rgb
 from i2i.nets.discriminators import CAMDiscriminator
 from i2i.nets.init import init_weights
 from i2i.nets.norms import clip_rho_

@@ -47,3 +47,11 @@ class CAM(nn.Module):
         fused = kernel[:, :channels] * w_gap + kernel[:, channels:] * w_gmp
         x = self.activation(F.conv2d(x, fused[..., None, None], self.conv1x1.bias))
         return x, torch.cat([gap_logit, gmp_logit], dim=1), x.sum(dim=1, keepdim=True)
+
+
+def heatmap_rgb(maps: Tensor) -> Tensor:
+    """Attention maps (B, 1, H, W) in [0, 1] as (B, 3, H, W) images in [-1, 1], in the jet colour map
+    the official U-GAT-IT strips use (blue = low, red = high), so they sit in image grids."""
+    x = maps.float().clamp(0, 1)
+    rgb = torch.cat([1.5 - (4 * x - centre).abs() for centre in (3, 2, 1)], dim=1).clamp(0, 1)
+    return rgb * 2 - 1
