@@ -103,7 +103,8 @@ def test_discriminator_loss_in_one_pass_equals_the_separate_terms(make_discrimin
     discriminator, loss = make_discriminator(), AdversarialLoss("lsgan")
     real, fake = torch.randn(1, 3, 64, 64), torch.randn(1, 3, 64, 64, requires_grad=True)
     if isinstance(discriminator, MultiScaleDiscriminator):
-        expected = summed_over(loss.d_real, discriminator(real)) + summed_over(loss.d_fake, discriminator(fake))
+        real_scores, fake_scores = discriminator(real), discriminator(fake)
+        expected = summed_over(loss.d_real, real_scores) + summed_over(loss.d_fake, fake_scores)
         joined = loss.d_summed(discriminator, real, fake)
     else:
         expected = loss.d_real(discriminator(real)) + loss.d_fake(discriminator(fake))

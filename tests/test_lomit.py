@@ -53,8 +53,9 @@ def test_paper_preset_parameter_count_follows_from_the_layer_table(make_cfg):
     cfg = make_cfg(*LOMIT, "preset=paper", "data.image_size=128", attributes, fast=False)
     with torch.device("meta"):
         model = build_model(cfg)
-    assert (count(model.E_c), count(model.E_s), count(model.M)) == (content, style, mask)
-    assert (count(model.mlp_f), count(model.mlp_b), count(model.Dec), count(model.D)) == (mlp, mlp, decoder, critic)
+    assert (count(model.G.E_c), count(model.G.E_s), count(model.G.M)) == (content, style, mask)
+    networks = (model.G.mlp_f, model.G.mlp_b, model.G.Dec, model.D)
+    assert tuple(count(net) for net in networks) == (mlp, mlp, decoder, critic)
     assert count(model) == 62_874_449
 
 
@@ -153,21 +154,21 @@ def official_terms(model, batch):
 
     def styles(x, m):
         up = F.interpolate(m, None, 4, "bilinear", align_corners=False)
-        return model.E_s(up * x), model.E_s((1 - up) * x)
+        return model.G.E_s(up * x), model.G.E_s((1 - up) * x)
 
     def decode(c, m, s_f, s_b):
-        return model.decode(c, m, s_f, s_b)
+        return model.G.decode(c, m, s_f, s_b)
 
-    c_a, c_b = model.E_c(x_a), model.E_c(x_b)
-    m_a, m_b = model.M(c_a, c_b), model.M(c_b, c_a)
+    c_a, c_b = model.G.E_c(x_a), model.G.E_c(x_b)
+    m_a, m_b = model.G.M(c_a, c_b), model.G.M(c_b, c_a)
     (s_fa, s_ba), (s_fb, s_bb) = styles(x_a, m_a), styles(x_b, m_b)
     x_ab, x_ba = decode(c_a, m_a, s_fb, s_ba), decode(c_b, m_b, s_fa, s_bb)
     (src_ab, cls_ab), (src_ba, cls_ba) = model.D(x_ab), model.D(x_ba)
-    c_ab, c_ba = model.E_c(x_ab), model.E_c(x_ba)
-    m_ab, m_ba = model.M(c_ab, c_ba), model.M(c_ba, c_ab)
+    c_ab, c_ba = model.G.E_c(x_ab), model.G.E_c(x_ba)
+    m_ab, m_ba = model.G.M(c_ab, c_ba), model.G.M(c_ba, c_ab)
     (s_fab, s_bab), (s_fba, s_bba) = styles(x_ab, m_ab), styles(x_ba, m_ba)
     x_aba, x_bab = decode(c_ab, m_ab, s_fba, s_bab), decode(c_ba, m_ba, s_fab, s_bba)
-    m_aa, m_bb = model.M(c_a, c_a), model.M(c_b, c_b)
+    m_aa, m_bb = model.G.M(c_a, c_a), model.G.M(c_b, c_b)
     x_aa, x_bb = decode(c_a, m_aa, s_fa, s_ba), decode(c_b, m_bb, s_fb, s_bb)
     masks_a, masks_b = [m_a, m_ab, m_aa], [m_b, m_ba, m_bb]
     return {
@@ -221,7 +222,7 @@ def test_discriminator_loss_is_the_official_wgan_gp_with_attribute_classificatio
     torch.manual_seed(3)
     total, logs = model.discriminator_loss(batch, {})
     torch.manual_seed(3)  # the same interpolation draws, A's first as in the official update_D
-    fake = model.translate_pairs(torch.cat([batch["A"], batch["B"]])).output.detach()
+    fake = model.G.translate_pairs(torch.cat([batch["A"], batch["B"]])).output.detach()
     expected_gan, expected_gp, expected_cls = 0, 0, 0
     for real, fake_half, label in zip((batch["A"], batch["B"]), fake.chunk(2), (batch["attr_A"], batch["attr_B"])):
         src, cls = model.D(real)
@@ -265,11 +266,11 @@ def test_negative_weights_and_bad_model_settings_name_the_key(make_cfg):
 def test_masks_start_near_the_initial_mask_value(make_cfg, initial_mask):
     torch.manual_seed(0)
     model = build_model(make_cfg(*LOMIT, f"model.initial_mask={initial_mask}"))
-    assert model.M.out.bias.item() == pytest.approx(math.log(initial_mask / (1 - initial_mask)))
+    assert model.G.M.out.bias.item() == pytest.approx(math.log(initial_mask / (1 - initial_mask)))
     batch = batch_of(size=4)
     with torch.no_grad():
-        content = model.E_c(batch["A"])
-        masks = model.M(content, content.roll(1, 0))
+        content = model.G.E_c(batch["A"])
+        masks = model.G.M(content, content.roll(1, 0))
     assert masks.mean().item() == pytest.approx(initial_mask, abs=0.1)
 
 
@@ -289,7 +290,8 @@ def test_user_masks_replace_the_predicted_ones(make_cfg):
     everything = torch.ones(1, 1, 32, 32)
     out, given_in, given_ref = model.translate_with_masks(x, reference, everything, everything)
     assert torch.equal(given_in, everything.expand(2, 1, 32, 32)) and torch.equal(given_ref, given_in)
-    expected = model.decode(model.E_c(x), torch.ones(2, 1, 8, 8), model.E_s(reference), model.E_s(0 * x))
+    G = model.G
+    expected = G.decode(G.E_c(x), torch.ones(2, 1, 8, 8), G.E_s(reference), G.E_s(0 * x))
     torch.testing.assert_close(out, expected)
 
 
@@ -307,6 +309,19 @@ def test_sample_rows_show_input_exemplar_translation_and_both_masks(make_cfg):
     rows = build_model(make_cfg(*LOMIT)).eval().sample_rows(batch_of())
     assert [name for name, _ in rows] == ["input", "exemplar", "translation", "input_mask", "exemplar_mask"]
     assert all(row.shape == (2, 3, 32, 32) and -1 <= row.min() and row.max() <= 1 for _, row in rows)
+
+
+def test_weights_saved_before_the_generator_was_one_module_still_load(make_cfg):
+    """Checkpoints written before issue 25 name the generator's networks at the top level (E_c.*)."""
+    torch.manual_seed(0)
+    saved = build_model(make_cfg(*LOMIT)).state_dict()
+    old_layout = {key.removeprefix("G."): value for key, value in saved.items()}
+    assert any(key.startswith("E_c.") for key in old_layout)
+    torch.manual_seed(1)
+    model = build_model(make_cfg(*LOMIT))
+    model.load_state_dict(old_layout)  # strict: every tensor found its place
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, saved[key]), key
 
 
 # ---------------------------------------------------------------------- end to end

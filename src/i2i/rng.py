@@ -11,10 +11,11 @@ import torch
 def rng_state() -> dict[str, Any]:
     """Every global random generator, in types `torch.load(weights_only=True)` accepts."""
     _, keys, position, has_gauss, cached_gaussian = np.random.get_state()
+    numpy_keys = torch.from_numpy(keys.astype(np.int64))
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
         "python": random.getstate(),
-        "numpy": (torch.from_numpy(keys.astype(np.int64)), int(position), int(has_gauss), float(cached_gaussian)),
+        "numpy": (numpy_keys, int(position), int(has_gauss), float(cached_gaussian)),
     }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()

@@ -5,7 +5,8 @@ x_a, its background, is kept. A co-segmentation network M predicts for each imag
 content code's resolution (1/4), attended by the other image's code: m_a = M(c_a, c_b), m_b = M(c_b, c_a)
 with c = E_c(x). One style encoder E_s, shared by the foreground and the background (the official
 heads are built from the same layer objects), reads the exemplar's foreground and the input's
-background through the masks up-sampled x4, and Highway AdaIN (`nets.adain`) conditions c_a on both:
+background through the masks up-sampled x4, and Highway AdaIN (`nets.adain`) conditions c_a on both
+(the generator's wiring: `nets.lomit.LOMITGenerator`):
     s_f(b) = E_s(up(m_b) x_b),   s_b(a) = E_s(up(1 - m_a) x_a)
     x_ab   = Dec(m_a * AdaIN(c_a, MLP_f(s_f(b))) + (1 - m_a) * AdaIN(c_a, MLP_b(s_b(a))))
 The MLPs output [mean | log-variance] and std = exp(logvar / 2). Dec: LN residual blocks, x2
@@ -56,9 +57,9 @@ from i2i.losses.classification import multi_label_bce
 from i2i.losses.masks import mask_similarity, mask_total_variation
 from i2i.losses.penalties import gradient_penalty
 from i2i.models.base import Carry, Logs, TranslationModule, Update
-from i2i.nets.adain import HADAIN_STDS, highway_adaptive_instance_norm
+from i2i.nets.adain import HADAIN_STDS
 from i2i.nets.init import init_weights
-from i2i.nets.masks import upsample_mask
+from i2i.nets.lomit import LOMITGenerator, both, stacked, swap
 from i2i.types import Batch, Direction
 
 
@@ -85,42 +86,6 @@ class LOMITLoss:
         for key, value in vars(self).items():
             if key != "gan_mode":
                 check_non_negative(f"loss.{key}", value)
-
-
-@dataclass(frozen=True)
-class Translation:
-    """One generator pass over stacked pairs [x_a; x_b]: codes, masks and styles of the inputs and
-    each input translated towards the other's foreground style."""
-
-    content: Tensor
-    masks: Tensor
-    style_f: Tensor
-    style_b: Tensor
-    output: Tensor
-
-
-def stacked(batch: Batch) -> Tensor:
-    """The pairs of a batch as one tensor [x_a; x_b]: every network without batch statistics runs
-    once over both directions."""
-    return torch.cat([batch["A"], batch["B"]])
-
-
-def swap(x: Tensor) -> Tensor:
-    """[x_a; x_b] -> [x_b; x_a]: each row's partner."""
-    return x.roll(len(x) // 2, dims=0)
-
-
-def mean_and_std(mean_logvar: Tensor) -> Tensor:
-    """The MLPs' [mean | log-variance] as AdaIN's [mean | std], std = exp(logvar / 2)."""
-    mean, logvar = mean_logvar.chunk(2, dim=1)
-    return torch.cat([mean, torch.exp(0.5 * logvar)], dim=1)
-
-
-def both(loss: Callable[..., Tensor], *tensors: Tensor) -> Tensor:
-    """`loss` of the A rows plus `loss` of the B rows of stacked pairs: the official code sums its
-    two directions, each averaged over its own batch."""
-    halves = [t.chunk(2) for t in tensors]
-    return loss(*(h[0] for h in halves)) + loss(*(h[1] for h in halves))
 
 
 class LOMIT(TranslationModule):
@@ -154,29 +119,23 @@ class LOMIT(TranslationModule):
         self.weights = loss
         self.attributes = tuple(attributes)
         self.n_critic = n_critic
-        self.hadain_std = hadain_std
-        self.E_c = content_encoder()
         check_divisible("data.image_size", image_size, 4, "the content code is a quarter of the image")
-        channels = self.E_c.out_channels
-        self.E_s = style_encoder()
-        self.M = mask(channels=channels)
-        # [mean | log-variance] of each content channel, for the foreground and the background
-        self.mlp_f = mlp(in_dim=self.E_s.style_dim, out_dim=2 * channels)
-        self.mlp_b = mlp(in_dim=self.E_s.style_dim, out_dim=2 * channels)
-        self.Dec = decoder(in_channels=channels)
+        self.G = LOMITGenerator(
+            content_encoder=content_encoder,
+            style_encoder=style_encoder,
+            mask=mask,
+            mlp=mlp,
+            decoder=decoder,
+            hadain_std=hadain_std,
+        )
         self.D = discriminator(image_size=image_size, num_attributes=len(self.attributes))
-        for net in (self.E_c, self.E_s, self.M, self.mlp_f, self.mlp_b, self.Dec):
-            init_weights(net, generator_init, init_gain)
+        init_weights(self.G, generator_init, init_gain)
         init_weights(self.D, discriminator_init, init_gain)
-        nn.init.constant_(self.M.out.bias, math.log(initial_mask / (1 - initial_mask)))
+        nn.init.constant_(self.G.M.out.bias, math.log(initial_mask / (1 - initial_mask)))
         self.adv = AdversarialLoss(loss.gan_mode)
 
     def optimizer_parameters(self) -> dict[str, list[nn.Parameter]]:
-        generator = (self.E_c, self.E_s, self.M, self.mlp_f, self.mlp_b, self.Dec)
-        return {
-            "generator": [p for net in generator for p in net.parameters()],
-            "discriminator": list(self.D.parameters()),
-        }
+        return {"generator": list(self.G.parameters()), "discriminator": list(self.D.parameters())}
 
     def updates(self, iteration: int) -> tuple[Update, ...]:
         critic = Update("d", ("discriminator",), self.discriminator_loss)
@@ -184,39 +143,14 @@ class LOMIT(TranslationModule):
             return (critic,)
         return critic, Update("g", ("generator",), self.generator_loss)
 
-    # ------------------------------------------------------------------ the generator
-    def masks(self, content: Tensor, other: Tensor) -> Tensor:
-        """Masks of stacked pairs; one M call per half, as the official code (M has batch norm)."""
-        (content_a, content_b), (other_a, other_b) = content.chunk(2), other.chunk(2)
-        return torch.cat([self.M(content_a, other_a), self.M(content_b, other_b)])
-
-    def styles(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        """(foreground, background) styles of images x under image-resolution masks."""
-        style_f, style_b = self.E_s(torch.cat([mask * x, (1 - mask) * x])).chunk(2)
-        return style_f, style_b
-
-    def decode(self, content: Tensor, mask: Tensor, style_f: Tensor, style_b: Tensor) -> Tensor:
-        """Dec(HAdaIN(content)) with `mask` at the content's resolution."""
-        foreground, background = mean_and_std(self.mlp_f(style_f)), mean_and_std(self.mlp_b(style_b))
-        mixed = highway_adaptive_instance_norm(content, mask, foreground, background, std=self.hadain_std)
-        return self.Dec(mixed)
-
-    def translate_pairs(self, x: Tensor) -> Translation:
-        """Each half of the stacked pairs x = [x_a; x_b] translated towards the other half."""
-        content = self.E_c(x)
-        masks = self.masks(content, swap(content))
-        style_f, style_b = self.styles(x, upsample_mask(masks, x))
-        output = self.decode(content, masks, swap(style_f), style_b)
-        return Translation(content, masks, style_f, style_b, output)
-
     # ------------------------------------------------------------------ the updates
     def discriminator_loss(self, batch: Batch, carry: Carry) -> tuple[Tensor, Logs]:
         real, labels, w = stacked(batch), torch.cat([batch["attr_A"], batch["attr_B"]]), self.weights
         with torch.no_grad():
-            fake = self.translate_pairs(real).output
+            fake = self.G.translate_pairs(real).output
         scores, logits = self.D(torch.cat([real, fake]))
         (real_scores, fake_scores), real_logits = scores.chunk(2), logits[: len(real)]
-        gan = self.adv.d_real(real_scores.chunk(2)) + self.adv.d_fake(fake_scores.chunk(2))
+        gan = both(self.adv.d_real, real_scores) + both(self.adv.d_fake, fake_scores)
         gp = both(lambda r, f: gradient_penalty(lambda x: self.D(x)[0], r, f), real, fake)
         cls = both(multi_label_bce, real_logits, labels)
         total = gan + w.gp_w * gp + w.cls_w * cls
@@ -224,13 +158,13 @@ class LOMIT(TranslationModule):
 
     def generator_loss(self, batch: Batch, carry: Carry) -> tuple[Tensor, Logs]:
         x, labels, w = stacked(batch), torch.cat([batch["attr_A"], batch["attr_B"]]), self.weights
-        first = self.translate_pairs(x)  # [x_ab; x_ba]
-        second = self.translate_pairs(first.output)  # [x_aba; x_bab]
-        self_masks = self.masks(first.content, first.content)  # [m_aa; m_bb]
-        x_self = self.decode(first.content, self_masks, first.style_f, first.style_b)
+        first = self.G.translate_pairs(x)  # [x_ab; x_ba]
+        second = self.G.translate_pairs(first.output)  # [x_aba; x_bab]
+        self_masks = self.G.masks(first.content, first.content)  # [m_aa; m_bb]
+        x_self = self.G.decode(first.content, self_masks, first.style_f, first.style_b)
         scores, logits = self.D(first.output)
 
-        gan = self.adv.g(scores.chunk(2))
+        gan = both(self.adv.g, scores)
         cls = both(multi_label_bce, logits, swap(labels))
         recon_x = both(F.l1_loss, x_self, x)
         cycle_x = both(F.l1_loss, second.output, x)
@@ -295,20 +229,7 @@ class LOMIT(TranslationModule):
         the user intervention of the paper. It selects the exemplar's region whose style is taken and
         the input's region that receives it (area-averaged to the content resolution for HAdaIN).
         """
-        reference = reference.expand_as(x) if len(reference) == 1 else reference
-        content, content_ref = self.E_c(x), self.E_c(reference)
-        if input_mask is None:
-            mask = self.M(content, content_ref)
-            input_mask = upsample_mask(mask, x)
-        else:
-            input_mask = input_mask.to(x).expand(len(x), 1, *x.shape[-2:])
-            mask = F.adaptive_avg_pool2d(input_mask, content.shape[-2:])
-        if reference_mask is None:
-            reference_mask = upsample_mask(self.M(content_ref, content), reference)
-        else:
-            reference_mask = reference_mask.to(x).expand(len(x), 1, *x.shape[-2:])
-        style_f, style_b = self.E_s(reference_mask * reference), self.E_s((1 - input_mask) * x)
-        return self.decode(content, mask, style_f, style_b), input_mask, reference_mask
+        return self.G.translate_with_masks(x, reference, input_mask, reference_mask)
 
     @torch.no_grad()
     def sample_rows(self, images: Batch) -> list[tuple[str, Tensor]]:
@@ -321,3 +242,12 @@ class LOMIT(TranslationModule):
             ("input_mask", (input_mask * 2 - 1).expand_as(output)),
             ("exemplar_mask", (reference_mask * 2 - 1).expand_as(output)),
         ]
+
+    # ------------------------------------------------------------------ checkpoints
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+        # Checkpoints written before the generator's networks became one module (issue 25) name them at
+        # the top level: E_c.* where the model now has G.E_c.*.
+        parts = {f"{prefix}{name}." for name, _ in self.G.named_children()}
+        for key in [k for k in state_dict if any(k.startswith(part) for part in parts)]:
+            state_dict[f"{prefix}G.{key[len(prefix) :]}"] = state_dict.pop(key)
+        super()._load_from_state_dict(state_dict, prefix, *args)

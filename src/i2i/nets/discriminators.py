@@ -53,7 +53,7 @@ class MultiScaleDiscriminator(nn.Module):
     more than the previous one by `AvgPool2d(3, stride=2, padding=1, count_include_pad=False)`.
     Each is a k4 s2 conv to `dim` (no norm), `n_layer - 1` k4 s2 convs doubling the width (with
     `norm`), every one followed by `activation`, then a 1x1 conv to one channel. `forward` returns
-    the list of patch maps, finest first; `AdversarialLoss` sums its terms over them, as the
+    the list of patch maps, finest first; the models sum their terms over them, as the
     original `calc_dis_loss`/`calc_gen_loss` do.
     """
 
