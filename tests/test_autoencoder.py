@@ -48,7 +48,9 @@ def test_decoder_splits_the_mlp_output_over_its_adain_layers():
 
 
 def test_decoder_without_adain_needs_no_parameters():
-    decoder = configured_network("funit", "decoder", in_channels=8, n_upsample=2, n_res=1, res_norm="in", up_norm="ln")
+    decoder = configured_network(
+        "funit", "decoder", in_channels=8, n_upsample=2, n_res=1, res_norm="in", up_norm="ln"
+    )
     assert decoder.num_adain_params == 0
     assert decoder(torch.randn(1, 8, 4, 4)).shape == (1, 3, 16, 16)
 
@@ -71,7 +73,9 @@ def test_official_generator_parameter_counts():
 
 
 def test_mlp_layers_and_final_activation():
-    mlp = configured_network("funit", "mlp", in_dim=8, out_dim=4, hidden_dim=16, n_blocks=3, final_activation="relu")
+    mlp = configured_network(
+        "funit", "mlp", in_dim=8, out_dim=4, hidden_dim=16, n_blocks=3, final_activation="relu"
+    )
     assert [layer[0].out_features for layer in mlp] == [16, 16, 4]
     assert (mlp(torch.randn(5, 8, 1, 1)) >= 0).all()
 

@@ -64,7 +64,9 @@ def test_a_plain_function_counts_as_mixing_samples():
 
 def test_bound_method_with_several_arguments_matches_separate_calls():
     torch.manual_seed(0)
-    generator = configured_network("munit", "generator", dim=8, style_dim=4, n_res=1, mlp_dim=16, style_downsample=2)
+    generator = configured_network(
+        "munit", "generator", dim=8, style_dim=4, n_res=1, mlp_dim=16, style_downsample=2
+    )
     contents = [torch.randn(1, 32, 4, 4) for _ in range(2)]
     styles = [torch.randn(1, 4) for _ in range(2)]
     separate = [generator.decode(c, s) for c, s in zip(contents, styles)]

@@ -101,7 +101,9 @@ def small_generator(style_conditioning: bool = False) -> FewShotGenerator:
             style_mlp=configured_network("coco_funit", "style_mlp", in_dim=6 + 5, out_dim=6, hidden_dim=8),
             usb_dims=5,
         )
-    mlp = configured_network("funit", "mlp", in_dim=6, out_dim=decoder.num_adain_params, hidden_dim=8, n_blocks=2)
+    mlp = configured_network(
+        "funit", "mlp", in_dim=6, out_dim=decoder.num_adain_params, hidden_dim=8, n_blocks=2
+    )
     return FewShotGenerator(content_encoder=content, class_encoder=classes, mlp=mlp, decoder=decoder, style_conditioning=conditioning)
 
 
@@ -150,7 +152,8 @@ def test_the_projection_discriminator_adds_the_class_embedding_term():
 def test_discriminators_refuse_images_too_small_for_their_stages():
     with pytest.raises(ConfigError, match="data.image_size=32 .* 6 stages needs at least 33 px"):
         configured_network("funit_imaginaire", "discriminator", num_classes=2, nf=4).check_input_size(32)
-    configured_network("funit", "discriminator", num_classes=2, nf=4).check_input_size(32)  # 5 stages take 32 px
+    # FUNIT's 5 stages take 32 px
+    configured_network("funit", "discriminator", num_classes=2, nf=4).check_input_size(32)
     with pytest.raises(ConfigError, match="n_res_blocks=3"):
         configured_network("funit", "discriminator", num_classes=2, n_res_blocks=3)
 

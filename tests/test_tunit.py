@@ -50,7 +50,9 @@ def test_pre_norm_residual_block_averages_shortcut_and_residual():
 
 
 def test_discriminator_picks_the_logit_of_each_image_s_domain():
-    discriminator = configured_network("tunit", "discriminator", image_size=32, num_domains=3, dim=8, max_dim=16)
+    discriminator = configured_network(
+        "tunit", "discriminator", image_size=32, num_domains=3, dim=8, max_dim=16
+    )
     x, domain = torch.randn(4, 3, 32, 32), torch.tensor([2, 0, 1, 2])
     logits = discriminator.logits(x)
     assert logits.shape == (4, 3)

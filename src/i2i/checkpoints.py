@@ -67,7 +67,9 @@ FORMER_INIT_KEYS = (
     ("generator_init", "discriminator_init", "init_gain"),  # LOMIT
 )
 # ... TUNIT's, fixed in its code then.
-FORMER_FIXED_INIT = {"i2i.models.tunit.TUNIT": {"generator": "kaiming", "discriminator": "kaiming", "gain": 0.02}}
+FORMER_FIXED_INIT = {
+    "i2i.models.tunit.TUNIT": {"generator": "kaiming", "discriminator": "kaiming", "gain": 0.02},
+}
 # ... and the network arguments that were Python defaults then (no config wrote them), with those values.
 FORMER_NETWORK_DEFAULTS = {
     "i2i.nets.autoencoder.ContentEncoder": {"res_final_activation": "none", "res_scale": 1.0},
