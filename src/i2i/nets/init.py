@@ -18,8 +18,8 @@ INIT_KINDS = ("normal", "gaussian", "xavier", "kaiming", "orthogonal", "default"
 def init_weights(module: nn.Module, kind: str, gain: float) -> nn.Module:
     """Initialise every conv/linear weight of `module` in place and zero its biases.
 
-    normal/gaussian: N(0, gain) (CycleGAN calls it `normal`, MUNIT `gaussian`); xavier: xavier_normal
-    with `gain`; kaiming: kaiming_normal, fan_in (MUNIT/FUNIT); orthogonal: with `gain`; default: leave
+    normal/gaussian: N(0, gain) (CycleGAN `normal`, MUNIT `gaussian`); xavier: xavier_normal with
+    `gain`; kaiming: kaiming_normal, fan_in (MUNIT/FUNIT); orthogonal: with `gain`; default: leave
     PyTorch's own init (U-GAT-IT PyTorch). BatchNorm weights get N(1, gain) as in CycleGAN.
     """
     check_choice("init", kind, INIT_KINDS)
@@ -51,9 +51,9 @@ def init_weights(module: nn.Module, kind: str, gain: float) -> nn.Module:
 @dataclass(frozen=True)
 class WeightInit:
     """A model's initialisation (`model.init`): `init_weights` of kind `generator` on its generator
-    networks, then of kind `discriminator` on its discriminators, both with `gain` (the std of
-    normal/gaussian, the gain of xavier/orthogonal, the std of BatchNorm weights around 1; kaiming
-    and default ignore it elsewhere)."""
+    networks, then of kind `discriminator` on its discriminators. `gain` is the std of normal/gaussian
+    weights, the gain of xavier/orthogonal ones and, with every kind but default, the std of BatchNorm
+    weights around 1; kaiming weights do not use it."""
 
     generator: str
     discriminator: str
