@@ -77,7 +77,7 @@ FORMER_NETWORK_DEFAULTS = {
 }
 
 
-def with_current_network_keys(model: dict[str, Any]) -> dict[str, Any]:
+def with_current_network_keys(model: Any) -> Any:
     """The model config of a checkpoint in today's keys: a config written before `model.init` and
     the required network arguments gets them, as `FORMER_INIT_KEYS`, `FORMER_FIXED_INIT` and
     `FORMER_NETWORK_DEFAULTS` map them, so the same networks are built; a current config is
@@ -89,7 +89,7 @@ def with_current_network_keys(model: dict[str, Any]) -> dict[str, Any]:
             return {**FORMER_NETWORK_DEFAULTS.get(node.get("_target_"), {}), **filled}
         return [fill_defaults(item) for item in node] if isinstance(node, list) else node
 
-    if "init" in model:
+    if not isinstance(model, dict) or "init" in model:
         return model
     model = fill_defaults(model)
     former = next((keys for keys in FORMER_INIT_KEYS if keys[0] in model), None)
