@@ -1,5 +1,6 @@
 """Shared fixtures: the real composed config, shrunk to run in seconds on a CPU."""
 
+import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -8,7 +9,8 @@ import pytest
 import torch
 from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
-from omegaconf import DictConfig, open_dict
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf, open_dict
 from torchvision.models.vgg import cfgs as vgg_cfgs
 from torchvision.models.vgg import make_layers
 
@@ -103,3 +105,20 @@ def vgg_file(tmp_path: Path) -> tuple[Path, torch.nn.Sequential]:
     path = tmp_path / "vgg16-397923af.pth"
     torch.save(state, path)
     return path, features
+
+
+@functools.cache
+def _paper_model_config(model: str) -> DictConfig:
+    return compose_config([f"model={model}", "preset=paper"]).model
+
+
+def network_factory(model: str, network: str) -> Callable[..., torch.nn.Module]:
+    """The factory of network `model.<network>` of `conf/model/<model>.yaml` at the official widths,
+    as the model receives it: tests build networks from the one source of their hyperparameters."""
+    return instantiate(OmegaConf.to_container(_paper_model_config(model)[network], resolve=True))
+
+
+def configured_network(model: str, network: str, **arguments: object) -> torch.nn.Module:
+    """Network `model.<network>` at the official widths of `conf/model/<model>.yaml`, `arguments`
+    replacing or adding to the configured ones (e.g. a smaller `dim`, the widths a model wires in)."""
+    return network_factory(model, network)(**arguments)

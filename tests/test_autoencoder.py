@@ -3,11 +3,12 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import configured_network, network_factory
 from torch import nn
 
 from i2i.nets.adain import AdaINResidualBlock, AdaptiveInstanceNorm2d, adaptive_instance_norm
-from i2i.nets.autoencoder import ContentEncoder, Decoder, StyleEncoder
-from i2i.nets.blocks import MLP, ActFirstResidualBlock
+from i2i.nets.blocks import ActFirstResidualBlock
+from i2i.nets.fewshot import FewShotGenerator
 
 
 def count(*modules: nn.Module) -> int:
@@ -40,21 +41,23 @@ def test_residual_block_consumes_mean_then_std_per_layer_in_module_order():
 
 
 def test_decoder_splits_the_mlp_output_over_its_adain_layers():
-    decoder = Decoder(in_channels=8, n_upsample=1, n_res=2, res_norm="adain", up_norm="adain")
+    decoder = configured_network("funit", "decoder", in_channels=8, n_upsample=1, n_res=2, up_norm="adain")
     assert decoder.param_sizes == [32, 32, 8] and decoder.num_adain_params == 72
     out = decoder(torch.randn(2, 8, 4, 4), torch.randn(2, 72))
     assert out.shape == (2, 3, 8, 8) and out.abs().max() <= 1
 
 
 def test_decoder_without_adain_needs_no_parameters():
-    decoder = Decoder(in_channels=8, n_upsample=2, n_res=1, res_norm="in", up_norm="ln")
+    decoder = configured_network(
+        "funit", "decoder", in_channels=8, n_upsample=2, n_res=1, res_norm="in", up_norm="ln"
+    )
     assert decoder.num_adain_params == 0
     assert decoder(torch.randn(1, 8, 4, 4)).shape == (1, 3, 16, 16)
 
 
 def test_encoders_give_the_official_shapes():
-    content = ContentEncoder(dim=8, n_downsample=2, n_res=1)
-    style = StyleEncoder(dim=8, n_downsample=4, style_dim=5)
+    content = configured_network("funit", "content_encoder", dim=8, n_downsample=2, n_res=1)
+    style = configured_network("funit", "class_encoder", dim=8, n_downsample=4, style_dim=5)
     x = torch.randn(2, 3, 32, 32)
     assert content(x).shape == (2, 32, 8, 8) and content.out_channels == 32
     assert style(x).shape == (2, 5)
@@ -62,23 +65,17 @@ def test_encoders_give_the_official_shapes():
 
 def test_official_generator_parameter_counts():
     """MUNIT gen_a 15,026,187; UNIT gen_a 11,140,483; FUNIT gen 29,866,435 (research/reference_perf.md)."""
-    decoder = Decoder(in_channels=256, n_upsample=2, n_res=4, res_norm="adain", up_norm="ln")
-    munit = (StyleEncoder(style_dim=8), ContentEncoder(), decoder, MLP(8, decoder.num_adain_params, hidden_dim=256, n_blocks=3))
-    assert count(*munit) == 15_026_187
-    unit = (ContentEncoder(), Decoder(in_channels=256, res_norm="in", up_norm="ln"))
-    assert count(*unit) == 11_140_483
-    decoder = Decoder(in_channels=512, n_upsample=3, n_res=2, res_norm="adain", up_norm="in")
-    funit = (
-        StyleEncoder(style_dim=64),
-        ContentEncoder(n_downsample=3, n_res=2),
-        decoder,
-        MLP(64, decoder.num_adain_params, hidden_dim=256, n_blocks=3),
-    )
-    assert count(*funit) == 29_866_435
+    assert count(configured_network("munit", "generator")) == 15_026_187
+    assert count(configured_network("unit", "generator")) == 11_140_483
+    parts = ("content_encoder", "class_encoder", "decoder", "mlp")
+    funit = FewShotGenerator.assemble(**{part: network_factory("funit", part) for part in parts})
+    assert count(funit) == 29_866_435
 
 
 def test_mlp_layers_and_final_activation():
-    mlp = MLP(8, 4, hidden_dim=16, n_blocks=3, final_activation="relu")
+    mlp = configured_network(
+        "funit", "mlp", in_dim=8, out_dim=4, hidden_dim=16, n_blocks=3, final_activation="relu"
+    )
     assert [layer[0].out_features for layer in mlp] == [16, 16, 4]
     assert (mlp(torch.randn(5, 8, 1, 1)) >= 0).all()
 

@@ -4,13 +4,13 @@ from typing import NamedTuple
 
 import pytest
 import torch
+from conftest import configured_network
 from torch import Tensor, nn
 
 from i2i.losses.adversarial import AdversarialLoss, summed_over
-from i2i.nets.autoencoder import AdaINAutoEncoder
 from i2i.nets.batching import in_one_pass, mixes_samples
 from i2i.nets.blocks import ConvBlock
-from i2i.nets.discriminators import MultiScaleDiscriminator, PatchDiscriminator
+from i2i.nets.discriminators import MultiScaleDiscriminator
 
 
 class CountingNet(nn.Module):
@@ -65,9 +65,8 @@ def test_a_plain_function_counts_as_mixing_samples():
 
 def test_bound_method_with_several_arguments_matches_separate_calls():
     torch.manual_seed(0)
-    generator = AdaINAutoEncoder(
-        dim=8, style_dim=4, n_downsample=2, n_res=1, mlp_dim=16, mlp_blocks=3, style_downsample=2,
-        activation="relu", pad_type="reflect",
+    generator = configured_network(
+        "munit", "generator", dim=8, style_dim=4, n_res=1, mlp_dim=16, style_downsample=2
     )
     contents = [torch.randn(1, 32, 4, 4) for _ in range(2)]
     styles = [torch.randn(1, 4) for _ in range(2)]
@@ -95,7 +94,10 @@ def test_outputs_are_split_field_by_field():
 
 @pytest.mark.parametrize(
     "make_discriminator",
-    [lambda: MultiScaleDiscriminator(dim=8, n_layer=2, num_scales=2), lambda: PatchDiscriminator(ndf=8)],
+    [
+        lambda: configured_network("munit", "discriminator", dim=8, n_layer=2, num_scales=2),
+        lambda: configured_network("cyclegan", "discriminator", ndf=8),
+    ],
     ids=["multi_scale", "patch_in"],
 )
 def test_discriminator_loss_in_one_pass_equals_the_separate_terms(make_discriminator):

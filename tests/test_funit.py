@@ -6,16 +6,13 @@ import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
-from conftest import run_cli
+from conftest import configured_network, run_cli
 from hydra.utils import instantiate
 from PIL import Image
 
 from i2i import translate as translate_cli
 from i2i.errors import ConfigError
 from i2i.losses.penalties import r1_penalty
-from i2i.nets.autoencoder import ContentEncoder, Decoder, StyleEncoder
-from i2i.nets.blocks import MLP
-from i2i.nets.discriminators import GPPatchMcResDis, ProjectionResDiscriminator
 from i2i.nets.fewshot import ContentConditionedStyle, FewShotGenerator
 from i2i.train import build_model, train
 
@@ -94,17 +91,19 @@ def test_imaginaire_presets_match_the_imaginaire_layer_tables(make_cfg, model, c
 
 # ---------------------------------------------------------------------------- networks
 def small_generator(style_conditioning: bool = False) -> FewShotGenerator:
-    content = ContentEncoder(dim=4, n_downsample=2, n_res=1)
-    classes = StyleEncoder(dim=4, n_downsample=3, style_dim=6)
-    decoder = Decoder(in_channels=16, n_upsample=2, n_res=1, res_norm="adain", up_norm="in")
+    content = configured_network("funit", "content_encoder", dim=4, n_downsample=2, n_res=1)
+    classes = configured_network("funit", "class_encoder", dim=4, n_downsample=3, style_dim=6)
+    decoder = configured_network("funit", "decoder", in_channels=16, n_upsample=2, n_res=1)
     conditioning = None
     if style_conditioning:
         conditioning = ContentConditionedStyle(
-            content_mlp=MLP(16, 6, hidden_dim=8, n_blocks=2, final_activation="relu"),
-            style_mlp=MLP(6 + 5, 6, hidden_dim=8, n_blocks=2, final_activation="relu"),
+            content_mlp=configured_network("coco_funit", "content_mlp", in_dim=16, out_dim=6, hidden_dim=8),
+            style_mlp=configured_network("coco_funit", "style_mlp", in_dim=6 + 5, out_dim=6, hidden_dim=8),
             usb_dims=5,
         )
-    mlp = MLP(6, decoder.num_adain_params, hidden_dim=8, n_blocks=2)
+    mlp = configured_network(
+        "funit", "mlp", in_dim=6, out_dim=decoder.num_adain_params, hidden_dim=8, n_blocks=2
+    )
     return FewShotGenerator(content_encoder=content, class_encoder=classes, mlp=mlp, decoder=decoder, style_conditioning=conditioning)
 
 
@@ -128,7 +127,7 @@ def test_content_conditioned_style_is_the_gated_product():
 
 
 def test_the_discriminator_scores_each_image_on_its_own_class_channel():
-    discriminator = GPPatchMcResDis(num_classes=5, nf=4, n_res_blocks=4)
+    discriminator = configured_network("funit", "discriminator", num_classes=5, nf=4, n_res_blocks=4)
     x, labels = torch.randn(3, 3, 16, 16), torch.tensor([4, 0, 2])
     scores, features = discriminator(x, labels)
     every_class = discriminator.head(discriminator.features(x))
@@ -139,7 +138,9 @@ def test_the_discriminator_scores_each_image_on_its_own_class_channel():
 
 def test_the_projection_discriminator_adds_the_class_embedding_term():
     # eval: spectral norm's power iteration would otherwise move the weights between the two calls
-    discriminator = ProjectionResDiscriminator(num_classes=5, nf=4, max_channels=8, n_layers=3).eval()
+    discriminator = configured_network(
+        "funit_imaginaire", "discriminator", num_classes=5, nf=4, max_channels=8, n_layers=3
+    ).eval()
     x, labels = torch.randn(2, 3, 16, 16), torch.tensor([1, 3])
     scores, pooled = discriminator(x, labels)
     unconditional = discriminator.head(discriminator.features(x))
@@ -150,10 +151,11 @@ def test_the_projection_discriminator_adds_the_class_embedding_term():
 
 def test_discriminators_refuse_images_too_small_for_their_stages():
     with pytest.raises(ConfigError, match="data.image_size=32 .* 6 stages needs at least 33 px"):
-        ProjectionResDiscriminator(num_classes=2, nf=4, n_layers=6).check_input_size(32)
-    GPPatchMcResDis(num_classes=2, nf=4).check_input_size(32)  # FUNIT's 5 stages take 32 px
+        configured_network("funit_imaginaire", "discriminator", num_classes=2, nf=4).check_input_size(32)
+    # FUNIT's 5 stages take 32 px
+    configured_network("funit", "discriminator", num_classes=2, nf=4).check_input_size(32)
     with pytest.raises(ConfigError, match="n_res_blocks=3"):
-        GPPatchMcResDis(num_classes=2, n_res_blocks=3)
+        configured_network("funit", "discriminator", num_classes=2, n_res_blocks=3)
 
 
 # ---------------------------------------------------------------------------- R1

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import run_cli
+from conftest import configured_network, run_cli
 from PIL import Image
 
 from i2i import translate as translate_cli
@@ -18,7 +18,7 @@ from i2i.models.lomit import LOMITLoss
 from i2i.models.schedules import ConstantThenStepDecay
 from i2i.nets.adain import adaptive_instance_norm, highway_adaptive_instance_norm
 from i2i.nets.discriminators import AttributeDiscriminator
-from i2i.nets.masks import CosegmentationMask, upsample_mask
+from i2i.nets.masks import upsample_mask
 from i2i.train import build_model, train
 
 LOMIT = ["model=lomit", "data=shapes_local"]
@@ -99,7 +99,7 @@ def test_highway_adain_refuses_an_unknown_normalisation():
 
 
 def test_mask_network_gives_a_soft_mask_at_content_resolution_attended_by_the_other_code():
-    net = CosegmentationMask(channels=8, n_layers=6).eval()
+    net = configured_network("lomit", "mask", channels=8).eval()
     assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules()) == 6
     content, other = torch.randn(2, 8, 6, 6), torch.randn(2, 8, 6, 6)
     mask = net(content, other)
@@ -117,9 +117,9 @@ def test_attribute_discriminator_scores_patches_and_classifies_attributes():
     scores, logits = AttributeDiscriminator(image_size=32, num_attributes=3, ndf=4, n_layers=4)(torch.randn(2, 3, 32, 32))
     assert scores.shape == (2, 1, 2, 2) and logits.shape == (2, 3)
     with pytest.raises(ConfigError, match="data.image_size=64 .* multiple of 64 that is at least 128"):
-        AttributeDiscriminator(image_size=64, num_attributes=3, n_layers=6)
+        configured_network("lomit", "discriminator", image_size=64, num_attributes=3)  # the official 6 layers
     with pytest.raises(ConfigError, match="num_attributes=0"):
-        AttributeDiscriminator(image_size=32, num_attributes=0, n_layers=4)
+        AttributeDiscriminator(image_size=32, num_attributes=0, ndf=4, n_layers=4)
 
 
 # ---------------------------------------------------------------------- losses

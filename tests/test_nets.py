@@ -2,15 +2,14 @@
 
 import pytest
 import torch
+from conftest import configured_network
 from torch import nn
 
 from i2i.errors import ConfigError
 from i2i.nets.blocks import ConvBlock, ConvTransposeBlock, ResidualBlock, make_activation
-from i2i.nets.discriminators import MultiScaleDiscriminator, PatchDiscriminator
-from i2i.nets.init import init_weights
+from i2i.nets.init import WeightInit, init_weights
 from i2i.nets.norms import LayerNorm2d, make_norm
 from i2i.nets.pool import ImagePool
-from i2i.nets.resnet import ResnetGenerator
 
 
 def count(module: nn.Module) -> int:
@@ -66,13 +65,13 @@ def test_unknown_norm_and_activation_name_the_choices():
 
 
 def test_resnet_generator_official_parameter_count_and_shape():
-    generator = ResnetGenerator(ngf=64, n_blocks=9)
+    generator = configured_network("cyclegan", "generator")
     assert count(generator) == 11_378_179
     assert generator(torch.randn(1, 3, 32, 32)).shape == (1, 3, 32, 32)
 
 
 def test_patch_discriminator_official_parameter_count_and_patch_map():
-    discriminator = PatchDiscriminator(ndf=64, n_layers=3)
+    discriminator = configured_network("cyclegan", "discriminator")
     assert count(discriminator) == 2_764_737
     assert discriminator.output_size(256) == 30  # the official 30x30 patch map of a 70x70 PatchGAN
     assert discriminator(torch.randn(1, 3, 64, 64)).shape == (1, 1, 6, 6)
@@ -80,11 +79,11 @@ def test_patch_discriminator_official_parameter_count_and_patch_map():
 
 def test_patch_discriminator_refuses_a_size_it_cannot_score():
     with pytest.raises(ConfigError, match="data.image_size=16 .* needs at least 24 px"):
-        PatchDiscriminator(ndf=8).check_input_size(16)
+        configured_network("cyclegan", "discriminator", ndf=8).check_input_size(16)
 
 
 def test_multi_scale_discriminator_official_count_and_one_patch_map_per_scale():
-    discriminator = MultiScaleDiscriminator(dim=64, n_layer=4, num_scales=3)
+    discriminator = configured_network("munit", "discriminator")
     assert count(discriminator) == 8_271_171  # MUNIT/UNIT dis_a (research/reference_perf.md)
     outputs = discriminator(torch.randn(2, 3, 64, 64))
     assert [tuple(o.shape) for o in outputs] == [(2, 1, 4, 4), (2, 1, 2, 2), (2, 1, 1, 1)]
@@ -92,7 +91,7 @@ def test_multi_scale_discriminator_official_count_and_one_patch_map_per_scale():
 
 
 def test_multi_scale_discriminator_scales_have_their_own_weights_and_see_pooled_images():
-    discriminator = MultiScaleDiscriminator(dim=4, n_layer=2, num_scales=2)
+    discriminator = configured_network("munit", "discriminator", dim=4, n_layer=2, num_scales=2)
     first, second = discriminator.cnns
     assert first[0][1].weight is not second[0][1].weight
     x = torch.randn(1, 3, 16, 16)
@@ -107,7 +106,7 @@ def test_multi_scale_discriminator_scales_have_their_own_weights_and_see_pooled_
 
 
 def test_multi_scale_discriminator_layers_are_conv_lrelu_without_norm():
-    scale = MultiScaleDiscriminator(dim=8).cnns[0]
+    scale = configured_network("munit", "discriminator", dim=8).cnns[0]
     assert [type(block[3]) for block in scale[:-1]] == [nn.LeakyReLU] * 4
     assert all(isinstance(block[2], nn.Identity) for block in scale[:-1])  # norm none
     assert all(isinstance(block[0], nn.ReflectionPad2d) for block in scale[:-1])
@@ -115,7 +114,7 @@ def test_multi_scale_discriminator_layers_are_conv_lrelu_without_norm():
 
 
 def test_multi_scale_discriminator_refuses_a_size_its_coarsest_scale_cannot_score():
-    discriminator = MultiScaleDiscriminator(dim=8)
+    discriminator = configured_network("munit", "discriminator", dim=8)
     discriminator.check_input_size(64)
     with pytest.raises(ConfigError, match="data.image_size=32 .* 3-scale discriminator needs at least 61 px"):
         discriminator.check_input_size(32)
@@ -125,13 +124,13 @@ def test_multi_scale_discriminator_refuses_a_size_its_coarsest_scale_cannot_scor
 
 
 def test_normal_init_gives_the_official_statistics():
-    layer = init_weights(nn.Conv2d(64, 64, 3), "normal", 0.02)
+    layer = init_weights(nn.Conv2d(64, 64, 3), "normal", gain=0.02)
     assert abs(layer.weight.std().item() - 0.02) < 0.002
     assert torch.count_nonzero(layer.bias) == 0
 
 
 def test_kaiming_init_uses_fan_in():
-    layer = init_weights(nn.Conv2d(64, 32, 3), "kaiming")
+    layer = init_weights(nn.Conv2d(64, 32, 3), "kaiming", gain=0.02)
     assert abs(layer.weight.std().item() - (2 / (64 * 9)) ** 0.5) < 0.005
 
 

@@ -6,15 +6,14 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import configured_network
 from torch import nn
 
 from i2i.errors import ConfigError
 from i2i.losses.contrastive import KeyQueue, contrastive_loss, iic_loss
 from i2i.models.tunit import TUNITLoss
 from i2i.nets.blocks import PreNormResidualBlock
-from i2i.nets.discriminators import MultiDomainDiscriminator
 from i2i.nets.norms import FilterResponseNorm2d, make_norm
-from i2i.nets.tunit import GuidingNetwork, TUNITGenerator
 from i2i.train import build_model, train
 
 SMALL = ["model=tunit", "data=shapes_unlabeled", "data.batch_size=4"]
@@ -51,17 +50,19 @@ def test_pre_norm_residual_block_averages_shortcut_and_residual():
 
 
 def test_discriminator_picks_the_logit_of_each_image_s_domain():
-    discriminator = MultiDomainDiscriminator(image_size=32, num_domains=3, dim=8, max_dim=16)
+    discriminator = configured_network(
+        "tunit", "discriminator", image_size=32, num_domains=3, dim=8, max_dim=16
+    )
     x, domain = torch.randn(4, 3, 32, 32), torch.tensor([2, 0, 1, 2])
     logits = discriminator.logits(x)
     assert logits.shape == (4, 3)
     torch.testing.assert_close(discriminator(x, domain), logits[torch.arange(4), domain])
     with pytest.raises(ConfigError, match="data.image_size=48 .* power of two"):
-        MultiDomainDiscriminator(image_size=48, num_domains=3)
+        configured_network("tunit", "discriminator", image_size=48, num_domains=3)
 
 
 def test_guide_heads_and_official_initialisation():
-    guide = GuidingNetwork(num_clusters=10, style_dim=128)
+    guide = configured_network("tunit", "guide")  # 10 clusters, style 128
     style, logits = guide(torch.randn(3, 3, 32, 32))
     assert style.shape == (3, 128) and logits.shape == (3, 10)
     assert sum(isinstance(m, nn.Conv2d) for m in guide.modules()) == 8  # VGG11
@@ -72,13 +73,13 @@ def test_guide_heads_and_official_initialisation():
 
 
 def test_generator_scales_every_residual_by_a_tenth_and_keeps_the_size():
-    generator = TUNITGenerator(image_size=64, style_dim=8, dim=8, mlp_dim=16)
+    generator = configured_network("tunit", "generator", image_size=64, style_dim=8, dim=8, mlp_dim=16)
     assert generator.encode(torch.randn(2, 3, 64, 64)).shape == (2, 32, 16, 16)  # content 16 x 16
     assert generator(torch.randn(2, 3, 64, 64), torch.randn(2, 8)).shape == (2, 3, 64, 64)
     scales = [m.res_scale for m in generator.modules() if hasattr(m, "res_scale")]
     assert scales == [0.1] * 4  # 2 encoder blocks, 2 AdaIN decoder blocks
     with pytest.raises(ConfigError, match="data.image_size=48 .* 16 x a power of two"):
-        TUNITGenerator(image_size=48, style_dim=8)
+        configured_network("tunit", "generator", image_size=48, style_dim=8)
 
 
 # ---------------------------------------------------------------- losses

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from omegaconf import OmegaConf
 from PIL import Image
+from conftest import configured_network
 from test_train import run_cli, write_pngs
 from torch import nn
 
@@ -125,7 +126,7 @@ def test_discriminator_depth_follows_the_image_size():
     assert [depth_for_size(7, 256, s) for s in (512, 256, 128, 96, 64, 32, 16)] == [7, 7, 6, 6, 5, 4, 3]
     assert [depth_for_size(5, 256, s) for s in (256, 128, 64, 32)] == [5, 4, 3, 3]
     assert depth_for_size(7, None, 64) == 7
-    local = CAMDiscriminator(ndf=4, n_layers=5, reference_size=256, image_size=64)
+    local = configured_network("ugatit", "discriminator_local", ndf=4, image_size=64)  # 5 layers at 256 px
     logits, cam_logits = local(torch.randn(2, 3, 64, 64))
     assert local.n_layers == 3 and logits.shape == (2, 1, 30, 30) and cam_logits.shape == (2, 2)
 

@@ -59,9 +59,55 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     return checkpoint, config
 
 
+# How checkpoints written before issue 25 §2 (up to bbf4374) name a model's initialisation, now
+# `model.init` (`i2i.nets.init.WeightInit`): (generator kind, discriminator kind, gain) keys.
+FORMER_INIT_KEYS = (
+    ("init_kind", "init_kind", "init_gain"),  # CycleGAN, U-GAT-IT, FUNIT, COCO-FUNIT
+    ("init_generator", "init_discriminator", "init_gain"),  # UNIT, MUNIT
+    ("generator_init", "discriminator_init", "init_gain"),  # LOMIT
+)
+# ... TUNIT's, fixed in its code then.
+FORMER_FIXED_INIT = {
+    "i2i.models.tunit.TUNIT": {"generator": "kaiming", "discriminator": "kaiming", "gain": 0.02},
+}
+# ... and the network arguments that were Python defaults then (no config wrote them), with those values.
+FORMER_NETWORK_DEFAULTS = {
+    "i2i.nets.autoencoder.ContentEncoder": {"res_final_activation": "none", "res_scale": 1.0},
+    "i2i.nets.autoencoder.Decoder": {"res_scale": 1.0},
+}
+
+
+def with_current_network_keys(model: Any) -> Any:
+    """The model config of a checkpoint in today's keys: a config written before `model.init` and
+    the required network arguments gets them, as `FORMER_INIT_KEYS`, `FORMER_FIXED_INIT` and
+    `FORMER_NETWORK_DEFAULTS` map them, so the same networks are built; a current config is
+    returned as it is."""
+
+    def fill_defaults(node: Any) -> Any:
+        if isinstance(node, dict):
+            filled = {key: fill_defaults(value) for key, value in node.items()}
+            return {**FORMER_NETWORK_DEFAULTS.get(node.get("_target_"), {}), **filled}
+        return [fill_defaults(item) for item in node] if isinstance(node, list) else node
+
+    if not isinstance(model, dict) or "init" in model:
+        return model
+    model = fill_defaults(model)
+    former = next((keys for keys in FORMER_INIT_KEYS if keys[0] in model), None)
+    if former is not None:
+        init = dict(zip(("generator", "discriminator", "gain"), (model[key] for key in former)))
+        model = {key: value for key, value in model.items() if key not in former}
+    elif model.get("_target_") in FORMER_FIXED_INIT:
+        init = FORMER_FIXED_INIT[model["_target_"]]
+    else:
+        return model
+    return {**model, "init": {"_target_": "i2i.nets.init.WeightInit", **init}}
+
+
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[TranslationModule, dict[str, Any]]:
-    """The trained model of an i2i checkpoint, in eval mode on `device`, and its run config."""
+    """The trained model of an i2i checkpoint, in eval mode on `device`, and its run config (a
+    checkpoint of an earlier i2i read in today's keys: `with_current_network_keys`)."""
     checkpoint, config = load_checkpoint(path)
+    config = {**config, "model": with_current_network_keys(config["model"])}
     build = instantiate(config["model"], _partial_=True, _convert_="all")
     model = build(loss=instantiate(config["loss"]))
     load_weights(model, checkpoint["state_dict"], path, "the model in its config")

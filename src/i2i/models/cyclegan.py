@@ -30,7 +30,7 @@ from i2i.errors import check_choice, check_divisible, check_non_negative
 from i2i.losses.adversarial import GAN_MODES, AdversarialLoss
 from i2i.models.base import Carry, Logs, TranslationModule, Update
 from i2i.nets.batching import in_one_pass
-from i2i.nets.init import init_weights
+from i2i.nets.init import WeightInit
 from i2i.nets.pool import ImagePool
 from i2i.types import Batch, Direction
 
@@ -59,16 +59,14 @@ class CycleGAN(TranslationModule):
         loss: CycleGANLoss,
         pool_size: int,
         image_size: int,
-        init_kind: str,
-        init_gain: float,
+        init: WeightInit,
         **spine: Any,
     ) -> None:
         super().__init__(**spine)
         self.weights = loss
         self.G_ab, self.G_ba = generator(), generator()
         self.D_a, self.D_b = discriminator(), discriminator()
-        for net in (self.G_ab, self.G_ba, self.D_a, self.D_b):
-            init_weights(net, init_kind, init_gain)
+        init.apply(generators=(self.G_ab, self.G_ba), discriminators=(self.D_a, self.D_b))
         check_divisible("data.image_size", image_size, self.G_ab.downsampling_factor, "the generator halves it twice")
         self.D_a.check_input_size(image_size)
         self.adv = AdversarialLoss(loss.gan_mode)

@@ -38,7 +38,7 @@ from i2i.losses.penalties import r1_penalty
 from i2i.models.base import Carry, Logs, TranslationModule
 from i2i.nets.batching import in_one_pass
 from i2i.nets.fewshot import FewShotGenerator
-from i2i.nets.init import init_weights
+from i2i.nets.init import WeightInit
 from i2i.types import Batch
 
 
@@ -75,16 +75,14 @@ class FewShotTranslationModule(TranslationModule):
         discriminator: Callable[[], nn.Module],
         loss: FewShotLoss,
         image_size: int,
-        init_kind: str,
-        init_gain: float,
+        init: WeightInit,
         **spine: Any,
     ) -> None:
         super().__init__(**spine)
         self.weights = loss
         self.G = generator
         self.D = discriminator()
-        for net in (self.G, self.D):
-            init_weights(net, init_kind, init_gain)
+        init.apply(generators=(self.G,), discriminators=(self.D,))
         factor = self.G.content_encoder.downsampling_factor
         check_divisible("data.image_size", image_size, factor, f"the content encoder halves it {factor.bit_length() - 1} times")
         self.D.check_input_size(image_size)

@@ -33,7 +33,7 @@ Deviations, each a config switch where it matters:
   divides by a std of row stds ("std_of_std", see `highway_adaptive_instance_norm`).
 - The content encoder's instance norms do not track running statistics: the official ones do and
   so, in eval mode, normalise every image with training-set averages; here IN stays per image.
-- BatchNorm weights of the mask network start at N(1, init_gain) (`nets.init`), not at 1.
+- BatchNorm weights of the mask network start at N(1, init.gain) (`nets.init`), not at 1.
 - `initial_mask`: the mask network's output bias starts at logit(initial_mask), so every mask
   starts near that value (0.25 by default), a small foreground as the mask-size prior wants; the
   official bias starts at 0 (masks near 0.5). Only the attribute loss and that weak prior tell the
@@ -58,7 +58,7 @@ from i2i.losses.masks import mask_similarity, mask_total_variation
 from i2i.losses.penalties import gradient_penalty
 from i2i.models.base import Carry, Logs, TranslationModule, Update
 from i2i.nets.adain import HADAIN_STDS
-from i2i.nets.init import init_weights
+from i2i.nets.init import WeightInit
 from i2i.nets.lomit import LOMITGenerator, both, stacked, swap
 from i2i.types import Batch, Direction
 
@@ -106,9 +106,7 @@ class LOMIT(TranslationModule):
         n_critic: int,
         hadain_std: str,
         initial_mask: float,
-        generator_init: str,
-        discriminator_init: str,
-        init_gain: float,
+        init: WeightInit,
         **spine: Any,
     ) -> None:
         super().__init__(**spine)
@@ -129,8 +127,7 @@ class LOMIT(TranslationModule):
             hadain_std=hadain_std,
         )
         self.D = discriminator(image_size=image_size, num_attributes=len(self.attributes))
-        init_weights(self.G, generator_init, init_gain)
-        init_weights(self.D, discriminator_init, init_gain)
+        init.apply(generators=(self.G,), discriminators=(self.D,))
         nn.init.constant_(self.G.M.out.bias, math.log(initial_mask / (1 - initial_mask)))
         self.adv = AdversarialLoss(loss.gan_mode)
 

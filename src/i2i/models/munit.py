@@ -47,7 +47,7 @@ from i2i.losses.perceptual import DomainInvariantPerceptualLoss
 from i2i.models.base import Carry, Logs, TranslationModule, Update
 from i2i.nets.autoencoder import AdaINAutoEncoder
 from i2i.nets.batching import in_one_pass
-from i2i.nets.init import init_weights
+from i2i.nets.init import WeightInit
 from i2i.types import DIRECTIONS, SOURCE_TARGET, Batch, Direction
 
 # The sample grids use one fixed set of styles, so successive grids are comparable (the official
@@ -87,9 +87,7 @@ class MUNIT(TranslationModule):
         discriminator: Callable[[], nn.Module],
         loss: MUNITLoss,
         image_size: int,
-        init_generator: str,
-        init_discriminator: str,
-        init_gain: float,
+        init: WeightInit,
         grid_styles: int,
         **spine: Any,
     ) -> None:
@@ -99,10 +97,7 @@ class MUNIT(TranslationModule):
         self.grid_styles = grid_styles
         self.G_a, self.G_b = generator(), generator()
         self.D_a, self.D_b = discriminator(), discriminator()
-        for net in (self.G_a, self.G_b):
-            init_weights(net, init_generator, init_gain)
-        for net in (self.D_a, self.D_b):
-            init_weights(net, init_discriminator, init_gain)
+        init.apply(generators=(self.G_a, self.G_b), discriminators=(self.D_a, self.D_b))
         check_divisible("data.image_size", image_size, self.G_a.downsampling_factor, "the content encoder halves it")
         self.D_a.check_input_size(image_size)
         self.style_dim = self.G_a.style_dim

@@ -43,7 +43,7 @@ from i2i.losses.adversarial import GAN_MODES, AdversarialLoss
 from i2i.losses.contrastive import KeyQueue, contrastive_loss, iic_loss
 from i2i.losses.penalties import r1_penalty
 from i2i.models.base import Carry, Logs, TranslationModule, Update
-from i2i.nets.init import init_weights
+from i2i.nets.init import WeightInit
 from i2i.types import Batch
 
 
@@ -82,6 +82,7 @@ class TUNIT(TranslationModule):
         guide_ema_decay: float,
         separated: int,
         reference_guide: str,
+        init: WeightInit,
         **spine: Any,
     ) -> None:
         super().__init__(**spine)
@@ -96,8 +97,7 @@ class TUNIT(TranslationModule):
             raise ConfigError(
                 "model.discriminator.num_domains", self.D.num_domains, f"must equal the guide's {self.C.num_clusters} clusters"
             )
-        for net in (self.G, self.D):  # the official `weights_init('kaiming')`; the guide has its own scheme
-            init_weights(net, "kaiming")
+        init.apply(generators=(self.G,), discriminators=(self.D,))  # the guide has its own scheme
         # the averaged copies start equal to the live networks (official `load_state_dict` at start)
         self.C_ema = copy.deepcopy(self.C).requires_grad_(False)
         self.G_ema = copy.deepcopy(self.G).requires_grad_(False)

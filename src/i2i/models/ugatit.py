@@ -24,7 +24,7 @@ The official PyTorch and TF codes differ (§1.4; the paper's numbers come from T
 - Biases: only on the CAM 1x1 fusions and the discriminators' feature convs (PyTorch; TF has
   biases almost everywhere, the MLP included).
 - MLP width: ngf * 2**n_downsampling (PyTorch), not TF's ch * n_res, which is wrong for n_res != 4.
-- Init: `init_kind` in the config; `default` keeps PyTorch's own init (the PyTorch code),
+- Init: `model.init` in the config; `default` keeps PyTorch's own init (the PyTorch code),
   `normal` 0.02 is TF's N(0, 0.02).
 - Weight decay: Adam `weight_decay` 1e-4 on every parameter (PyTorch). TF adds an L2 of 1e-4 on
   the kernels to the loss, which is the same gradient on kernels and none on rho/gamma/beta.
@@ -64,7 +64,7 @@ from i2i.models.base import Carry, Logs, TranslationModule, Update
 from i2i.nets.batching import in_one_pass
 from i2i.nets.cam import heatmap_rgb
 from i2i.nets.discriminators import CAMDiscriminator
-from i2i.nets.init import init_weights
+from i2i.nets.init import WeightInit
 from i2i.nets.norms import clip_rho_
 from i2i.nets.ugatit import GeneratorOutput, UGATITGenerator
 from i2i.types import DIRECTIONS, SOURCE_TARGET, Batch, Direction
@@ -95,8 +95,7 @@ class UGATIT(TranslationModule):
         discriminator_local: Callable[..., CAMDiscriminator],
         loss: UGATITLoss,
         image_size: int,
-        init_kind: str,
-        init_gain: float,
+        init: WeightInit,
         **spine: Any,
     ) -> None:
         super().__init__(**spine)
@@ -109,8 +108,7 @@ class UGATIT(TranslationModule):
             }
         )
         self.D_a, self.D_b = critics(), critics()
-        for net in (self.G_ab, self.G_ba, self.D_a, self.D_b):
-            init_weights(net, init_kind, init_gain)
+        init.apply(generators=(self.G_ab, self.G_ba), discriminators=(self.D_a, self.D_b))
         check_divisible(
             "data.image_size", image_size, self.G_ab.downsampling_factor, "the generator halves it twice"
         )

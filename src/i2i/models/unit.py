@@ -51,7 +51,7 @@ from i2i.losses.perceptual import DomainInvariantPerceptualLoss
 from i2i.models.base import Carry, Logs, TranslationModule, Update
 from i2i.nets.autoencoder import AutoEncoder
 from i2i.nets.batching import in_one_pass
-from i2i.nets.init import init_weights
+from i2i.nets.init import WeightInit
 from i2i.types import Batch, Direction
 
 
@@ -92,9 +92,7 @@ class UNIT(TranslationModule):
         loss: UNITLoss,
         image_size: int,
         share_layers: bool,
-        init_generator: str,
-        init_discriminator: str,
-        init_gain: float,
+        init: WeightInit,
         **spine: Any,
     ) -> None:
         super().__init__(**spine)
@@ -104,10 +102,7 @@ class UNIT(TranslationModule):
             self.G_b.encoder[-1] = self.G_a.encoder[-1]
             self.G_b.decoder.blocks[0] = self.G_a.decoder.blocks[0]
         self.D_a, self.D_b = discriminator(), discriminator()
-        for net in (self.G_a, self.G_b):
-            init_weights(net, init_generator, init_gain)
-        for net in (self.D_a, self.D_b):
-            init_weights(net, init_discriminator, init_gain)
+        init.apply(generators=(self.G_a, self.G_b), discriminators=(self.D_a, self.D_b))
         check_divisible("data.image_size", image_size, self.G_a.downsampling_factor, "the encoder halves it")
         self.D_a.check_input_size(image_size)
         self.adv = AdversarialLoss(loss.gan_mode)

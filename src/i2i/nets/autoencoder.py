@@ -28,14 +28,14 @@ class ContentEncoder(nn.Sequential):
         self,
         *,
         in_channels: int = 3,
-        dim: int = 64,
-        n_downsample: int = 2,
-        n_res: int = 4,
-        norm: str = "in",
-        activation: str = "relu",
-        res_final_activation: str = "none",
-        pad_type: str = "reflect",
-        res_scale: float = 1.0,
+        dim: int,
+        n_downsample: int,
+        n_res: int,
+        norm: str,
+        activation: str,
+        res_final_activation: str,
+        pad_type: str,
+        res_scale: float,
     ) -> None:
         layers = [ConvBlock(in_channels, dim, 7, 1, 3, norm=norm, activation=activation, pad_type=pad_type)]
         for _ in range(n_downsample):
@@ -68,12 +68,12 @@ class StyleEncoder(nn.Sequential):
         self,
         *,
         in_channels: int = 3,
-        dim: int = 64,
-        n_downsample: int = 4,
-        style_dim: int = 8,
-        norm: str = "none",
-        activation: str = "relu",
-        pad_type: str = "reflect",
+        dim: int,
+        n_downsample: int,
+        style_dim: int,
+        norm: str,
+        activation: str,
+        pad_type: str,
     ) -> None:
         layers = [ConvBlock(in_channels, dim, 7, 1, 3, norm=norm, activation=activation, pad_type=pad_type)]
         for i in range(n_downsample):
@@ -101,15 +101,15 @@ class Decoder(nn.Module):
     def __init__(
         self,
         *,
-        in_channels: int = 256,
+        in_channels: int,
         out_channels: int = 3,
-        n_upsample: int = 2,
-        n_res: int = 4,
-        res_norm: str = "adain",
-        up_norm: str = "ln",
-        activation: str = "relu",
-        pad_type: str = "reflect",
-        res_scale: float = 1.0,
+        n_upsample: int,
+        n_res: int,
+        res_norm: str,
+        up_norm: str,
+        activation: str,
+        pad_type: str,
+        res_scale: float,
     ) -> None:
         super().__init__()
         dim = in_channels
@@ -152,8 +152,16 @@ def content_autoencoder(
 ) -> tuple[ContentEncoder, Decoder]:
     """The content encoder (IN) and the decoder (`res_norm` residual blocks, LN up-sampling convs,
     tanh) of MUNIT's `AdaINGen` (res_norm adain) and UNIT's `VAEGen` (res_norm in)."""
-    conv = {"activation": activation, "pad_type": pad_type}
-    encoder = ContentEncoder(in_channels=in_channels, dim=dim, n_downsample=n_downsample, n_res=n_res, norm="in", **conv)
+    conv = {"activation": activation, "pad_type": pad_type, "res_scale": 1.0}
+    encoder = ContentEncoder(
+        in_channels=in_channels,
+        dim=dim,
+        n_downsample=n_downsample,
+        n_res=n_res,
+        norm="in",
+        res_final_activation="none",
+        **conv,
+    )
     decoder = Decoder(
         in_channels=encoder.out_channels,
         out_channels=in_channels,
@@ -209,7 +217,12 @@ class AdaINAutoEncoder(nn.Module):
             pad_type=pad_type,
         )
         self.mlp = MLP(
-            style_dim, self.decoder.num_adain_params, hidden_dim=mlp_dim, n_blocks=mlp_blocks, activation=activation
+            style_dim,
+            self.decoder.num_adain_params,
+            hidden_dim=mlp_dim,
+            n_blocks=mlp_blocks,
+            activation=activation,
+            final_activation="none",
         )
         self.style_dim = style_dim
         self.downsampling_factor = 2**n_downsample
@@ -274,13 +287,13 @@ class ProjectionDecoder(nn.Module):
     def __init__(
         self,
         *,
-        in_channels: int = 1024,
-        style_dim: int = 256,
+        in_channels: int,
+        style_dim: int,
         out_channels: int = 3,
-        n_res: int = 2,
-        n_upsample: int = 4,
-        activation: str = "relu",
-        pad_type: str = "reflect",
+        n_res: int,
+        n_upsample: int,
+        activation: str,
+        pad_type: str,
     ) -> None:
         super().__init__()
         dim = in_channels

@@ -184,8 +184,8 @@ class MLP(nn.Sequential):
         *,
         hidden_dim: int,
         n_blocks: int,
-        activation: str = "relu",
-        final_activation: str = "none",
+        activation: str,
+        final_activation: str,
     ) -> None:
         dims = [in_dim] + [hidden_dim] * (n_blocks - 1) + [out_dim]
         layers = [

@@ -18,7 +18,7 @@ class PatchDiscriminator(nn.Module):
     conv -> a 1-channel conv; every conv k4 p1 with LeakyReLU 0.2 (official `NLayerDiscriminator`).
     """
 
-    def __init__(self, *, in_channels: int = 3, ndf: int = 64, n_layers: int = 3, norm: str = "in") -> None:
+    def __init__(self, *, in_channels: int = 3, ndf: int, n_layers: int, norm: str) -> None:
         super().__init__()
         bias = norm != "bn"
         layers: list[nn.Module] = [ConvBlock(in_channels, ndf, 4, 2, 1, activation="lrelu")]
@@ -61,12 +61,12 @@ class MultiScaleDiscriminator(nn.Module):
         self,
         *,
         in_channels: int = 3,
-        dim: int = 64,
-        n_layer: int = 4,
-        num_scales: int = 3,
-        norm: str = "none",
-        activation: str = "lrelu",
-        pad_type: str = "reflect",
+        dim: int,
+        n_layer: int,
+        num_scales: int,
+        norm: str,
+        activation: str,
+        pad_type: str,
     ) -> None:
         super().__init__()
         self.downsample = nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)
@@ -159,7 +159,7 @@ class GPPatchMcResDis(nn.Module):
     """
 
     def __init__(
-        self, *, num_classes: int, in_channels: int = 3, nf: int = 64, n_res_blocks: int = 10, max_channels: int = 1024
+        self, *, num_classes: int, in_channels: int = 3, nf: int, n_res_blocks: int, max_channels: int
     ) -> None:
         super().__init__()
         if n_res_blocks < 2 or n_res_blocks % 2:
@@ -196,10 +196,10 @@ class ProjectionResDiscriminator(nn.Module):
         *,
         num_classes: int,
         in_channels: int = 3,
-        nf: int = 64,
-        max_channels: int = 1024,
-        n_layers: int = 6,
-        spectral_norm: bool = True,
+        nf: int,
+        max_channels: int,
+        n_layers: int,
+        spectral_norm: bool,
     ) -> None:
         super().__init__()
         self.n_stages = n_layers
@@ -254,7 +254,7 @@ class CAMDiscriminator(nn.Module):
     """
 
     def __init__(
-        self, *, in_channels: int = 3, ndf: int = 64, n_layers: int, reference_size: int | None, image_size: int
+        self, *, in_channels: int = 3, ndf: int, n_layers: int, reference_size: int | None, image_size: int
     ) -> None:
         super().__init__()
         if n_layers < MIN_CAM_LAYERS:
@@ -303,7 +303,7 @@ class AttributeDiscriminator(nn.Module):
     `forward(x)` returns (scores (B, 1, h, w), logits (B, num_attributes)).
     """
 
-    def __init__(self, *, image_size: int, num_attributes: int, ndf: int = 64, n_layers: int = 6) -> None:
+    def __init__(self, *, image_size: int, num_attributes: int, ndf: int, n_layers: int) -> None:
         super().__init__()
         final = image_size // 2**n_layers
         # the 3x3 head's reflection padding needs a final map of at least 2x2
@@ -344,10 +344,10 @@ class MultiDomainDiscriminator(nn.Module):
         *,
         image_size: int,
         num_domains: int,
-        dim: int = 64,
-        max_dim: int = 1024,
-        norm: str = "frn",
-        activation: str = "none",
+        dim: int,
+        max_dim: int,
+        norm: str,
+        activation: str,
     ) -> None:
         super().__init__()
         if image_size < 8 or image_size & (image_size - 1):

@@ -1,14 +1,21 @@
-"""Weight initialisation schemes of the official code bases, applied to conv and linear layers."""
+"""Weight initialisation schemes of the official code bases, applied to conv and linear layers.
+
+Every model names its scheme the same way, in the `init` node of `conf/model/<model>.yaml`
+(`WeightInit`): the kind for its generator networks, the kind for its discriminators, and the gain.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from torch import nn
 from torch.nn.utils import parametrize
 
-from i2i.errors import check_choice
+from i2i.errors import check_choice, check_non_negative
 
 INIT_KINDS = ("normal", "gaussian", "xavier", "kaiming", "orthogonal", "default")
 
 
-def init_weights(module: nn.Module, kind: str = "normal", gain: float = 0.02) -> nn.Module:
+def init_weights(module: nn.Module, kind: str, gain: float) -> nn.Module:
     """Initialise every conv/linear weight of `module` in place and zero its biases.
 
     normal/gaussian: N(0, gain) (CycleGAN `normal`, MUNIT `gaussian`); xavier: xavier_normal with
@@ -40,3 +47,27 @@ def init_weights(module: nn.Module, kind: str = "normal", gain: float = 0.02) ->
             nn.init.zeros_(layer.bias)
     return module
 
+
+@dataclass(frozen=True)
+class WeightInit:
+    """A model's initialisation (`model.init`): `init_weights` of kind `generator` on its generator
+    networks, then of kind `discriminator` on its discriminators. `gain` is the std of normal/gaussian
+    weights, the gain of xavier/orthogonal ones and, with every kind but default, the std of BatchNorm
+    weights around 1; kaiming weights do not use it."""
+
+    generator: str
+    discriminator: str
+    gain: float
+
+    def __post_init__(self) -> None:
+        check_choice("model.init.generator", self.generator, INIT_KINDS)
+        check_choice("model.init.discriminator", self.discriminator, INIT_KINDS)
+        check_non_negative("model.init.gain", self.gain)
+
+    def apply(self, *, generators: Iterable[nn.Module], discriminators: Iterable[nn.Module]) -> None:
+        """Initialise the generators, then the discriminators, in the order given (the order of the
+        random draws)."""
+        for network in generators:
+            init_weights(network, self.generator, self.gain)
+        for network in discriminators:
+            init_weights(network, self.discriminator, self.gain)

@@ -17,7 +17,7 @@ class CosegmentationMask(nn.Module):
     segmentation joint: the input's mask picks the regions that share features with the exemplar.
     """
 
-    def __init__(self, *, channels: int, n_layers: int = 6, norm: str = "bn") -> None:
+    def __init__(self, *, channels: int, n_layers: int, norm: str) -> None:
         super().__init__()
         self.attention = nn.Sequential(
             nn.Linear(channels, 2 * channels), nn.Tanh(), nn.Linear(2 * channels, channels), nn.Sigmoid()

@@ -19,10 +19,10 @@ class ResnetGenerator(nn.Module):
         *,
         in_channels: int = 3,
         out_channels: int = 3,
-        ngf: int = 64,
-        n_blocks: int = 9,
-        n_downsampling: int = 2,
-        norm: str = "in",
+        ngf: int,
+        n_blocks: int,
+        n_downsampling: int,
+        norm: str,
     ) -> None:
         super().__init__()
         bias = norm != "bn"

@@ -15,21 +15,19 @@ from i2i.errors import ConfigError
 from i2i.nets.autoencoder import ContentEncoder, Decoder
 from i2i.nets.blocks import MLP, ConvBlock
 
-#: torchvision's VGG11 ("A"): conv3 widths, "M" a 2x2 max pool
-VGG11 = (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M")
-
 
 class GuidingNetwork(nn.Module):
     """A VGG trunk with batch norm, global average pooling and two linear heads on the pooled feature:
     `cluster` gives K logits (the IIC clustering head, `disc` in the official code) and `style` a
     `style_dim` vector (the MoCo embedding and the generator's style code, `cont`). Neither output
-    is L2-normalised, as in the official code.
+    is L2-normalised, as in the official code. `layers`: the trunk's conv3 widths, "M" a 2x2 max pool
+    (TUNIT: torchvision's VGG11, "A").
 
     Initialisation as the official `_initialize_weights`: convs kaiming normal (fan_out, ReLU), batch
     norm weight 1 and bias 0, linears N(0, 0.01), every bias 0.
     """
 
-    def __init__(self, *, layers: Sequence[int | str] = VGG11, num_clusters: int, style_dim: int) -> None:
+    def __init__(self, *, layers: Sequence[int | str], num_clusters: int, style_dim: int) -> None:
         super().__init__()
         trunk: list[nn.Module] = []
         width = 3
@@ -69,7 +67,8 @@ class TUNITGenerator(nn.Module):
     [x2 up-sampling, conv5, AdaIN, ReLU] blocks, c7s1-3 tanh; every residual block returns
     x + 0.1 * residual. An MLP (style_dim -> mlp_dim -> mlp_dim -> all AdaIN parameters) maps the
     style code to the decoder's AdaIN parameters. Official: dim 64 (32 from 256 px on), content 16x16,
-    n_res 2, mlp_dim 256, 3 linear layers.
+    n_res 2, mlp_dim 256, 3 linear layers. Norms, ReLU and reflection padding are fixed by the
+    architecture, as in the official code; widths and depths are arguments.
     """
 
     def __init__(
@@ -77,12 +76,12 @@ class TUNITGenerator(nn.Module):
         *,
         image_size: int,
         style_dim: int,
-        dim: int = 64,
-        content_size: int = 16,
-        n_res: int = 2,
-        mlp_dim: int = 256,
-        mlp_blocks: int = 3,
-        res_scale: float = 0.1,
+        dim: int,
+        content_size: int,
+        n_res: int,
+        mlp_dim: int,
+        mlp_blocks: int,
+        res_scale: float,
     ) -> None:
         super().__init__()
         n_downsample = round(math.log2(max(image_size, 1) / content_size))
@@ -90,8 +89,9 @@ class TUNITGenerator(nn.Module):
             raise ConfigError(
                 "data.image_size", image_size, f"TUNIT's generator needs {content_size} x a power of two (32, 64, 128 ...)"
             )
+        conv = {"activation": "relu", "pad_type": "reflect", "res_scale": res_scale}
         self.encoder = ContentEncoder(
-            dim=dim, n_downsample=n_downsample, n_res=n_res, norm="in", res_scale=res_scale
+            dim=dim, n_downsample=n_downsample, n_res=n_res, norm="in", res_final_activation="none", **conv
         )
         self.decoder = Decoder(
             in_channels=self.encoder.out_channels,
@@ -99,9 +99,16 @@ class TUNITGenerator(nn.Module):
             n_res=n_res,
             res_norm="adain",
             up_norm="adain",
-            res_scale=res_scale,
+            **conv,
         )
-        self.mlp = MLP(style_dim, self.decoder.num_adain_params, hidden_dim=mlp_dim, n_blocks=mlp_blocks)
+        self.mlp = MLP(
+            style_dim,
+            self.decoder.num_adain_params,
+            hidden_dim=mlp_dim,
+            n_blocks=mlp_blocks,
+            activation="relu",
+            final_activation="none",
+        )
 
     def encode(self, x: Tensor) -> Tensor:
         return self.encoder(x)

@@ -32,9 +32,9 @@ class UGATITGenerator(nn.Module):
         *,
         in_channels: int = 3,
         out_channels: int = 3,
-        ngf: int = 64,
-        n_blocks: int = 4,
-        n_downsampling: int = 2,
+        ngf: int,
+        n_blocks: int,
+        n_downsampling: int,
         light: bool,
         image_size: int,
     ) -> None:
