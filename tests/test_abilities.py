@@ -121,7 +121,8 @@ def test_a_new_model_trains_translates_and_is_scored_through_its_abilities_alone
     trainer.fit(model, datamodule=datamodule)  # max_steps counts optimizer steps: 2 iterations of D and G
     assert model.iteration == 2 and not torch.equal(model.G_ab.weight, before)
     # scored by the synthetic metrics callback (shapes_color: a Translator's two directions)
-    assert set(metrics.latest) == {f"{m}_{d}" for m in ("content_iou", "domain_acc") for d in ("AtoB", "BtoA")}
+    names = {f"{metric}_{d}" for metric in ("content_iou", "domain_acc") for d in ("AtoB", "BtoA")}
+    assert set(metrics.latest) == names
     assert all(0 <= value <= 1 for value in metrics.latest.values())
     assert (tmp_path / "metrics" / "metrics.json").is_file()
     assert (tmp_path / "samples" / "rows.txt").read_text().split() == [
@@ -135,16 +136,18 @@ def test_a_new_model_trains_translates_and_is_scored_through_its_abilities_alone
         Image.fromarray((torch.rand(32, 32, 3) * 255).to(torch.uint8).numpy()).save(inputs / f"photo{i}.png")
     cfg = translate_config("ckpt_path=unused", f"input_dir={inputs}", "output_dir=unused", "direction=BtoA")
     translation, n_styles = translate_cli.translation_asked(model, cfg, 32)
-    written = translate_cli.translate_folder(translation, inputs, tmp_path / "out", 32, 2, model.device, n_styles)
+    output = tmp_path / "out"
+    written = translate_cli.translate_folder(translation, inputs, output, 32, 2, model.device, n_styles)
     assert [path.name for path in written] == ["photo0.png", "photo1.png", "photo2.png"]
     image = translate_cli.load_image(inputs / "photo1.png", 32)[None]
     expected = (model.translate(image, "BtoA")[0].clamp(-1, 1) + 1) / 2
     saved = torch.from_numpy(np.array(Image.open(written[1]))).permute(2, 0, 1) / 255
     assert (saved - expected).abs().max() <= 1 / 255 + 1e-6  # PNG rounding
     # and it refuses in one line what the model cannot do
-    for key, why in (("n_styles=2", "Recolour is unimodal"), ("class_dir=c", "Recolour is not a few-shot model")):
+    for key, why in (("n_styles=2", "Recolour is unimodal"), ("class_dir=c", "Recolour is not a few-shot")):
+        cfg = translate_config("ckpt_path=u", "input_dir=i", "output_dir=o", key)
         with pytest.raises(ConfigError, match=why):
-            translate_cli.translation_asked(model, translate_config("ckpt_path=u", "input_dir=i", "output_dir=o", key), 32)
+            translate_cli.translation_asked(model, cfg, 32)
 
 
 def test_a_model_without_a_direction_needs_its_own_sample_grid():
@@ -154,5 +157,5 @@ def test_a_model_without_a_direction_needs_its_own_sample_grid():
 
     model = ToClass(optimizers={})
     assert isinstance(model, FewShotTranslator) and not isinstance(model, Translator)
-    with pytest.raises(NotImplementedError, match="define sample_rows"):
+    with pytest.raises(NotImplementedError, match="no direction to translate by: define sample_rows"):
         model.sample_rows({"A": torch.zeros(1, 3, 8, 8)})

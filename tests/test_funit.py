@@ -8,11 +8,14 @@ import pytorch_lightning as pl
 import torch
 from conftest import run_cli
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 from PIL import Image
 
 from i2i import translate as translate_cli
+from i2i.checkpoints import load_model
 from i2i.errors import ConfigError
 from i2i.losses.penalties import r1_penalty
+from i2i.models.funit import FUNIT, FUNITLoss
 from i2i.nets.autoencoder import ContentEncoder, Decoder, StyleEncoder
 from i2i.nets.blocks import MLP
 from i2i.nets.discriminators import GPPatchMcResDis, ProjectionResDiscriminator
@@ -238,6 +241,25 @@ def test_translate_uses_the_average_with_shared_or_per_input_shots(funit):
 def test_image_size_must_suit_the_generator(make_cfg):
     with pytest.raises(ConfigError, match="data.image_size=36 .* multiple of 8"):
         on_meta(make_cfg("model=funit", *FEWSHOT, "data.image_size=36", fast=False))
+
+
+def test_coco_funit_is_funit_with_its_own_generator(make_cfg):
+    model = build_model(make_cfg("model=coco_funit", *FEWSHOT))
+    assert isinstance(model, FUNIT) and isinstance(model.G.style_conditioning, ContentConditionedStyle)
+    assert build_model(make_cfg("model=funit", *FEWSHOT)).G.style_conditioning is None
+
+
+def test_a_checkpoint_naming_the_loss_where_it_lived_before_still_loads(make_cfg, tmp_path):
+    """Up to bbf4374 FUNIT's loss weights were `i2i.models.fewshot.FewShotLoss`, and checkpoints say so."""
+    cfg = make_cfg("model=funit", *FEWSHOT)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    config["loss"]["_target_"] = "i2i.models.fewshot.FewShotLoss"
+    model = build_model(cfg)
+    torch.save({"state_dict": model.state_dict(), "hyper_parameters": config}, tmp_path / "old.ckpt")
+    loaded, loaded_config = load_model(tmp_path / "old.ckpt")
+    assert loaded_config["loss"]["_target_"] == "i2i.models.funit.FUNITLoss"
+    assert isinstance(loaded.weights, FUNITLoss) and loaded.weights == model.weights
+    assert all(torch.equal(loaded.state_dict()[k], v) for k, v in model.state_dict().items())
 
 
 # ---------------------------------------------------------------------------- training

@@ -112,7 +112,7 @@ def write(root: Path, module: str, source: str) -> None:
         ("i2i.losses.gan", "from i2i.models import munit\n", "nets/, losses/, data/ and metrics/"),
         ("i2i.models.unit", "from i2i.models.munit import MUNIT\n", "no model file imports another"),
         ("i2i.models.base", "from .cyclegan import CycleGAN\n", "no model file imports another"),
-        ("i2i.models.funit", "from i2i.models.coco_funit import COCOFUNIT\n", "no model file imports another"),
+        ("i2i.models.funit", "from .coco_funit import COCOFUNIT\n", "no model file imports another"),
     ],
 )
 def test_the_check_finds_each_forbidden_arrow(tmp_path, importer, source, reason):

@@ -52,7 +52,9 @@ class Translator(Protocol):
 class StyleTranslator(Translator, Protocol):
     """Translates with styles: sampled from the prior, or taken from a reference image."""
 
-    def translate_styles(self, x: Tensor, direction: Direction, n_styles: int, style_seed: int | None = None) -> Tensor:
+    def translate_styles(
+        self, x: Tensor, direction: Direction, n_styles: int, style_seed: int | None = None
+    ) -> Tensor:
         """(B, n_styles, 3, H, W): each input translated with `n_styles` styles sampled from the prior;
         with `style_seed`, the same reproducible styles for every input."""
         ...
@@ -78,7 +80,11 @@ class ExemplarMaskTranslator(ReferenceTranslator, Protocol):
     """Translates towards an exemplar where a mask says: predicted, or given by the user."""
 
     def translate_with_masks(
-        self, x: Tensor, reference: Tensor, input_mask: Tensor | None = None, reference_mask: Tensor | None = None
+        self,
+        x: Tensor,
+        reference: Tensor,
+        input_mask: Tensor | None = None,
+        reference_mask: Tensor | None = None,
     ) -> tuple[Tensor, Tensor, Tensor]:
         """(translation, input mask, reference mask), the masks (B, 1, H, W) in [0, 1]; a given mask
         (1 = translate here) replaces the predicted one."""

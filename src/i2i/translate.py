@@ -275,7 +275,8 @@ def translation_asked(
     reference = options.get("reference")
     if isinstance(model, ReferenceTranslator):
         if reference is None:
-            raise ConfigError("reference", None, f"{name} translates like a reference image; pass reference=<image>")
+            why = f"{name} translates like a reference image; pass reference=<image>"
+            raise ConfigError("reference", None, why)
         return lambda x: model.translate_like(x, reference), None
     if not isinstance(model, Translator):
         raise ConfigError("ckpt_path", cfg.ckpt_path, f"i2i-translate cannot translate with {name}")

@@ -79,13 +79,14 @@ def current_targets(config: Any) -> Any:
     """`config` (a plain dict or list) with every target of `MOVED_TARGETS` renamed to the class's
     name today, so that a checkpoint written before the class moved still builds."""
     if isinstance(config, dict):
-        return {
-            key: MOVED_TARGETS.get(value, value) if key == TARGET_KEY and isinstance(value, str) else current_targets(value)
-            for key, value in config.items()
-        }
+        return {key: _moved(v) if key == TARGET_KEY else current_targets(v) for key, v in config.items()}
     if isinstance(config, list):
         return [current_targets(value) for value in config]
     return config
+
+
+def _moved(target: Any) -> Any:
+    return MOVED_TARGETS.get(target, target) if isinstance(target, str) else target
 
 
 def _nodes(config: Any, path: str) -> Iterator[tuple[str, Any, Any]]:

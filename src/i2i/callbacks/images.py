@@ -16,10 +16,10 @@ from i2i.metrics.protocols import to_uint8
 
 class ImageGrid(EveryNIterations):
     """One PNG per run: a row per named row of the model's `sample_rows` (`i2i.abilities.SampleGrid`;
-    e.g. real_A / fake_B / cycle_A / real_B / fake_A / cycle_B), a column per fixed test input. The inputs are the
-    datamodule's `sample_inputs` (test images per domain, or few-shot evaluation episodes). Rank 0
-    writes `<dirpath>/iter_<n>.png`; the row names go to `<dirpath>/rows.txt`. The same pixels go to
-    the active loggers that store images (W&B, TensorBoard) under the key `samples`."""
+    e.g. real_A / fake_B / cycle_A / real_B / fake_A / cycle_B), a column per fixed test input. The
+    inputs are the datamodule's `sample_inputs` (test images per domain, or few-shot evaluation
+    episodes). Rank 0 writes `<dirpath>/iter_<n>.png`; the row names go to `<dirpath>/rows.txt`. The
+    same pixels go to the active loggers that store images (W&B, TensorBoard) under the key `samples`."""
 
     def __init__(self, dirpath: str, every_n_iterations: int, n_images: int = 8) -> None:
         super().__init__(every_n_iterations, "image_grid")
@@ -32,7 +32,8 @@ class ImageGrid(EveryNIterations):
         if not trainer.is_global_zero:
             return
         if not isinstance(pl_module, SampleGrid):
-            raise ConfigError("callbacks.image_grid", type(pl_module).__name__, "this model shows no sample grid")
+            name = type(pl_module).__name__
+            raise ConfigError("callbacks.image_grid", name, "this model shows no sample grid")
         inputs = trainer.datamodule.sample_inputs(self.n_images)
         images = {name: tensor.to(pl_module.device) for name, tensor in inputs.items()}
         with evaluating(pl_module):

@@ -333,7 +333,9 @@ class Evaluator:
             for name, (value, std, size) in results.items()
         ]
 
-    def lpips_diversity(self, model: StyleTranslator, direction: str, inputs: Tensor, rank: int, world_size: int) -> Score:
+    def lpips_diversity(
+        self, model: StyleTranslator, direction: str, inputs: Tensor, rank: int, world_size: int
+    ) -> Score:
         """MUNIT's diversity score: mean LPIPS over the output pairs of each of N inputs."""
         s, lpips = self.settings, self._lpips()
         count, styles = min(s.lpips_inputs, len(inputs)), s.lpips_styles

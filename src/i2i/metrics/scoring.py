@@ -65,15 +65,20 @@ def reference_guided_sets(
         inputs = torch.stack([load(i, seed=i) for *_, i in turns[: len(members)]])
         real = torch.stack([load(int(i), seed=int(i)) for i in members])
         references = real[torch.arange(len(inputs)) % len(real)]
-        translations = translate_in_chunks(model.translate_like, inputs, model.device, batch_size, reference=references)
+        translate = model.translate_like
+        translations = translate_in_chunks(translate, inputs, model.device, batch_size, reference=references)
         yield name, translations * 2 - 1, real
 
 
-def fewshot_sets(model: FewShotTranslator, datamodule: Any, n_images: int | None, batch_size: int) -> ScoringSets:
+def fewshot_sets(
+    model: FewShotTranslator, datamodule: Any, n_images: int | None, batch_size: int
+) -> ScoringSets:
     return per_class_generations(model, datamodule.unseen_class_episodes(n_images, batch_size))
 
 
-def unlabeled_sets(model: ReferenceTranslator, datamodule: Any, n_images: int | None, batch_size: int) -> ScoringSets:
+def unlabeled_sets(
+    model: ReferenceTranslator, datamodule: Any, n_images: int | None, batch_size: int
+) -> ScoringSets:
     datamodule.setup()
     collection = datamodule.test_set
     if collection.labels is None:
@@ -85,7 +90,9 @@ def unlabeled_sets(model: ReferenceTranslator, datamodule: Any, n_images: int | 
     return reference_guided_sets(model, groups, collection.class_names, collection.load, n_images, batch_size)
 
 
-def attribute_sets(model: ReferenceTranslator, datamodule: Any, n_images: int | None, batch_size: int) -> ScoringSets:
+def attribute_sets(
+    model: ReferenceTranslator, datamodule: Any, n_images: int | None, batch_size: int
+) -> ScoringSets:
     datamodule.setup()
     pairs = datamodule.test_set
     vectors, groups = torch.unique(pairs.labels, dim=0, return_inverse=True)  # sorted: a fixed order

@@ -9,6 +9,7 @@ so that nothing here imports `data/`.
 """
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import torch
@@ -56,9 +57,8 @@ def score_color(model: Translator, scenario: Any, n_images: int) -> dict[str, fl
         colours = (scenario.looks[source].background, scenario.looks[target].background)
         colours += (scenario.looks[source].modes, scenario.looks[target].modes)
         if isinstance(model, StyleTranslator):
-            styled = translate_in_chunks(
-                lambda x: model.translate_styles(x, direction, COVERAGE_STYLES, COVERAGE_STYLE_SEED), images, model.device
-            )
+            seeded = partial(model.translate_styles, n_styles=COVERAGE_STYLES, style_seed=COVERAGE_STYLE_SEED)
+            styled = translate_in_chunks(partial(seeded, direction=direction), images, model.device)
             results[f"mode_coverage_{direction}"] = mode_coverage(styled, masks, *colours).mean().item()
             outputs, masks = styled.flatten(0, 1), masks.repeat_interleave(COVERAGE_STYLES, dim=0)
         else:
@@ -128,7 +128,8 @@ def score_unlabeled(model: Any, scenario: Any, n_images: int) -> dict[str, float
       (`classify_domain` over `scenario.looks`);
     - content_iou: IoU of the objects found in those translations and the input's object mask."""
     if not isinstance(model, Clusterer) or not isinstance(model, ReferenceTranslator):
-        raise TypeError(f"{type(model).__name__} cannot be scored on shapes_unlabeled: it must cluster and translate_like")
+        name = type(model).__name__
+        raise TypeError(f"{name} cannot be scored on shapes_unlabeled: it must cluster and translate_like")
     images = [scenario.images(domain, "test", n_images) for domain in scenario.domains]
     masks = [scenario.masks(domain, "test", n_images) for domain in scenario.domains]
     chunks = torch.cat(images).split(CLUSTER_CHUNK)

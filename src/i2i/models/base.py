@@ -163,7 +163,8 @@ class TranslationModule(pl.LightningModule):
         input, its translation and the translation translated back. A model that is no two-domain
         `Translator` shows itself otherwise and overrides this."""
         if not isinstance(self, Translator):
-            raise NotImplementedError(f"{type(self).__name__} translates without a direction: define sample_rows")
+            name = type(self).__name__
+            raise NotImplementedError(f"{name} has no direction to translate by: define sample_rows")
         rows = []
         for direction in DIRECTIONS:
             source, target = SOURCE_TARGET[direction]

@@ -129,7 +129,8 @@ class FUNIT(TranslationModule):
         for net in (self.G, self.D):
             init_weights(net, init_kind, init_gain)
         factor = self.G.content_encoder.downsampling_factor
-        check_divisible("data.image_size", image_size, factor, f"the content encoder halves it {factor.bit_length() - 1} times")
+        halvings = f"the content encoder halves it {factor.bit_length() - 1} times"
+        check_divisible("data.image_size", image_size, factor, halvings)
         self.D.check_input_size(image_size)
         self.G_ema = copy.deepcopy(self.G).requires_grad_(False)
         self.adv = AdversarialLoss(loss.gan_mode)
@@ -190,7 +191,8 @@ class FUNIT(TranslationModule):
         elif class_images.dim() == 5 and len(class_images) == len(x):
             code = self.G_ema.class_code(class_images)
         else:
-            raise ValueError(f"class_images must be (K, 3, H, W) or ({len(x)}, K, 3, H, W), got {tuple(class_images.shape)}")
+            shape = tuple(class_images.shape)
+            raise ValueError(f"class_images must be (K, 3, H, W) or ({len(x)}, K, 3, H, W), got {shape}")
         return self.G_ema.decode(self.G_ema.encode_content(x), code)
 
     @torch.no_grad()

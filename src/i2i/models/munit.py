@@ -188,7 +188,9 @@ class MUNIT(TranslationModule):
         return self.translate_styles(x, direction, 1)[:, 0]
 
     @torch.inference_mode()
-    def translate_styles(self, x: Tensor, direction: Direction, n_styles: int, style_seed: int | None = None) -> Tensor:
+    def translate_styles(
+        self, x: Tensor, direction: Direction, n_styles: int, style_seed: int | None = None
+    ) -> Tensor:
         """(B, n_styles, 3, H, W): x translated with `n_styles` styles sampled from the prior each;
         `style_seed` makes them reproducible (`sample_styles`)."""
         if n_styles < 1:
