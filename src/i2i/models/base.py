@@ -2,9 +2,10 @@
 
 A model subclasses `TranslationModule` and supplies its networks, `optimizer_parameters`, the loss
 methods of its updates (`discriminator_loss`, `generator_loss`, each returning `(loss, logs)`) and
-`translate`. The spine owns everything around them: the optimizer choreography under Lightning's
-manual optimization (toggling, `manual_backward`, gradient clipping after AMP unscaling, one
-scheduler step per iteration), logging, the guards (a NaN/inf loss or gradient, a loss or a parameter
+the methods of its abilities (`i2i.abilities`: `translate`, `translate_to_class`, ...). The spine
+owns everything around them: the optimizer choreography under Lightning's manual optimization
+(toggling, `manual_backward`, gradient clipping after AMP unscaling, one scheduler step per
+iteration), logging, the guards (a NaN/inf loss or gradient, a loss or a parameter
 norm beyond its bound), the iteration counter and the state a resumed run needs to continue exactly
 (the counter and the random generators).
 
