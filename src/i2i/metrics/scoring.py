@@ -124,7 +124,7 @@ def check_kind(kind: str | None, key: str) -> None:
 
 def score_model(
     evaluator: Evaluator,
-    model: Any,
+    model: Translator | FewShotTranslator | ReferenceTranslator,
     datamodule: Any,
     n_images: int | None,
     rank: int = 0,
