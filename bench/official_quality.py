@@ -87,8 +87,8 @@ def official_config(checkout: Path, cfg: DictConfig) -> dict:
 
 
 class OfficialTranslator:
-    """One of the official generators behind our `Translator` interface: the class code is the mean
-    of the K shots' codes, as the official `translate_k_shot`."""
+    """One of the official generators behind our `FewShotTranslator` ability (`i2i.abilities`): the
+    class code is the mean of the K shots' codes, as the official `translate_k_shot`."""
 
     device = torch.device("cpu")
 
@@ -96,7 +96,7 @@ class OfficialTranslator:
         self.generator = generator
 
     @torch.inference_mode()
-    def translate(self, x: Tensor, direction: str | None = None, *, class_images: Tensor) -> Tensor:
+    def translate_to_class(self, x: Tensor, class_images: Tensor) -> Tensor:
         batch, shots = class_images.shape[:2]
         codes = self.generator.enc_class_model(class_images.flatten(0, 1))
         return self.generator.decode(self.generator.enc_content(x), codes.view(batch, shots, -1).mean(dim=1))

@@ -193,16 +193,20 @@ class Oracle:
     """Recolours the input's objects (ground-truth masks) with the exemplar's colour, keeps the rest."""
 
     device = torch.device("cpu")
-    data_kind = "attributes"
 
     def __init__(self, scenario: ShapesLocal) -> None:
         self.scenario = scenario
 
-    def translate(self, x, direction, reference):
-        source, target = ("A", "B") if direction == "AtoB" else ("B", "A")
+    def translate_like(self, x, reference):
         out = x.clone()
         for n, (image, exemplar) in enumerate(zip(x, reference)):
-            i = next(i for i in range(self.scenario.num_test) if torch.equal(self.scenario.image(source, "test", i), image))
+            source, i = next(
+                (domain, i)
+                for domain in ("A", "B")
+                for i in range(self.scenario.num_test)
+                if torch.equal(self.scenario.image(domain, "test", i), image)
+            )
+            target = "B" if source == "A" else "A"
             assert torch.equal(self.scenario.image(target, "test", i), exemplar)  # exemplar i for input i
             color = torch.tensor(self.scenario.sample(target, "test", i).object_colors[0]) * 2 - 1
             mask = torch.from_numpy(self.scenario.sample(source, "test", i).mask)
@@ -228,7 +232,7 @@ def test_metrics_score_a_perfect_local_translation_one_and_zero():
 
 def test_metrics_give_the_identity_no_domain_accuracy_and_a_flat_image_a_large_background_error():
     class Identity(Oracle):
-        def translate(self, x, direction, reference):
+        def translate_like(self, x, reference):
             return x
 
     scenario = ShapesLocal(image_size=32, num_test=8)

@@ -42,17 +42,16 @@ class Oracle:
 
 
 class MultimodalOracle(Oracle):
-    """A perfect multimodal translator: with `n_styles=k`, style j gets target mode j mod `n_modes`."""
-
-    multimodal = True
+    """A perfect `StyleTranslator`: with `n_styles=k`, style j gets target mode j mod `n_modes`."""
 
     def __init__(self, scenario: ShapesColor, n_modes: int) -> None:
         super().__init__(scenario)
         self.n_modes = n_modes
 
-    def translate(self, x, direction, n_styles=None, style_seed=None):
-        if n_styles is None:
-            return super().translate(x, direction)
+    def translate_reference(self, x, direction, reference):
+        raise AssertionError("the synthetic metrics sample styles")
+
+    def translate_styles(self, x, direction, n_styles, style_seed=None):
         source, target = ("A", "B") if direction == "AtoB" else ("B", "A")
         masks = torch.stack([self._mask_of(image, source) for image in x])[:, None, None]
         modes = LOOKS[target].modes

@@ -62,7 +62,7 @@ class Echo:
     def __init__(self, to_reference: bool) -> None:
         self.to_reference = to_reference
 
-    def translate(self, x, direction, *, reference):
+    def translate_like(self, x, reference):
         return reference if self.to_reference else x
 
 

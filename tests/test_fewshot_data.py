@@ -183,7 +183,7 @@ class Oracle:
     def __init__(self, domains: ShapesFewShot) -> None:
         self.domains, self.next = domains, 0
 
-    def translate(self, x, direction=None, *, class_images):
+    def translate_to_class(self, x, class_images):
         outputs = []
         for _ in x:
             name, image = content_of(self.domains, self.next)
@@ -199,7 +199,7 @@ class Oracle:
 class Identity:
     device = torch.device("cpu")
 
-    def translate(self, x, direction=None, *, class_images):
+    def translate_to_class(self, x, class_images):
         return x
 
 
@@ -222,7 +222,7 @@ def test_metrics_translate_n_content_images_of_every_training_class_to_every_uns
     translated = []
 
     class Recording(Identity):
-        def translate(self, x, direction=None, *, class_images):
+        def translate_to_class(self, x, class_images):
             translated.append(len(x))
             return x
 

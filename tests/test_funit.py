@@ -8,11 +8,14 @@ import pytorch_lightning as pl
 import torch
 from conftest import configured_network, run_cli
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 from PIL import Image
 
 from i2i import translate as translate_cli
+from i2i.checkpoints import load_model
 from i2i.errors import ConfigError
 from i2i.losses.penalties import r1_penalty
+from i2i.models.funit import FUNIT, FUNITLoss
 from i2i.nets.fewshot import ContentConditionedStyle, FewShotGenerator
 from i2i.train import build_model, train
 
@@ -229,19 +232,36 @@ def test_translate_uses_the_average_with_shared_or_per_input_shots(funit):
     model, batch, _ = funit
     model.eval()
     x, shots = batch["content"], batch["class_images"][0]
-    shared = model.translate(x, class_images=shots)
-    per_input = model.translate(x, class_images=shots[None].expand(len(x), -1, -1, -1, -1))
+    shared = model.translate_to_class(x, shots)
+    per_input = model.translate_to_class(x, shots[None].expand(len(x), -1, -1, -1, -1))
     torch.testing.assert_close(shared, per_input)
     torch.testing.assert_close(shared, model.G_ema(x, shots[None].expand(len(x), -1, -1, -1, -1)))
-    with pytest.raises(TypeError, match="takes no direction"):
-        model.translate(x, "AtoB", class_images=shots)
     with pytest.raises(ValueError, match="class_images must be"):
-        model.translate(x, class_images=torch.randn(3, 1, 3, 64, 64))
+        model.translate_to_class(x, torch.randn(3, 1, 3, 64, 64))
 
 
 def test_image_size_must_suit_the_generator(make_cfg):
     with pytest.raises(ConfigError, match="data.image_size=36 .* multiple of 8"):
         on_meta(make_cfg("model=funit", *FEWSHOT, "data.image_size=36", fast=False))
+
+
+def test_coco_funit_is_funit_with_its_own_generator(make_cfg):
+    model = build_model(make_cfg("model=coco_funit", *FEWSHOT))
+    assert isinstance(model, FUNIT) and isinstance(model.G.style_conditioning, ContentConditionedStyle)
+    assert build_model(make_cfg("model=funit", *FEWSHOT)).G.style_conditioning is None
+
+
+def test_a_checkpoint_naming_the_loss_where_it_lived_before_still_loads(make_cfg, tmp_path):
+    """Up to bbf4374 FUNIT's loss weights were `i2i.models.fewshot.FewShotLoss`, and checkpoints say so."""
+    cfg = make_cfg("model=funit", *FEWSHOT)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    config["loss"]["_target_"] = "i2i.models.fewshot.FewShotLoss"
+    model = build_model(cfg)
+    torch.save({"state_dict": model.state_dict(), "hyper_parameters": config}, tmp_path / "old.ckpt")
+    loaded, loaded_config = load_model(tmp_path / "old.ckpt")
+    assert loaded_config["loss"]["_target_"] == "i2i.models.funit.FUNITLoss"
+    assert isinstance(loaded.weights, FUNITLoss) and loaded.weights == model.weights
+    assert all(torch.equal(loaded.state_dict()[k], v) for k, v in model.state_dict().items())
 
 
 # ---------------------------------------------------------------------------- training

@@ -11,6 +11,7 @@ from conftest import configured_network, run_cli
 from PIL import Image
 
 from i2i import translate as translate_cli
+from i2i.abilities import Translator
 from i2i.errors import ConfigError
 from i2i.losses.classification import multi_label_bce
 from i2i.losses.masks import mask_similarity, mask_total_variation
@@ -281,11 +282,11 @@ def test_user_masks_replace_the_predicted_ones(make_cfg):
     x, reference = batch["A"], batch["B"]
     output, input_mask, reference_mask = model.translate_with_masks(x, reference)
     assert input_mask.shape == reference_mask.shape == (2, 1, 32, 32)
-    torch.testing.assert_close(output, model.translate(x, "AtoB", reference=reference))
+    torch.testing.assert_close(output, model.translate_like(x, reference))
     # an empty input mask keeps the whole input: no exemplar reaches the output
     nothing = torch.zeros(1, 1, 32, 32)
-    kept = model.translate(x, "AtoB", reference=reference, input_mask=nothing)
-    torch.testing.assert_close(kept, model.translate(x, "AtoB", reference=reference.flip(0), input_mask=nothing))
+    kept = model.translate_with_masks(x, reference, nothing)[0]
+    torch.testing.assert_close(kept, model.translate_with_masks(x, reference.flip(0), nothing)[0])
     # a full mask on both sides: the exemplar's whole image is the foreground style
     everything = torch.ones(1, 1, 32, 32)
     out, given_in, given_ref = model.translate_with_masks(x, reference, everything, everything)
@@ -295,14 +296,13 @@ def test_user_masks_replace_the_predicted_ones(make_cfg):
     torch.testing.assert_close(out, expected)
 
 
-def test_one_exemplar_serves_a_whole_batch_and_one_is_required(make_cfg):
+def test_one_exemplar_serves_a_whole_batch_and_decides_the_target(make_cfg):
     model = build_model(make_cfg(*LOMIT)).eval()
     x, reference = batch_of(3)["A"], batch_of(1)["B"]
     torch.testing.assert_close(
-        model.translate(x, "AtoB", reference=reference), model.translate(x, "AtoB", reference=reference.expand(3, -1, -1, -1))
+        model.translate_like(x, reference), model.translate_like(x, reference.expand(3, -1, -1, -1))
     )
-    with pytest.raises(TypeError, match="pass reference="):
-        model.translate(x, "AtoB")
+    assert not isinstance(model, Translator)  # no translation by direction: the exemplar decides
 
 
 def test_sample_rows_show_input_exemplar_translation_and_both_masks(make_cfg):

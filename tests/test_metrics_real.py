@@ -195,20 +195,28 @@ def test_real_statistics_survive_reset():
 
 
 class Shifter(torch.nn.Module):
-    """A stand-in translator: adds `shift` to the images; with n_styles, style k adds k * style_gap."""
+    """A stand-in `Translator`: adds `shift` to the images."""
 
-    def __init__(self, shift: float = 0.0, style_gap: float = 0.0, multimodal: bool = True) -> None:
+    def __init__(self, shift: float = 0.0, style_gap: float = 0.0) -> None:
         super().__init__()
-        self.shift, self.style_gap, self.multimodal = shift, style_gap, multimodal
+        self.shift, self.style_gap = shift, style_gap
 
     @property
     def device(self) -> torch.device:
         return torch.device("cpu")
 
-    def translate(self, x, direction, n_styles=None):
-        if n_styles is None:
-            return (x + self.shift).clamp(-1, 1)
+    def translate(self, x, direction):
+        return (x + self.shift).clamp(-1, 1)
+
+
+class StyleShifter(Shifter):
+    """A stand-in `StyleTranslator`: style k adds k * style_gap to the shifted images."""
+
+    def translate_styles(self, x, direction, n_styles, style_seed=None):
         return torch.stack([(x + self.shift + k * self.style_gap).clamp(-1, 1) for k in range(n_styles)], dim=1)
+
+    def translate_reference(self, x, direction, reference):
+        raise AssertionError("LPIPS diversity samples styles")
 
 
 def smooth_images(count: int, seed: int, brightness: float) -> torch.Tensor:
@@ -232,17 +240,17 @@ def test_identical_sets_score_about_zero_and_different_sets_more(empty_torch_hom
 def test_lpips_diversity_is_zero_for_one_style_and_grows_with_the_styles(torch_home):
     images = {"A": smooth_images(4, 0, 0.0), "B": smooth_images(4, 1, 0.0)}
     evaluator = Evaluator(replace(SETTINGS, names=("lpips_diversity",)))
-    collapsed = evaluator.evaluate(Shifter(style_gap=0.0), images)
-    diverse = evaluator.evaluate(Shifter(style_gap=0.4), images)
+    collapsed = evaluator.evaluate(StyleShifter(style_gap=0.0), images)
+    diverse = evaluator.evaluate(StyleShifter(style_gap=0.4), images)
     assert [s.metric for s in diverse] == ["lpips_diversity_AtoB", "lpips_diversity_BtoA"]
     assert all(s.value < 1e-6 for s in collapsed) and all(s.value > 0.01 for s in diverse)
     assert diverse[0].n_images == 4 and "3 pairs of 3 random-style outputs of each of 4" in diverse[0].protocol
-    assert evaluator.evaluate(Shifter(style_gap=0.4, multimodal=False), images) == []  # unimodal: no score
+    assert evaluator.evaluate(Shifter(style_gap=0.4), images) == []  # no styles: no score
 
 
 def test_proxy_scores_carry_the_proxy_suffix(empty_torch_home):
     images = {"A": smooth_images(4, 0, -0.5), "B": smooth_images(4, 1, 0.5)}
-    scores = Evaluator(replace(SETTINGS, extractor="proxy")).evaluate(Shifter(style_gap=0.4), images)
+    scores = Evaluator(replace(SETTINGS, extractor="proxy")).evaluate(StyleShifter(style_gap=0.4), images)
     assert {s.metric for s in scores} == {
         f"{name}_proxy_{d}" for name in ("fid", "kid", "lpips_diversity") for d in ("AtoB", "BtoA")
     }

@@ -10,6 +10,7 @@ from test_train import run_cli, write_pngs
 from torch import nn
 
 from i2i import translate as translate_cli
+from i2i.abilities import StyleTranslator
 from i2i.errors import ConfigError
 from i2i.models.munit import MUNITLoss
 from i2i.nets.norms import LayerNorm2d
@@ -39,7 +40,7 @@ def test_paper_preset_matches_the_official_parameter_count(make_cfg):
     assert count(model.G_a) == count(model.G_b) == 15_026_187
     assert count(model.D_a) == count(model.D_b) == 8_271_171
     assert count(model) == 46_594_716
-    assert model.multimodal and model.style_dim == 8
+    assert isinstance(model, StyleTranslator) and model.style_dim == 8
 
 
 def test_official_optimizers_schedule_and_init(make_cfg):
@@ -143,15 +144,15 @@ def test_missing_vgg_weights_stop_the_first_generator_update(make_cfg, tmp_path)
 def test_style_sampling_is_deterministic_by_seed_and_independent_of_the_batch(make_cfg):
     model = build_model(make_cfg("model=munit")).eval()
     x = images(3)["A"]
-    outputs = model.translate(x, "AtoB", n_styles=4, style_seed=7)
+    outputs = model.translate_styles(x, "AtoB", 4, style_seed=7)
     assert outputs.shape == (3, 4, 3, SIZE, SIZE)
-    torch.testing.assert_close(model.translate(x, "AtoB", n_styles=4, style_seed=7), outputs)
-    torch.testing.assert_close(model.translate(x[1:2], "AtoB", n_styles=4, style_seed=7)[0], outputs[1])
-    assert not torch.allclose(model.translate(x, "AtoB", n_styles=4, style_seed=8), outputs)
+    torch.testing.assert_close(model.translate_styles(x, "AtoB", 4, style_seed=7), outputs)
+    torch.testing.assert_close(model.translate_styles(x[1:2], "AtoB", 4, style_seed=7)[0], outputs[1])
+    assert not torch.allclose(model.translate_styles(x, "AtoB", 4, style_seed=8), outputs)
     assert not torch.allclose(outputs[:, 0], outputs[:, 1])  # k different styles
     codes = model.sample_styles(3, 4, 7, x.device)
     torch.testing.assert_close(codes, model.sample_styles(3, 4, 7, x.device))
-    torch.testing.assert_close(outputs[2, 3], model.translate(x[2:], "AtoB", style=codes[3:4])[0])
+    torch.testing.assert_close(outputs[2, 3], model.translate_codes(x[2:], "AtoB", codes[3:4])[0])
     assert model.translate(x, "BtoA").shape == (3, 3, SIZE, SIZE)  # one sampled style each
 
 
@@ -159,14 +160,12 @@ def test_reference_style_path(make_cfg):
     model = build_model(make_cfg("model=munit")).eval()
     batch = images(2)
     reference = batch["B"][:1]
-    outputs = model.translate(batch["A"], "AtoB", reference=reference)
+    outputs = model.translate_reference(batch["A"], "AtoB", reference)
     with torch.no_grad():
         expected = model.G_b.decode(model.G_a.content_encoder(batch["A"]), model.G_b.style_encoder(reference).expand(2, -1))
     torch.testing.assert_close(outputs, expected)
-    per_input = model.translate(batch["A"], "AtoB", reference=batch["B"])
+    per_input = model.translate_reference(batch["A"], "AtoB", batch["B"])
     torch.testing.assert_close(per_input[0], outputs[0])
-    with pytest.raises(ValueError, match="at most one of style, reference and n_styles"):
-        model.translate(batch["A"], "AtoB", reference=reference, n_styles=2)
 
 
 def test_sample_grid_rows_show_reconstruction_random_styles_and_a_reference_style(make_cfg):

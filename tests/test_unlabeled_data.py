@@ -123,7 +123,7 @@ class Oracle:
     def cluster(self, x):
         return self.domain(x)
 
-    def translate(self, x, direction=None, *, reference):
+    def translate_like(self, x, reference):
         looks = torch.tensor(LOOKS)[self.domain(reference)]  # (B, 2, 3): background, object
         masks = segment_objects((x + 1) / 2)[:, None]
         return torch.where(masks, looks[:, 1, :, None, None], looks[:, 0, :, None, None]) * 2 - 1
@@ -133,7 +133,7 @@ class Identity(Oracle):
     def cluster(self, x):
         return torch.zeros(len(x), dtype=torch.long)
 
-    def translate(self, x, direction=None, *, reference):
+    def translate_like(self, x, reference):
         return x
 
 

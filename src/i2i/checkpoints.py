@@ -12,7 +12,7 @@ from torch import nn
 
 from i2i.errors import CheckpointError
 from i2i.models.base import TranslationModule
-from i2i.trusted import check_buildable
+from i2i.trusted import check_buildable, current_targets
 
 
 def load_weights(model: nn.Module, state_dict: Any, path: str | Path, model_name: str) -> None:
@@ -50,13 +50,14 @@ def read_checkpoint(path: str | Path) -> Any:
 def load_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """(checkpoint, the run config inside it); clear errors as `read_checkpoint`, for a checkpoint
     not written by i2i, and for a run config that names anything i2i does not build from a file
-    (`i2i.trusted.check_buildable`), so the config is safe to instantiate."""
+    (`i2i.trusted.check_buildable`), so the config is safe to instantiate; classes that have moved
+    since the checkpoint was written are named as they are now (`i2i.trusted.current_targets`)."""
     checkpoint = read_checkpoint(path)
     config = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
     if not isinstance(config, dict) or "model" not in config or "state_dict" not in checkpoint:
         raise CheckpointError(f"{path} is not an i2i checkpoint (no i2i run config in it); train one with i2i-train")
     check_buildable(config, path)
-    return checkpoint, config
+    return checkpoint, current_targets(config)
 
 
 # How checkpoints written before issue 25 §2 (up to bbf4374) name a model's initialisation, now

@@ -4,11 +4,13 @@
     i2i-translate ... n_styles=5 style_seed=0       # multimodal: 5 PNGs per input, <name>_s{j}.png
     i2i-translate ... reference=style.jpg           # multimodal: every output in that image's style
 
-Few-shot models (FUNIT, COCO-FUNIT) translate to the class shown by example images instead of a
-direction: `class_dir=<folder of K images of the class> [k=<use the first k>]`.
+What a checkpoint is asked to do follows from its model's abilities (`i2i.abilities`). Few-shot
+models (FUNIT, COCO-FUNIT) translate to the class shown by example images instead of a direction:
+`class_dir=<folder of K images of the class> [k=<use the first k>]`. Models without named domains
+(TUNIT) translate every input like a reference image: `reference=<image>`.
 
 `save_attention=true` also writes `<input name>_attention.png` beside each output: the generator's
-attention map in the jet colour map (models with `attention_maps`, e.g. U-GAT-IT's CAM heatmap).
+attention map in the jet colour map (models with attention maps, e.g. U-GAT-IT's CAM heatmap).
 
 Exemplar-guided models (LOMIT, trained on attribute data) translate every input towards one
 exemplar and take user masks (white = translate here) in place of the predicted ones; the masks
@@ -27,6 +29,7 @@ files written (translations, and the attention maps or masks written beside them
 
 import logging
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +37,17 @@ import hydra
 import torch
 import torchvision.transforms.functional as TF
 from omegaconf import DictConfig, OmegaConf
+from torch import Tensor
 from torchvision.utils import save_image
 
+from i2i.abilities import (
+    AttentionMaps,
+    ExemplarMaskTranslator,
+    FewShotTranslator,
+    ReferenceTranslator,
+    StyleTranslator,
+    Translator,
+)
 from i2i.checkpoints import load_model
 from i2i.cli import TRANSLATE_VALUES, check_config, reporting_errors, run_hydra_cli
 from i2i.data.folder import list_images, read_image
@@ -68,12 +80,14 @@ def resolve_device(name: str) -> torch.device:
 def style_options(
     model: TranslationModule, n_styles: int | None, style_seed: int | None, reference: str | None, image_size: int
 ) -> dict[str, Any]:
-    """The `translate` options of the style keys, refused for a unimodal model or when combined."""
+    """The style keys as options: sampled styles (n_styles, style_seed) for a `StyleTranslator`, a
+    reference image for it or for a `ReferenceTranslator`; refused for other models or when combined."""
     given = {"n_styles": n_styles, "style_seed": style_seed, "reference": reference}
     given = {key: value for key, value in given.items() if value is not None}
     if not given:
         return {}
-    if not model.multimodal:
+    takes_reference_only = isinstance(model, ReferenceTranslator) and set(given) == {"reference"}
+    if not isinstance(model, StyleTranslator) and not takes_reference_only:
         key, value = next(iter(given.items()))
         why = f"{type(model).__name__} is unimodal (one translation per input); only multimodal models take styles"
         raise ConfigError(key, value, why)
@@ -131,30 +145,27 @@ def plan_outputs(
 
 
 def translate_folder(
-    model: TranslationModule,
+    translation: Callable[[Tensor], Tensor],
     input_dir: Path,
     output_dir: Path,
-    direction: str | None,
     image_size: int,
     batch_size: int,
-    options: dict[str, Any] | None = None,
-    save_attention: bool = False,
+    device: torch.device,
+    n_styles: int | None = None,
+    attention: Callable[[Tensor], Tensor] | None = None,
     overwrite: bool = False,
 ) -> list[Path]:
-    """Translate every image of `input_dir` into `<output_dir>/<input name>.png`, or with
-    `n_styles=k` into `<input name>_s{j}.png` for j < k, and with `save_attention` its attention
-    map into `<input name>_attention.png`; returns the files written. `options` go to the model's
-    `translate` (styles, references, few-shot `class_images`). Nothing is written when an output
-    name is taken twice or, without `overwrite`, already exists (`plan_outputs`)."""
-    if save_attention and not model.has_attention_maps():
-        raise ConfigError("save_attention", True, f"{type(model).__name__} has no attention maps to save")
+    """Translate every image of `input_dir` with `translation` (a batch on `device` -> its
+    translations) into `<output_dir>/<input name>.png`, or, when it makes `n_styles=k` translations
+    per input, into `<input name>_s{j}.png` for j < k; with `attention` (a batch -> its attention
+    maps) also the map into `<input name>_attention.png`; returns the files written. Nothing is
+    written when an output name is taken twice or, without `overwrite`, already exists
+    (`plan_outputs`)."""
     check_output_dir(input_dir, output_dir)
-    options = options or {}
-    n_styles = options.get("n_styles")
 
     def names(path: Path) -> list[str]:
         styles = [f"{path.stem}.png"] if n_styles is None else [f"{path.stem}_s{j}.png" for j in range(n_styles)]
-        return styles + ([f"{path.stem}_attention.png"] if save_attention else [])
+        return styles + ([f"{path.stem}_attention.png"] if attention is not None else [])
 
     files = list_images(input_dir)
     targets = plan_outputs(files, names, output_dir, overwrite)
@@ -162,13 +173,13 @@ def translate_folder(
     written = []
     for start in range(0, len(files), batch_size):
         chunk = files[start : start + batch_size]
-        batch = torch.stack([load_image(path, image_size) for path in chunk]).to(model.device)
-        for path, images in zip(chunk, model.translate(batch, direction, **options)):
+        batch = torch.stack([load_image(path, image_size) for path in chunk]).to(device)
+        for path, images in zip(chunk, translation(batch)):
             for target, image in zip(targets[path], [images] if n_styles is None else images):
                 save_image((image.float().cpu().clamp(-1, 1) + 1) / 2, target)
                 written.append(target)
-        if save_attention:
-            for path, heatmap in zip(chunk, heatmap_rgb(model.attention_maps(batch, direction))):
+        if attention is not None:
+            for path, heatmap in zip(chunk, heatmap_rgb(attention(batch))):
                 save_image((heatmap.float().cpu() + 1) / 2, targets[path][-1])
                 written.append(targets[path][-1])
     return written
@@ -186,7 +197,7 @@ def load_class_images(class_dir: Path, k: int | None, size: int) -> torch.Tensor
 
 
 def translate_folder_towards(
-    model: TranslationModule,
+    model: ExemplarMaskTranslator,
     input_dir: Path,
     output_dir: Path,
     image_size: int,
@@ -246,18 +257,38 @@ def _read(path: Path, size: int, mode: str, interpolation: TF.InterpolationMode,
     return TF.to_tensor(TF.resize(read_image(path, mode, what), [size, size], interpolation))
 
 
-def translate_options(model: TranslationModule, cfg: DictConfig, size: int) -> tuple[str | None, dict[str, Any]]:
-    """The direction and `translate` options the command line asks of `model`: styles for a
-    multimodal model, example images of the target class (and no direction) for a few-shot one."""
-    direction, options = cfg.direction, style_options(model, cfg.n_styles, cfg.style_seed, cfg.reference, size)
-    if model.data_kind == "fewshot":
+def translation_asked(
+    model: TranslationModule, cfg: DictConfig, size: int
+) -> tuple[Callable[[Tensor], Tensor], int | None]:
+    """The translation the command line asks of `model`, by the model's abilities, as a function of
+    a batch, and the number of translations it makes per input (None: one). A `FewShotTranslator`
+    translates to the class of `class_dir` (no direction), a `ReferenceTranslator` like `reference`,
+    a `StyleTranslator` with sampled or reference styles, a `Translator` by direction."""
+    name, direction = type(model).__name__, cfg.direction
+    options = style_options(model, cfg.n_styles, cfg.style_seed, cfg.reference, size)
+    if isinstance(model, FewShotTranslator):
         if not cfg.class_dir:
             raise ConfigError("class_dir", cfg.class_dir, "this few-shot model needs a folder of example images")
-        direction = None
-        options["class_images"] = load_class_images(Path(cfg.class_dir), cfg.k, size).to(model.device)
-    elif cfg.class_dir:
-        raise ConfigError("class_dir", cfg.class_dir, f"{type(model).__name__} is not a few-shot model")
-    return direction, options
+        class_images = load_class_images(Path(cfg.class_dir), cfg.k, size).to(model.device)
+        return lambda x: model.translate_to_class(x, class_images), None
+    if cfg.class_dir:
+        raise ConfigError("class_dir", cfg.class_dir, f"{name} is not a few-shot model")
+    reference = options.get("reference")
+    if isinstance(model, ReferenceTranslator):
+        if reference is None:
+            why = f"{name} translates like a reference image; pass reference=<image>"
+            raise ConfigError("reference", None, why)
+        return lambda x: model.translate_like(x, reference), None
+    if not isinstance(model, Translator):
+        raise ConfigError("ckpt_path", cfg.ckpt_path, f"i2i-translate cannot translate with {name}")
+    if isinstance(model, StyleTranslator) and reference is not None:
+        return lambda x: model.translate_reference(x, direction, reference), None
+    if isinstance(model, StyleTranslator) and options:
+        n_styles, style_seed = options["n_styles"], options["style_seed"]
+        if n_styles is None:  # one output per input, with seeded styles
+            return lambda x: model.translate_styles(x, direction, 1, style_seed)[:, 0], None
+        return lambda x: model.translate_styles(x, direction, n_styles, style_seed), n_styles
+    return lambda x: model.translate(x, direction), None
 
 
 @hydra.main(version_base="1.3", config_path="pkg://i2i.conf", config_name="translate")
@@ -271,7 +302,7 @@ def _main(cfg: DictConfig) -> None:
         keys = ("exemplar", "input_mask", "exemplar_mask")
         guidance = {key: Path(cfg[key]) if cfg.get(key) else None for key in keys}
         name = type(model).__name__
-        if model.data_kind == "attributes":
+        if isinstance(model, ExemplarMaskTranslator):
             if guidance["exemplar"] is None:
                 raise ConfigError("exemplar", None, f"{name} translates towards an exemplar; pass exemplar=<image>")
             written = translate_folder_towards(
@@ -282,10 +313,15 @@ def _main(cfg: DictConfig) -> None:
             for key, value in guidance.items():
                 if value is not None:
                     raise ConfigError(key, str(value), f"{name} takes no exemplar or masks; drop it")
-            direction, options = translate_options(model, cfg, size)
+            translation, n_styles = translation_asked(model, cfg, size)
+            attention = None
+            if cfg.save_attention:
+                if not isinstance(model, AttentionMaps):
+                    raise ConfigError("save_attention", True, f"{name} has no attention maps to save")
+                attention = partial(model.attention_maps, direction=cfg.direction)
             written = translate_folder(
-                model, Path(cfg.input_dir), Path(cfg.output_dir), direction, size, cfg.batch_size, options,
-                save_attention=cfg.save_attention, overwrite=cfg.overwrite,
+                translation, Path(cfg.input_dir), Path(cfg.output_dir), size, cfg.batch_size, model.device,
+                n_styles=n_styles, attention=attention, overwrite=cfg.overwrite,
             )
         log.info("wrote %d images to %s", len(written), cfg.output_dir)
 

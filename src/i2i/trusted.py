@@ -41,6 +41,11 @@ EXTERNAL_TARGETS = frozenset(
         "pytorch_lightning.loggers.WandbLogger",
     }
 )
+# Classes that earlier i2i versions named in the configs they wrote, under their names today: such a
+# name is allowed as the class it now is, and `current_targets` renames it before the config is built.
+MOVED_TARGETS = {
+    "i2i.models.fewshot.FewShotLoss": "i2i.models.funit.FUNITLoss",  # up to bbf4374 (issue 25 §3)
+}
 TARGET_KEY = "_target_"
 I2I_CLASS_NAME = re.compile(r"i2i(\.[A-Za-z_][A-Za-z0-9_]*)+")
 INTERPOLATION = "${"
@@ -56,6 +61,7 @@ def is_allowed_target(target: object) -> bool:
     `EXTERNAL_TARGETS`. Imports nothing but the i2i module the name spells."""
     if not isinstance(target, str):
         return False
+    target = MOVED_TARGETS.get(target, target)
     if target in EXTERNAL_TARGETS:
         return True
     if not I2I_CLASS_NAME.fullmatch(target):
@@ -67,6 +73,20 @@ def is_allowed_target(target: object) -> bool:
         return False
     found = vars(module).get(name)  # not getattr: a module-level __getattr__ could answer anything
     return inspect.isclass(found) and found.__module__ == module_name and found.__qualname__ == name
+
+
+def current_targets(config: Any) -> Any:
+    """`config` (a plain dict or list) with every target of `MOVED_TARGETS` renamed to the class's
+    name today, so that a checkpoint written before the class moved still builds."""
+    if isinstance(config, dict):
+        return {key: _moved(v) if key == TARGET_KEY else current_targets(v) for key, v in config.items()}
+    if isinstance(config, list):
+        return [current_targets(value) for value in config]
+    return config
+
+
+def _moved(target: Any) -> Any:
+    return MOVED_TARGETS.get(target, target) if isinstance(target, str) else target
 
 
 def _nodes(config: Any, path: str) -> Iterator[tuple[str, Any, Any]]:

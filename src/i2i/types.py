@@ -1,8 +1,8 @@
-"""Types shared across the package: batches, translation directions and the inference protocol."""
+"""Types shared across the package: batches and translation directions (a model's abilities, the
+inference protocols, are in `i2i.abilities`)."""
 
-from typing import Literal, Protocol
+from typing import Literal
 
-import torch
 from torch import Tensor
 
 Batch = dict[str, Tensor]
@@ -10,10 +10,3 @@ Direction = Literal["AtoB", "BtoA"]
 DIRECTIONS: tuple[Direction, ...] = ("AtoB", "BtoA")
 SOURCE_TARGET: dict[str, tuple[str, str]] = {"AtoB": ("A", "B"), "BtoA": ("B", "A")}
 
-
-class Translator(Protocol):
-    """What metrics, callbacks and the CLI need from a model: translate a batch in [-1, 1]."""
-
-    device: torch.device
-
-    def translate(self, x: Tensor, direction: Direction, **options: object) -> Tensor: ...

@@ -1,13 +1,14 @@
 """Exponential moving average of generator weights (FUNIT's `gen_test`, TUNIT's G_EMA).
 
 The averaged copy is a submodule of the model (so it is saved in checkpoints, resumes exactly and
-is what `translate` uses); this callback only updates it. A model that keeps averages implements
-`ema_pairs()`, returning (average, live) module pairs.
+is what translation uses); this callback only updates it. A model that keeps averages is
+`i2i.abilities.WeightAveraged`: its `ema_pairs()` returns (average, live) module pairs.
 """
 
 import pytorch_lightning as pl
 import torch
 
+from i2i.abilities import WeightAveraged
 from i2i.errors import ConfigError
 
 
@@ -26,7 +27,7 @@ class EMAUpdate(pl.Callback):
         self.start_iteration = start_iteration
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if not hasattr(pl_module, "ema_pairs"):
+        if not isinstance(pl_module, WeightAveraged):
             raise ConfigError("callbacks.ema", type(pl_module).__name__, "this model keeps no weight average")
 
     @torch.no_grad()

@@ -7,18 +7,19 @@ import torch
 from PIL import Image
 from torchvision.utils import make_grid
 
+from i2i.abilities import SampleGrid
 from i2i.callbacks.periodic import EveryNIterations, evaluating
-from i2i.errors import check_positive
+from i2i.errors import ConfigError, check_positive
 from i2i.loggers import log_image
 from i2i.metrics.protocols import to_uint8
 
 
 class ImageGrid(EveryNIterations):
-    """One PNG per run: a row per named row of the model's `sample_rows` (e.g. real_A / fake_B /
-    cycle_A / real_B / fake_A / cycle_B), a column per fixed test input. The inputs are the
-    datamodule's `sample_inputs` (test images per domain, or few-shot evaluation episodes). Rank 0
-    writes `<dirpath>/iter_<n>.png`; the row names go to `<dirpath>/rows.txt`. The same pixels go to
-    the active loggers that store images (W&B, TensorBoard) under the key `samples`."""
+    """One PNG per run: a row per named row of the model's `sample_rows` (`i2i.abilities.SampleGrid`;
+    e.g. real_A / fake_B / cycle_A / real_B / fake_A / cycle_B), a column per fixed test input. The
+    inputs are the datamodule's `sample_inputs` (test images per domain, or few-shot evaluation
+    episodes). Rank 0 writes `<dirpath>/iter_<n>.png`; the row names go to `<dirpath>/rows.txt`. The
+    same pixels go to the active loggers that store images (W&B, TensorBoard) under the key `samples`."""
 
     def __init__(self, dirpath: str, every_n_iterations: int, n_images: int = 8) -> None:
         super().__init__(every_n_iterations, "image_grid")
@@ -30,6 +31,9 @@ class ImageGrid(EveryNIterations):
     def run(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.is_global_zero:
             return
+        if not isinstance(pl_module, SampleGrid):
+            name = type(pl_module).__name__
+            raise ConfigError("callbacks.image_grid", name, "this model shows no sample grid")
         inputs = trainer.datamodule.sample_inputs(self.n_images)
         images = {name: tensor.to(pl_module.device) for name, tensor in inputs.items()}
         with evaluating(pl_module):

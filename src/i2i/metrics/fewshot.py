@@ -13,14 +13,14 @@ from collections.abc import Iterable, Iterator
 import torch
 from torch import Tensor
 
-from i2i.types import Translator
+from i2i.abilities import FewShotTranslator
 
 #: per unseen class: (class name, its real images, its episodes as (content, shots) batches)
 UnseenClassEpisodes = Iterable[tuple[str, Tensor, Iterable[tuple[Tensor, Tensor]]]]
 
 
 def per_class_generations(
-    model: Translator, classes: UnseenClassEpisodes
+    model: FewShotTranslator, classes: UnseenClassEpisodes
 ) -> Iterator[tuple[str, Tensor, Tensor]]:
     """For each unseen class of `classes` in order: (class name, its generated images, its real images).
 
@@ -30,7 +30,7 @@ def per_class_generations(
     """
     for name, real, episodes in classes:
         generated = [
-            model.translate(content.to(model.device), class_images=shots.to(model.device)).float().cpu()
+            model.translate_to_class(content.to(model.device), shots.to(model.device)).float().cpu()
             for content, shots in episodes
         ]
         yield name, torch.cat(generated).clamp(-1, 1), real

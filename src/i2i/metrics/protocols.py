@@ -33,6 +33,7 @@ from torch import Tensor, nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 
+from i2i.abilities import StyleTranslator, Translator
 from i2i.errors import ConfigError, check_choice, check_positive
 from i2i.metrics.extractors import (
     EXTRACTORS,
@@ -42,7 +43,7 @@ from i2i.metrics.extractors import (
     build_extractor,
     build_lpips,
 )
-from i2i.types import DIRECTIONS, SOURCE_TARGET, Translator
+from i2i.types import DIRECTIONS, SOURCE_TARGET
 
 METRICS = ("kid", "fid", "lpips_diversity")
 KID_VARIANTS = ("target", "mean")
@@ -294,7 +295,7 @@ class Evaluator:
             inputs = images[source]
             if self.extractor is not None:
                 scores += self.distribution_scores(model, direction, inputs, images[target], rank, world_size)
-            if "lpips_diversity" in self.settings.names and getattr(model, "multimodal", False):
+            if "lpips_diversity" in self.settings.names and isinstance(model, StyleTranslator):
                 scores.append(self.lpips_diversity(model, direction, inputs, rank, world_size))
         return scores
 
@@ -332,14 +333,16 @@ class Evaluator:
             for name, (value, std, size) in results.items()
         ]
 
-    def lpips_diversity(self, model: Translator, direction: str, inputs: Tensor, rank: int, world_size: int) -> Score:
+    def lpips_diversity(
+        self, model: StyleTranslator, direction: str, inputs: Tensor, rank: int, world_size: int
+    ) -> Score:
         """MUNIT's diversity score: mean LPIPS over the output pairs of each of N inputs."""
         s, lpips = self.settings, self._lpips()
         count, styles = min(s.lpips_inputs, len(inputs)), s.lpips_styles
         mine = shard(inputs[:count], rank, world_size)
         for start in range(0, len(mine), s.batch_size):
             batch = mine[start : start + s.batch_size].to(model.device)
-            outputs = model.translate(batch, direction, n_styles=styles).float().clamp(-1, 1).to(self.device)
+            outputs = model.translate_styles(batch, direction, styles).float().clamp(-1, 1).to(self.device)
             for i in range(styles):
                 for j in range(i + 1, styles):
                     lpips.metric.update(outputs[:, i], outputs[:, j])

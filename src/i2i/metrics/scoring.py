@@ -1,7 +1,7 @@
 """Which images KID/FID compare for each kind of data, and the one entry point that scores a model.
 
-`score_model` dispatches on the datamodule's `kind`, through the `translate` API only (no
-per-model code), for `i2i-eval` and the `ImageMetrics` callback alike:
+`score_model` dispatches on the datamodule's `kind`, through the model's abilities only
+(`i2i.abilities`, no per-model code), for `i2i-eval` and the `ImageMetrics` callback alike:
 
 - unpaired: per direction, the first N test images of the source domain translated vs the first N
   of the target domain (`Evaluator.evaluate`: KID, FID, LPIPS diversity).
@@ -31,11 +31,11 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
+from i2i.abilities import FewShotTranslator, ReferenceTranslator, Translator
 from i2i.errors import ConfigError, DataError
 from i2i.metrics.fewshot import per_class_generations
 from i2i.metrics.protocols import Evaluator, Score, per_class_scores
 from i2i.metrics.translation import translate_in_chunks
-from i2i.types import Translator
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ ScoringSets = Iterator[tuple[str, Tensor, Tensor]]  # (class name, translations,
 
 
 def reference_guided_sets(
-    model: Translator,
+    model: ReferenceTranslator,
     groups: Tensor,
     names: Sequence[str],
     load: Callable[..., Tensor],
@@ -65,15 +65,20 @@ def reference_guided_sets(
         inputs = torch.stack([load(i, seed=i) for *_, i in turns[: len(members)]])
         real = torch.stack([load(int(i), seed=int(i)) for i in members])
         references = real[torch.arange(len(inputs)) % len(real)]
-        translations = translate_in_chunks(model, inputs, None, chunk=batch_size, reference=references)
+        translate = model.translate_like
+        translations = translate_in_chunks(translate, inputs, model.device, batch_size, reference=references)
         yield name, translations * 2 - 1, real
 
 
-def fewshot_sets(model: Translator, datamodule: Any, n_images: int | None, batch_size: int) -> ScoringSets:
+def fewshot_sets(
+    model: FewShotTranslator, datamodule: Any, n_images: int | None, batch_size: int
+) -> ScoringSets:
     return per_class_generations(model, datamodule.unseen_class_episodes(n_images, batch_size))
 
 
-def unlabeled_sets(model: Translator, datamodule: Any, n_images: int | None, batch_size: int) -> ScoringSets:
+def unlabeled_sets(
+    model: ReferenceTranslator, datamodule: Any, n_images: int | None, batch_size: int
+) -> ScoringSets:
     datamodule.setup()
     collection = datamodule.test_set
     if collection.labels is None:
@@ -85,7 +90,9 @@ def unlabeled_sets(model: Translator, datamodule: Any, n_images: int | None, bat
     return reference_guided_sets(model, groups, collection.class_names, collection.load, n_images, batch_size)
 
 
-def attribute_sets(model: Translator, datamodule: Any, n_images: int | None, batch_size: int) -> ScoringSets:
+def attribute_sets(
+    model: ReferenceTranslator, datamodule: Any, n_images: int | None, batch_size: int
+) -> ScoringSets:
     datamodule.setup()
     pairs = datamodule.test_set
     vectors, groups = torch.unique(pairs.labels, dim=0, return_inverse=True)  # sorted: a fixed order
@@ -99,7 +106,7 @@ class ClassWise(NamedTuple):
 
     paper: str
     unit: str
-    sets: Callable[[Translator, Any, int | None, int], ScoringSets]
+    sets: Callable[[Any, Any, int | None, int], ScoringSets]
 
 
 CLASS_WISE = {
@@ -117,7 +124,7 @@ def check_kind(kind: str | None, key: str) -> None:
 
 def score_model(
     evaluator: Evaluator,
-    model: Translator,
+    model: Translator | FewShotTranslator | ReferenceTranslator,
     datamodule: Any,
     n_images: int | None,
     rank: int = 0,

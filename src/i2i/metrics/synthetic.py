@@ -1,19 +1,21 @@
 """Exact metrics of the `shapes_*` scenarios (DESIGN §6): one scorer per scenario.
 
 A scenario exposes its ground truth only (renders, masks, layouts, palettes, evaluation episodes);
-the scorers here translate its test images through the model's `translate` API and compare the
-translations with that ground truth (`metrics.shapes`). Each takes `(model, scenario, n_images)`
+the scorers here translate its test images through the model's abilities (`i2i.abilities`) and
+compare the translations with that ground truth (`metrics.shapes`). Each takes `(model, scenario, n_images)`
 and scores the first `n_images` test images of each source domain (or training class). Which
 scorer goes with which scenario class is the caller's table (`callbacks.metrics.SCENARIO_SCORERS`),
 so that nothing here imports `data/`.
 """
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from i2i.abilities import Clusterer, FewShotTranslator, ReferenceTranslator, StyleTranslator, Translator
 from i2i.metrics.clustering import normalized_mutual_information
 from i2i.metrics.shapes import (
     background_error,
@@ -28,7 +30,7 @@ from i2i.metrics.shapes import (
     segment_objects,
 )
 from i2i.metrics.translation import translate_in_chunks
-from i2i.types import DIRECTIONS, SOURCE_TARGET, Translator
+from i2i.types import DIRECTIONS, SOURCE_TARGET
 
 Color = Sequence[float]  # RGB in [0, 1]
 
@@ -43,7 +45,7 @@ CLUSTER_CHUNK = 64  # images clustered at a time by `score_unlabeled`
 def score_color(model: Translator, scenario: Any, n_images: int) -> dict[str, float]:
     """`shapes_color`: content_iou and domain_acc per direction (keys `<metric>_<direction>`), in [0, 1].
 
-    A multimodal model is scored on COVERAGE_STYLES translations of each input with styles sampled
+    A `StyleTranslator` is scored on COVERAGE_STYLES translations of each input with styles sampled
     from a fixed seed: content_iou and domain_acc are their means, and mode_coverage the fraction of
     the target modes each input reaches (B's three for AtoB; A has one mode, so BtoA checks that
     some style reaches it). The ground truth: `scenario.looks[domain]` (background, modes), masks."""
@@ -54,14 +56,13 @@ def score_color(model: Translator, scenario: Any, n_images: int) -> dict[str, fl
         images = scenario.images(source, "test", n_images)
         colours = (scenario.looks[source].background, scenario.looks[target].background)
         colours += (scenario.looks[source].modes, scenario.looks[target].modes)
-        if getattr(model, "multimodal", False):
-            styled = translate_in_chunks(
-                model, images, direction, n_styles=COVERAGE_STYLES, style_seed=COVERAGE_STYLE_SEED
-            )
+        if isinstance(model, StyleTranslator):
+            seeded = partial(model.translate_styles, n_styles=COVERAGE_STYLES, style_seed=COVERAGE_STYLE_SEED)
+            styled = translate_in_chunks(partial(seeded, direction=direction), images, model.device)
             results[f"mode_coverage_{direction}"] = mode_coverage(styled, masks, *colours).mean().item()
             outputs, masks = styled.flatten(0, 1), masks.repeat_interleave(COVERAGE_STYLES, dim=0)
         else:
-            outputs = translate_in_chunks(model, images, direction)
+            outputs = translate_in_chunks(lambda x: model.translate(x, direction), images, model.device)
         results[f"content_iou_{direction}"] = mask_iou(segment_objects(outputs), masks).mean().item()
         results[f"domain_acc_{direction}"] = looks_like_target(outputs, masks, *colours).float().mean().item()
     return results
@@ -75,7 +76,8 @@ def score_geometry(model: Translator, scenario: Any, n_images: int) -> dict[str,
     results = {}
     for direction in DIRECTIONS:
         source, target = SOURCE_TARGET[direction]
-        outputs = translate_in_chunks(model, scenario.images(source, "test", n_images), direction)
+        images = scenario.images(source, "test", n_images)
+        outputs = translate_in_chunks(lambda x: model.translate(x, direction), images, model.device)
         layouts = [scenario.sample(source, "test", i).layout for i in range(n_images)]
         shapes, errors = measure_objects(outputs, layouts)
         results[f"shape_acc_{direction}"] = sum(s == scenario.shapes[target] for s in shapes) / len(shapes)
@@ -83,21 +85,22 @@ def score_geometry(model: Translator, scenario: Any, n_images: int) -> dict[str,
     return results
 
 
-def score_local(model: Translator, scenario: Any, n_images: int) -> dict[str, float]:
+def score_local(model: Translator | ReferenceTranslator, scenario: Any, n_images: int) -> dict[str, float]:
     """`shapes_local`: domain_acc and bg_err per direction (keys `<metric>_<direction>`), in [0, 1].
 
-    An exemplar-guided model (`data_kind == "attributes"`) translates source test image i towards
-    target test image i as `reference`; any other model translates without one. domain_acc: the
+    A `ReferenceTranslator` (LOMIT) translates source test image i towards target test image i as
+    its reference; a `Translator` (MUNIT, measured alongside) translates by direction. domain_acc: the
     translation's object colour is nearer the exemplar's than the input's
     (`scenario.object_colors`); bg_err: mean absolute error on the input's background pixels."""
-    guided = getattr(model, "data_kind", None) == "attributes"
     results = {}
     for direction in DIRECTIONS:
         source, target = SOURCE_TARGET[direction]
         inputs = scenario.images(source, "test", n_images)
         exemplars = scenario.images(target, "test", n_images)
-        options = {"reference": exemplars} if guided else {}
-        outputs = translate_in_chunks(model, inputs, direction, **options)
+        if isinstance(model, ReferenceTranslator):
+            outputs = translate_in_chunks(model.translate_like, inputs, model.device, reference=exemplars)
+        else:
+            outputs = translate_in_chunks(lambda x: model.translate(x, direction), inputs, model.device)
         masks = scenario.masks(source, "test", n_images)
         input_colors = scenario.object_colors(source, "test", n_images)
         exemplar_colors = scenario.object_colors(target, "test", n_images)
@@ -117,13 +120,16 @@ def classify_domain(images: Tensor, masks: Tensor, looks: Sequence[tuple[Color, 
     return torch.where(found & (objects == background), background, torch.full_like(background, -1))
 
 
-def score_unlabeled(model: Translator, scenario: Any, n_images: int) -> dict[str, float]:
-    """`shapes_unlabeled`, with TUNIT's `cluster(x)` and `translate(x, reference=...)`:
+def score_unlabeled(model: Any, scenario: Any, n_images: int) -> dict[str, float]:
+    """`shapes_unlabeled`, for a `Clusterer` and `ReferenceTranslator` (TUNIT):
     - cluster_nmi: normalised mutual information of the model's clusters and the true domains;
     - domain_acc: each image translated with a same-index reference of every other domain; correct
       when the background and the object colour are both nearest the reference domain's look
       (`classify_domain` over `scenario.looks`);
     - content_iou: IoU of the objects found in those translations and the input's object mask."""
+    if not isinstance(model, Clusterer) or not isinstance(model, ReferenceTranslator):
+        name = type(model).__name__
+        raise TypeError(f"{name} cannot be scored on shapes_unlabeled: it must cluster and translate_like")
     images = [scenario.images(domain, "test", n_images) for domain in scenario.domains]
     masks = [scenario.masks(domain, "test", n_images) for domain in scenario.domains]
     chunks = torch.cat(images).split(CLUSTER_CHUNK)
@@ -133,7 +139,7 @@ def score_unlabeled(model: Translator, scenario: Any, n_images: int) -> dict[str
     for source, (x, mask) in enumerate(zip(images, masks)):
         for target, reference in enumerate(images):
             if target != source:
-                outputs = translate_in_chunks(model, x, None, reference=reference)
+                outputs = translate_in_chunks(model.translate_like, x, model.device, reference=reference)
                 correct.append(classify_domain(outputs, mask, scenario.looks) == target)
                 ious.append(mask_iou(segment_objects(outputs), mask))
     return {
@@ -143,7 +149,7 @@ def score_unlabeled(model: Translator, scenario: Any, n_images: int) -> dict[str
     }
 
 
-def score_fewshot(model: Translator, scenario: Any, n_images: int) -> dict[str, float]:
+def score_fewshot(model: FewShotTranslator, scenario: Any, n_images: int) -> dict[str, float]:
     """`shapes_fewshot`, on unseen classes, in [0, 1]: class_acc (the translation's object colour and
     background are both nearest the target class's: the FUNIT question), its two halves object_acc
     and background_acc, and content_iou (object mask of the translation vs the content image's).
@@ -158,7 +164,7 @@ def score_fewshot(model: Translator, scenario: Any, n_images: int) -> dict[str, 
     for start in range(0, n_images, FEWSHOT_CHUNK):
         indices = range(start, min(start + FEWSHOT_CHUNK, n_images))
         content, targets, shots = scenario.evaluation_episodes(indices)
-        translated = model.translate(content.to(model.device), class_images=shots.to(model.device))
+        translated = model.translate_to_class(content.to(model.device), shots.to(model.device))
         outputs = (translated.float().cpu().clamp(-1, 1) + 1) / 2
         masks = scenario.content_masks(indices)
         object_ok, background_ok = _looks_like_classes(outputs, masks, scenario, targets)

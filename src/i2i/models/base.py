@@ -2,9 +2,10 @@
 
 A model subclasses `TranslationModule` and supplies its networks, `optimizer_parameters`, the loss
 methods of its updates (`discriminator_loss`, `generator_loss`, each returning `(loss, logs)`) and
-`translate`. The spine owns everything around them: the optimizer choreography under Lightning's
-manual optimization (toggling, `manual_backward`, gradient clipping after AMP unscaling, one
-scheduler step per iteration), logging, the guards (a NaN/inf loss or gradient, a loss or a parameter
+the methods of its abilities (`i2i.abilities`: `translate`, `translate_to_class`, ...). The spine
+owns everything around them: the optimizer choreography under Lightning's manual optimization
+(toggling, `manual_backward`, gradient clipping after AMP unscaling, one scheduler step per
+iteration), logging, the guards (a NaN/inf loss or gradient, a loss or a parameter
 norm beyond its bound), the iteration counter and the state a resumed run needs to continue exactly
 (the counter and the random generators).
 
@@ -26,6 +27,7 @@ from torch import Tensor, nn
 from torch.nn.utils import get_total_norm
 from torch.optim import Optimizer
 
+from i2i.abilities import DataKind, Translator
 from i2i.errors import (
     ConfigError,
     DivergedError,
@@ -92,11 +94,10 @@ class TranslationModule(pl.LightningModule):
         channels_last: run the networks and batches in channels_last memory format.
     """
 
-    #: the kind of data the model trains on; it must equal the datamodule's `kind`
-    data_kind: ClassVar[str] = "unpaired"
-    #: multimodal models (MUNIT) also accept `translate(x, direction, n_styles=k)` and then return
-    #: (B, k, 3, H, W): k translations per input with styles sampled from the prior
-    multimodal: ClassVar[bool] = False
+    #: the kind of data the model trains on; it must equal the datamodule's `kind`. What else the
+    #: model can do (translate by direction, with styles, to a class...) is the abilities it
+    #: implements, the protocols of `i2i.abilities`.
+    data_kind: ClassVar[DataKind] = "unpaired"
 
     def __init__(
         self,
@@ -145,22 +146,6 @@ class TranslationModule(pl.LightningModule):
     def generator_loss(self, batch: Batch, carry: Carry) -> tuple[Tensor, Logs]:
         raise NotImplementedError
 
-    def translate(self, x: Tensor, direction: Direction, **options: Any) -> Tensor:
-        """Translate a batch (B, 3, H, W) in [-1, 1] to (B, 3, H, W); the inference API of callbacks,
-        metrics and the CLIs. Options are model-specific (styles, references, class images)."""
-        raise NotImplementedError
-
-    def attention_maps(self, x: Tensor, direction: Direction) -> Tensor:
-        """Where the generator attends when it translates `x` (B, 3, H, W): (B, 1, H, W) in [0, 1],
-        one map per input at the input's size. Models with an attention mechanism (U-GAT-IT's CAM)
-        override this; the image grid and `i2i-translate save_attention=true` show it."""
-        raise NotImplementedError(f"{type(self).__name__} has no attention maps")
-
-    @classmethod
-    def has_attention_maps(cls) -> bool:
-        """Whether the model overrides `attention_maps`."""
-        return cls.attention_maps is not TranslationModule.attention_maps
-
     def updates(self, iteration: int) -> Sequence[Update]:
         """The updates of one iteration, in order. Default: the discriminator, then the generator."""
         return (
@@ -176,7 +161,11 @@ class TranslationModule(pl.LightningModule):
     @torch.no_grad()
     def sample_rows(self, images: Mapping[str, Tensor]) -> list[tuple[str, Tensor]]:
         """Named rows of an image grid from test images {"A": ..., "B": ...}: per direction the
-        input, its translation and the translation translated back."""
+        input, its translation and the translation translated back. A model that is no two-domain
+        `Translator` shows itself otherwise and overrides this."""
+        if not isinstance(self, Translator):
+            name = type(self).__name__
+            raise NotImplementedError(f"{name} has no direction to translate by: define sample_rows")
         rows = []
         for direction in DIRECTIONS:
             source, target = SOURCE_TARGET[direction]

@@ -60,7 +60,7 @@ from i2i.models.base import Carry, Logs, TranslationModule, Update
 from i2i.nets.adain import HADAIN_STDS
 from i2i.nets.init import WeightInit
 from i2i.nets.lomit import LOMITGenerator, both, stacked, swap
-from i2i.types import Batch, Direction
+from i2i.types import Batch
 
 
 @dataclass(frozen=True)
@@ -196,21 +196,10 @@ class LOMIT(TranslationModule):
 
     # ------------------------------------------------------------------ inference
     @torch.inference_mode()
-    def translate(
-        self,
-        x: Tensor,
-        direction: Direction,
-        *,
-        reference: Tensor | None = None,
-        input_mask: Tensor | None = None,
-        reference_mask: Tensor | None = None,
-    ) -> Tensor:
-        """x translated towards `reference` (an exemplar batch, or one image for all); the masks
-        override the predicted ones (see `translate_with_masks`). The exemplar decides the target
-        attribute, so `direction` plays no part."""
-        if reference is None:
-            raise TypeError("LOMIT translates towards an exemplar: pass reference=<exemplar images>")
-        return self.translate_with_masks(x, reference, input_mask, reference_mask)[0]
+    def translate_like(self, x: Tensor, reference: Tensor) -> Tensor:
+        """x translated towards `reference` (an exemplar batch, or one image for all), with the masks
+        it predicts (`translate_with_masks`). The exemplar decides the target attribute."""
+        return self.translate_with_masks(x, reference)[0]
 
     @torch.inference_mode()
     def translate_with_masks(

@@ -78,8 +78,6 @@ class MUNITLoss:
 
 
 class MUNIT(TranslationModule):
-    multimodal = True
-
     def __init__(
         self,
         *,
@@ -182,37 +180,40 @@ class MUNIT(TranslationModule):
         return torch.randn(n_styles, self.style_dim, generator=generator).to(device).repeat(batch_size, 1)
 
     @torch.inference_mode()
-    def translate(
-        self,
-        x: Tensor,
-        direction: Direction,
-        *,
-        style: Tensor | None = None,
-        reference: Tensor | None = None,
-        n_styles: int | None = None,
-        style_seed: int | None = None,
-    ) -> Tensor:
-        """Translate x (B, 3, H, W) into the other domain with one of (at most one given):
+    def translate(self, x: Tensor, direction: Direction) -> Tensor:
+        """x (B, 3, H, W) in the other domain, each input with one style sampled from the prior."""
+        return self.translate_styles(x, direction, 1)[:, 0]
 
-        - `style`: codes (1 or B, style_dim) of the target domain;
-        - `reference`: images (1 or B, 3, H', W') of the target domain, whose encoded style is used;
-        - `n_styles=k`: k styles sampled from the prior; returns (B, k, 3, H, W);
-        - none: one sampled style per input. `style_seed` makes sampled styles reproducible.
-        """
-        if sum(option is not None for option in (style, reference, n_styles)) > 1:
-            raise ValueError("give at most one of style, reference and n_styles")
-        source, target = (self.G_a, self.G_b) if direction == "AtoB" else (self.G_b, self.G_a)
-        content = source.content_encoder(x)
-        batch = x.size(0)
-        if reference is not None or style is not None:
-            codes = target.style_encoder(reference) if reference is not None else style.reshape(style.size(0), -1)
-            return target.decode(content, codes.to(content.dtype).expand(batch, -1))
-        k = 1 if n_styles is None else n_styles
-        if k < 1:
+    @torch.inference_mode()
+    def translate_styles(
+        self, x: Tensor, direction: Direction, n_styles: int, style_seed: int | None = None
+    ) -> Tensor:
+        """(B, n_styles, 3, H, W): x translated with `n_styles` styles sampled from the prior each;
+        `style_seed` makes them reproducible (`sample_styles`)."""
+        if n_styles < 1:
             raise ValueError(f"n_styles must be >= 1, got {n_styles}")
-        codes = self.sample_styles(batch, k, style_seed, x.device)
-        images = target.decode(content.repeat_interleave(k, dim=0), codes.to(content.dtype))
-        return images if n_styles is None else images.view(batch, k, *images.shape[1:])
+        source, target = self._source_target(direction)
+        content = source.content_encoder(x)
+        codes = self.sample_styles(len(x), n_styles, style_seed, x.device)
+        images = target.decode(content.repeat_interleave(n_styles, dim=0), codes.to(content.dtype))
+        return images.view(len(x), n_styles, *images.shape[1:])
+
+    @torch.inference_mode()
+    def translate_reference(self, x: Tensor, direction: Direction, reference: Tensor) -> Tensor:
+        """x translated with the encoded style of `reference`, images (1 or B, 3, H', W') of the
+        target domain."""
+        return self.translate_codes(x, direction, self._source_target(direction)[1].style_encoder(reference))
+
+    @torch.inference_mode()
+    def translate_codes(self, x: Tensor, direction: Direction, style: Tensor) -> Tensor:
+        """x translated with style codes (1 or B, style_dim) of the target domain."""
+        source, target = self._source_target(direction)
+        content = source.content_encoder(x)
+        return target.decode(content, style.reshape(style.size(0), -1).to(content.dtype).expand(len(x), -1))
+
+    def _source_target(self, direction: Direction) -> tuple[AdaINAutoEncoder, AdaINAutoEncoder]:
+        """The (source, target) generators of `direction`."""
+        return (self.G_a, self.G_b) if direction == "AtoB" else (self.G_b, self.G_a)
 
     @torch.no_grad()
     def sample_rows(self, images: Mapping[str, Tensor]) -> list[tuple[str, Tensor]]:
@@ -224,7 +225,7 @@ class MUNIT(TranslationModule):
             source, target = SOURCE_TARGET[direction]
             real = images[source]
             rows += [(f"real_{source}", real), (f"recon_{source}", (self.G_a if source == "A" else self.G_b)(real))]
-            styles = self.translate(real, direction, n_styles=self.grid_styles, style_seed=GRID_STYLE_SEED)
+            styles = self.translate_styles(real, direction, self.grid_styles, GRID_STYLE_SEED)
             rows += [(f"fake_{target}_style{j}", styles[:, j]) for j in range(self.grid_styles)]
-            rows.append((f"fake_{target}_ref", self.translate(real, direction, reference=images[target])))
+            rows.append((f"fake_{target}_ref", self.translate_reference(real, direction, images[target])))
         return rows

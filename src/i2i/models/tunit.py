@@ -16,7 +16,7 @@ One iteration (official `trainGAN_UNSUP`), x a batch, x_tf its augmented view, x
          + recon_w * |G(x, s_x) - x|_1 + style_w * MoCo(C_s(G(x, s_ref)), C_ema_s(x_ref), queue)
     then: the keys C_ema_s(x_tf) join the queue, and C_ema moves towards C (every iteration).
 G_ema is averaged from `ema_start` on by the `callbacks.ema` callback that `model=tunit` adds.
-`translate` (and every metric, grid and i2i-translate output built on it) renders with G_ema and
+`translate_like` (and every metric, grid and i2i-translate output built on it) renders with G_ema and
 encodes the references with the guide named by `reference_guide`: "average", C_ema, as the official
 validation (the default), or "live", C, the guide whose styles G trained on. C_ema is also MoCo's key
 encoder, so its decay must stay slow (0.999); it trails C by ~1000 iterations, which vanishes in the
@@ -183,12 +183,10 @@ class TUNIT(TranslationModule):
             average.copy_(live)
 
     @torch.inference_mode()
-    def translate(self, x: Tensor, direction: str | None = None, *, reference: Tensor) -> Tensor:
+    def translate_like(self, x: Tensor, reference: Tensor) -> Tensor:
         """Render each image of `x` with G_ema in the style of its `reference` image (one reference
         (1, 3, H, W) serves the whole batch), encoded by the `reference_guide`. TUNIT has no named
-        domains: the reference decides the target, so `direction` must be None."""
-        if direction is not None:
-            raise TypeError(f"TUNIT translates by reference image, not by direction {direction!r}: translate(x, reference=...)")
+        domains: the reference decides the target."""
         style, _ = (self.C_ema if self.reference_guide == "average" else self.C)(reference)
         return self.G_ema(x, style.expand(len(x), -1))
 
@@ -207,6 +205,6 @@ class TUNIT(TranslationModule):
         return [
             ("source", x),
             ("reference", reference),
-            ("translation", self.translate(x, reference=reference)),
-            ("reconstruction", self.translate(x, reference=x)),
+            ("translation", self.translate_like(x, reference)),
+            ("reconstruction", self.translate_like(x, x)),
         ]
