@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from helpers.params import count
 from torch import nn
 
 from i2i.errors import ConfigError
@@ -11,10 +12,6 @@ from i2i.nets.init import init_weights
 from i2i.nets.norms import LayerNorm2d, make_norm
 from i2i.nets.pool import ImagePool
 from i2i.nets.resnet import ResnetGenerator
-
-
-def count(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
 
 
 @pytest.mark.parametrize("pad_type", ["zero", "reflect", "replicate"])

@@ -6,6 +6,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers.params import count
 from torch import nn
 
 from i2i.errors import ConfigError
@@ -18,10 +19,6 @@ from i2i.nets.tunit import GuidingNetwork, TUNITGenerator
 from i2i.train import build_model, train
 
 SMALL = ["model=tunit", "data=shapes_unlabeled", "data.batch_size=4"]
-
-
-def count(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
 
 
 def batch(size: int = 4, pixels: int = 32) -> dict[str, torch.Tensor]:
