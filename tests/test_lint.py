@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def ruff_codes(tmp_path: Path, source: str) -> list[str]:
     """The rule codes `ruff check`, with the project's configuration, reports for `source`."""
     (tmp_path / "module.py").write_text(source)
-    options = ["--config", str(ROOT / "pyproject.toml"), "--output-format", "json"]
+    options = ["--config", str(ROOT / "pyproject.toml"), "--output-format", "json", "--no-cache"]
     command = [sys.executable, "-m", "ruff", "check", *options, "module.py"]
     result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
     return sorted(finding["code"] for finding in json.loads(result.stdout))
