@@ -154,8 +154,9 @@ def recipe_values(experiment: str) -> dict[str, object]:
 
 
 def test_every_experiment_is_in_the_table():
-    kinds = [kind for kind in CONF.joinpath("experiment").iterdir() if kind.is_dir()]
-    found = {f"{kind.name}/{p.name}" for kind in kinds for p in kind.iterdir()}
+    entries = list(CONF.joinpath("experiment").iterdir())
+    found = {f"{kind.name}/{p.name}" for kind in entries if kind.is_dir() for p in kind.iterdir()}
+    found |= {entry.name for entry in entries if not entry.is_dir()}
     assert found == {f"{recipe}.yaml" for recipe in RECIPES}
 
 
