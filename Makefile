@@ -17,12 +17,13 @@ COMPILE ?=
 BF16 ?=
 PYTEST_ARGS ?=
 
-.PHONY: help install train test test-fast bench bench-quality bench-official bench-official-quality clean
+.PHONY: help install train test test-fast lint bench bench-quality bench-official bench-official-quality clean
 
 help:
 	@echo "make train          install, then train the default model on synthetic data (CPU, minutes)"
 	@echo "make test           install, then run the test suite"
 	@echo "make test-fast      the test suite without the tests marked slow"
+	@echo "make lint           install, then check formatting and lint rules (ruff, pyproject.toml)"
 	@echo "make bench [MODEL=x] [COMPILE=all] [BF16=1]  training-iteration speed, memory and FLOPs (bench/results/speed.md)"
 	@echo "make bench-quality MODEL=cyclegan [ALSO=baseline]   train to the quality bar, write bench/results/quality_<model>.json"
 	@echo "make bench-official MODEL=munit OFFICIAL=path   our training iteration against an official checkout's (bench/results/official_<model>.json)"
@@ -46,6 +47,10 @@ test: install
 
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
 
 bench-quality: install
 	$(BIN)/python -m bench.quality --model $(MODEL) $(foreach m,$(ALSO),--also $(m))

@@ -4,7 +4,7 @@ data and scored with our metrics, so a bar that our FUNIT misses can be told fro
 Not run in CI and nothing official is in this repository: `--official` is the path of a checkout of
 NVlabs/FUNIT made elsewhere, imported at run time (`bench.official.shim_old_apis` lets it run on
 this torch, on the CPU). The official `Trainer` gets `configs/funit_animals.yaml` with the widths,
-depths and class count of our recipe (`experiments/quality_funit.yaml` plus any overrides), so both
+depths and class count of our recipe (`experiments/quality/funit.yaml` plus any overrides), so both
 sides train networks of the same parameter count (checked, and reported); it trains with its own
 `dis_update` / `gen_update` (RMSprop, R1 10, feature matching, its weight average `gen_test` after
 every generator update, from the first iteration) on the episodes of our datamodule (the recipe's
@@ -138,7 +138,7 @@ def train_official(checkout: Path, overrides: list[str], seed: int = 0) -> dict:
     }
     return {
         "model": "funit",
-        "recipe": "experiments/quality_funit.yaml",
+        "recipe": "experiments/quality/funit.yaml",
         "overrides": overrides,
         "iterations": iterations,
         "train_seconds": round(train_seconds, 1),

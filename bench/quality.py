@@ -1,16 +1,16 @@
 """`make bench-quality MODEL=<model> [ALSO=<baseline>]`: train a model's quality recipe, check its bar.
 
-Runs `experiments/quality_<model>.yaml` in this process, scores the final model on the scenario's
-whole test split, and writes `bench/results/quality_<model>.json` (metrics, bar, pass/fail,
-iterations, wall time, git commit, and the machine's speed on a fixed conv kernel just before and
-just after training: the same run's wall time has varied by 1.6x on this shared machine, and these
-readings tell a slow machine from slow code. Compare each reading with its counterpart of another
-run, not with each other: the one after training runs in a warmed-up process and reads higher).
-Exits 1 when the bar is not met. `--also <baseline>` then trains the baseline's own quality recipe on
-the same data (the papers' comparisons, e.g. CycleGAN on U-GAT-IT's shapes_geometry) and reports its
-metrics beside the model's in the same file; a baseline that trains on another kind of data (MUNIT,
-unpaired, beside LOMIT, attributes) gets the same scenario (`data.domains`) and image size through
-its own datamodule.
+Runs the model's quality recipe, `experiments/quality/<model>.yaml`, in this process, scores the
+final model on the scenario's whole test split, and writes `bench/results/quality_<model>.json`
+(metrics, bar, pass/fail, iterations, wall time, git commit, and the machine's speed on a fixed conv
+kernel just before and just after training: the same run's wall time has varied by 1.6x on this
+shared machine, and these readings tell a slow machine from slow code. Compare each reading with its
+counterpart of another run, not with each other: the one after training runs in a warmed-up process
+and reads higher). Exits 1 when the bar is not met. `--also <baseline>` then trains the baseline's
+own quality recipe on the same data (the papers' comparisons, e.g. CycleGAN on U-GAT-IT's
+shapes_geometry) and reports its metrics beside the model's in the same file; a baseline that trains
+on another kind of data (MUNIT, unpaired, beside LOMIT, attributes) gets the same scenario
+(`data.domains`) and image size through its own datamodule.
 """
 
 import argparse
@@ -50,10 +50,16 @@ BARS: dict[str, dict[str, tuple[str, float]]] = {
 }
 
 
+def recipe(model: str) -> str:
+    """The `experiment` name of the model's quality recipe (experiments/quality/<model>.yaml)."""
+    return f"quality/{model}"
+
+
 def compose(model: str, overrides: list[str], run_name: str | None = None):
+    """The model's quality recipe with `overrides`, writing into bench/results/runs/<run_name>."""
     GlobalHydra.instance().clear()
     with initialize_config_module(version_base="1.3", config_module="i2i.conf"):
-        cfg = hydra_compose("train", overrides=[f"experiment=quality_{model}", *overrides])
+        cfg = hydra_compose("train", overrides=[f"experiment={recipe(model)}", *overrides])
     with open_dict(cfg):
         cfg.paths.output_dir = str(RESULTS / "runs" / (run_name or f"quality_{model}"))
     return cfg
@@ -117,7 +123,7 @@ def main() -> None:
         baselines[baseline] = train_and_score(baseline_cfg)
     report = {
         "model": args.model,
-        "recipe": f"experiments/quality_{args.model}.yaml",
+        "recipe": f"experiments/{recipe(args.model)}.yaml",
         "overrides": args.overrides,
         "data": cfg.data.domains._target_,
         **result,

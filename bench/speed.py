@@ -122,7 +122,7 @@ def compose_case(model: str, image_size: int, smoke: bool, extra: Sequence[str] 
     recipe = (
         [f"model={model}", f"data={SCENARIO[model]}"]
         if model in SCENARIO
-        else [f"experiment=quality_{model}"]
+        else [f"experiment=quality/{model}"]
     )
     overrides = [
         *recipe,

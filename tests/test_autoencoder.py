@@ -4,15 +4,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 from conftest import configured_network, network_factory
+from helpers.params import count
 from torch import nn
 
 from i2i.nets.adain import AdaINResidualBlock, AdaptiveInstanceNorm2d, adaptive_instance_norm
 from i2i.nets.blocks import ActFirstResidualBlock
 from i2i.nets.fewshot import FewShotGenerator
-
-
-def count(*modules: nn.Module) -> int:
-    return sum(p.numel() for m in modules for p in m.parameters())
 
 
 def test_adain_equals_the_official_batch_norm_formulation():

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import FAST_IMAGE_SIZE
+from helpers.recipes import compose_with_choices
 from hydra.utils import get_class, instantiate
 from omegaconf import OmegaConf
 from PIL import Image
@@ -115,11 +116,65 @@ def test_the_tiny_preset_is_narrower_than_the_paper_one(make_cfg):
     assert counts["tiny"] < counts["paper"] / 8
 
 
-@pytest.mark.parametrize("experiment", options("experiment"))
-def test_every_experiment_composes_and_builds(make_cfg, experiment):
-    cfg = make_cfg(f"experiment={experiment}", fast=False)
+# What each recipe of experiments/ builds: the model config (conf/model/), the kind of data, the image
+# size and the width preset.
+RECIPES = {
+    "paper/coco_funit_animals": ("coco_funit", "fewshot", 256, "paper"),
+    "paper/cyclegan_horse2zebra": ("cyclegan", "unpaired", 256, "paper"),
+    "paper/funit_animals": ("funit", "fewshot", 128, "paper"),
+    "paper/lomit_celeba": ("lomit", "attributes", 128, "paper"),
+    "paper/munit_edges2shoes": ("munit", "unpaired", 256, "paper"),
+    "paper/munit_summer2winter": ("munit", "unpaired", 256, "paper"),
+    "paper/tunit_afhq": ("tunit", "unlabeled", 128, "paper"),
+    "paper/ugatit_selfie2anime_full": ("ugatit", "unpaired", 256, "paper"),
+    "paper/ugatit_selfie2anime_light": ("ugatit", "unpaired", 256, "paper"),
+    "paper/unit_summer2winter": ("unit", "unpaired", 256, "paper"),
+    "quality/coco_funit": ("coco_funit", "fewshot", 64, "tiny"),
+    "quality/cyclegan": ("cyclegan", "unpaired", 64, "tiny"),
+    "quality/funit": ("funit", "fewshot", 64, "tiny"),
+    "quality/lomit": ("lomit", "attributes", 64, "tiny"),
+    "quality/munit": ("munit", "unpaired", 64, "tiny"),
+    "quality/tunit": ("tunit", "unlabeled", 64, "tiny"),
+    "quality/ugatit": ("ugatit", "unpaired", 64, "tiny"),
+    "quality/unit": ("unit", "unpaired", 64, "tiny"),
+}
+
+
+def recipe_values(experiment: str) -> dict[str, object]:
+    """The dotted keys and values a recipe file writes itself (not those of a sibling it composes)."""
+    own = OmegaConf.to_container(OmegaConf.load(CONF.joinpath("experiment", f"{experiment}.yaml")))
+    own.pop("defaults", None)
+
+    def leaves(node: object, prefix: str) -> dict[str, object]:
+        if not isinstance(node, dict) or not node:
+            return {prefix: node}
+        return {k: v for key, child in node.items() for k, v in leaves(child, f"{prefix}.{key}").items()}
+
+    return {key[1:]: value for key, value in leaves(own, "").items()}
+
+
+def test_every_experiment_is_in_the_table():
+    entries = list(CONF.joinpath("experiment").iterdir())
+    found = {f"{kind.name}/{p.name}" for kind in entries if kind.is_dir() for p in kind.iterdir()}
+    found |= {entry.name for entry in entries if not entry.is_dir()}
+    assert found == {f"{recipe}.yaml" for recipe in RECIPES}
+
+
+@pytest.mark.parametrize("experiment", sorted(RECIPES))
+def test_every_experiment_composes_and_builds(experiment):
+    model, kind, size, preset = RECIPES[experiment]
+    cfg, choices = compose_with_choices([f"experiment={experiment}"])
+    assert (choices["model"], choices["preset"]) == (model, preset)
+    assert get_class(cfg.data._target_).kind == kind and cfg.data.image_size == size
+    composed = OmegaConf.to_container(cfg, resolve=False)
+    for key, value in recipe_values(experiment).items():
+        node = composed
+        for part in key.split("."):
+            node = node[part]
+        assert node == value, f"{experiment}: {key} is {node!r} composed, the recipe sets {value!r}"
     with torch.device("meta"):
-        build_model(cfg)
+        built = build_model(cfg)
+    assert type(built) is target_class("model", model)
 
 
 def test_a_model_refuses_data_of_another_kind_naming_both(make_cfg):

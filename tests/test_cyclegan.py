@@ -4,14 +4,11 @@ import json
 
 import pytest
 import torch
+from helpers.params import count
 
 from i2i.errors import ConfigError
 from i2i.models.cyclegan import CycleGANLoss
 from i2i.train import build_model, train
-
-
-def count(module: torch.nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
 
 
 def test_paper_preset_matches_the_official_parameter_count(make_cfg):

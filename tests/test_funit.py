@@ -7,6 +7,7 @@ import pytest
 import pytorch_lightning as pl
 import torch
 from conftest import configured_network, run_cli
+from helpers.params import count
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from PIL import Image
@@ -20,10 +21,6 @@ from i2i.nets.fewshot import ContentConditionedStyle, FewShotGenerator
 from i2i.train import build_model, train
 
 FEWSHOT = ["data=shapes_fewshot"]
-
-
-def count(module: torch.nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
 
 
 def conv(c_in: int, c_out: int, k: int) -> int:

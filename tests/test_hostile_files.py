@@ -259,7 +259,8 @@ def shipped_configs() -> list[list[str]]:
     """Overrides that compose every shipped model (with its trainer, callbacks and loggers) and recipe."""
     models = [[f"model={p.stem}"] for p in sorted((CONFIGS / "model").glob("*.yaml")) if p.stem != "lomit"]
     extras = [["trainer=ddp", "callbacks=image_metrics", "logger=tensorboard"], ["logger=wandb"]]
-    recipes = [[f"experiment={p.stem}"] for p in sorted((CONFIGS / "experiment").glob("*.yaml"))]
+    experiments = sorted((CONFIGS / "experiment").glob("*/*.yaml"))  # experiments/{paper,quality}/
+    recipes = [[f"experiment={p.parent.name}/{p.stem}"] for p in experiments]
     return [*models, *[["model=cyclegan", *extra] for extra in extras], ["model=lomit", "data=celeba"], *recipes]
 
 

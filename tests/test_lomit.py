@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from conftest import configured_network, run_cli
+from helpers.params import count
 from PIL import Image
 
 from i2i import translate as translate_cli
@@ -23,10 +24,6 @@ from i2i.nets.masks import upsample_mask
 from i2i.train import build_model, train
 
 LOMIT = ["model=lomit", "data=shapes_local"]
-
-
-def count(module: torch.nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
 
 
 def conv(c_in: int, c_out: int, k: int) -> int:

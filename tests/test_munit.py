@@ -6,6 +6,7 @@ from collections import Counter
 
 import pytest
 import torch
+from helpers.params import count
 from test_train import run_cli, write_pngs
 from torch import nn
 
@@ -17,10 +18,6 @@ from i2i.nets.norms import LayerNorm2d
 from i2i.train import build_model, train
 
 SIZE = 64
-
-
-def count(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
 
 
 def images(n: int = 2, seed: int = 0) -> dict[str, torch.Tensor]:

@@ -3,6 +3,7 @@
 import pytest
 import torch
 from conftest import configured_network
+from helpers.params import count
 from torch import nn
 
 from i2i.errors import ConfigError
@@ -10,10 +11,6 @@ from i2i.nets.blocks import ConvBlock, ConvTransposeBlock, ResidualBlock, make_a
 from i2i.nets.init import WeightInit, init_weights
 from i2i.nets.norms import LayerNorm2d, make_norm
 from i2i.nets.pool import ImagePool
-
-
-def count(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
 
 
 @pytest.mark.parametrize("pad_type", ["zero", "reflect", "replicate"])

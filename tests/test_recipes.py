@@ -1,16 +1,21 @@
-"""Paper recipes (experiments/ at the paper width preset) say what they reproduce, and use the
-official widths; that every recipe composes and builds is tests/test_configs.py's job."""
+"""Paper recipes (experiments/paper/, at the paper width preset) say what they reproduce, and use the
+official widths; quality recipes keep their lab notes in docs/; that every recipe composes and builds
+is tests/test_configs.py's job."""
 
 import re
 from pathlib import Path
 
 import pytest
 import torch
+from helpers.params import count
+from helpers.recipes import compose_with_choices
 
 from i2i.train import build_model
 
-EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
-PAPER_RECIPES = sorted(p.stem for p in EXPERIMENTS.glob("*.yaml") if "override /preset: paper" in p.read_text())
+ROOT = Path(__file__).resolve().parents[1]
+EXPERIMENTS = ROOT / "experiments"
+PAPER_RECIPES = sorted(p.stem for p in (EXPERIMENTS / "paper").glob("*.yaml"))
+QUALITY_RECIPES = sorted(p.stem for p in (EXPERIMENTS / "quality").glob("*.yaml"))
 
 # One recipe per paper setting of the scale-out issue (issue 9, item 5).
 EXPECTED_RECIPES = [
@@ -40,8 +45,8 @@ NOT_PUBLISHED = {
 VARIANTS = {"ugatit_selfie2anime_light": ["model.generator.light=true"]}
 
 
-def header(recipe: str) -> str:
-    lines = (EXPERIMENTS / f"{recipe}.yaml").read_text().splitlines()
+def header(recipe: str, kind: str = "paper") -> str:
+    lines = (EXPERIMENTS / kind / f"{recipe}.yaml").read_text().splitlines()
     return "\n".join(line for line in lines if line.startswith("#"))
 
 
@@ -68,12 +73,24 @@ def test_a_recipe_without_a_published_number_says_so(recipe):
 
 @pytest.mark.parametrize("recipe", PAPER_RECIPES)
 def test_every_paper_recipe_builds_the_paper_width_model(make_cfg, recipe):
-    text = (EXPERIMENTS / f"{recipe}.yaml").read_text()
-    model, data = (re.search(rf"override /{group}: (\w+)", text).group(1) for group in ("model", "data"))
-    cfg = make_cfg(f"experiment={recipe}", fast=False)
+    cfg, choices = compose_with_choices([f"experiment=paper/{recipe}"])
+    assert choices["preset"] == "paper"
+    model, data = choices["model"], choices["data"]
     size = f"data.image_size={cfg.data.image_size}"
     variant = VARIANTS.get(recipe, [])
     paper = make_cfg(f"model={model}", f"data={data}", "preset=paper", size, *variant, fast=False)
     with torch.device("meta"):
-        counts = [sum(p.numel() for p in build_model(c).parameters()) for c in (cfg, paper)]
-    assert counts[0] == counts[1]
+        assert count(build_model(cfg)) == count(build_model(paper))
+
+
+@pytest.mark.parametrize("recipe", QUALITY_RECIPES)
+def test_a_quality_recipe_keeps_its_lab_notes_in_docs(recipe):
+    """A quality recipe's comments say what it is and how to run it; the measurements behind its
+    values live in docs/recipes.md, which it links."""
+    text = header(recipe, "quality")
+    assert f"make bench-quality MODEL={recipe}" in text
+    assert len(text.splitlines()) <= 6, f"quality/{recipe}: move the lab notes to docs/recipes.md"
+    headings = re.findall(r"^#+ (.+)$", (ROOT / "docs" / "recipes.md").read_text(), re.MULTILINE)
+    anchors = {re.sub(r"[^\w -]", "", heading).lower().replace(" ", "-") for heading in headings}
+    for link in re.findall(r"docs/recipes\.md#([\w-]+)", text):
+        assert link in anchors, f"quality/{recipe}: docs/recipes.md has no section #{link}"

@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from conftest import configured_network
+from helpers.params import count
 from torch import nn
 
 from i2i.errors import ConfigError
@@ -17,10 +18,6 @@ from i2i.nets.norms import FilterResponseNorm2d, make_norm
 from i2i.train import build_model, train
 
 SMALL = ["model=tunit", "data=shapes_unlabeled", "data.batch_size=4"]
-
-
-def count(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
 
 
 def batch(size: int = 4, pixels: int = 32) -> dict[str, torch.Tensor]:

@@ -6,6 +6,7 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers.params import count
 from omegaconf import OmegaConf
 from PIL import Image
 from conftest import configured_network
@@ -25,10 +26,6 @@ from i2i.nets.norms import ILN, clip_rho_, make_norm
 from i2i.train import build_model, train
 
 UGATIT = ["model=ugatit", "data=shapes_geometry", "model.generator.light=true"]
-
-
-def count(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
 
 
 def by_hand(x: torch.Tensor, rho: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:

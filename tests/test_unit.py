@@ -5,7 +5,7 @@ from collections import Counter
 
 import pytest
 import torch
-from torch import nn
+from helpers.params import count
 
 from i2i.abilities import StyleTranslator
 from i2i.errors import ConfigError
@@ -14,10 +14,6 @@ from i2i.train import build_model, train
 
 SIZE = 64
 RES_BLOCK_256 = 2 * (256 * 256 * 9 + 256)  # one residual block of the paper width
-
-
-def count(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
 
 
 def images(n: int = 2) -> dict[str, torch.Tensor]:
