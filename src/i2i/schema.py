@@ -14,8 +14,9 @@ How each group meets its schema (`schema/<group>/<name>` in the ConfigStore):
   the schema is merged after the group's YAML, so the node takes the schema's type while keeping the
   keys only some options have (a model's networks, Lightning's `strategy`), and is closed to new keys
   from then on. Merged after, a schema default would replace the YAML's value: only the model spine,
-  whose values live nowhere else, has defaults (`ModelSpine`); the others are MISSING and keep the
-  YAML's values.
+  whose values live nowhere else, has defaults (`ModelSpine`, and `trainer.plugins`: none, as
+  Lightning's); the other fields are MISSING and keep the YAML's values. A model YAML therefore
+  sets no spine key (tests/test_schema.py checks it); recipes and the command line do.
 
 Not covered: the networks, optimizers and schedulers of `model` (a model's own keys, dozens per model
 and renamed as the networks change: typed only by the constructors they reach, their depths and
@@ -94,6 +95,9 @@ class TrainerConfig:
     default_root_dir: str = MISSING
     enable_progress_bar: bool = MISSING
     enable_model_summary: bool = MISSING
+    # Lightning's precision or environment plugins (configs with _target_); the one default here, as
+    # Lightning's: merged after conf/trainer, it would replace a value set there
+    plugins: Any = None
 
 
 @dataclass
@@ -192,7 +196,7 @@ TRAIN_VALUES = (
     R("model.*.ngf", "positive integer"),
     R("model.*.ndf", "positive integer"),
 )
-TRANSLATE_VALUES: tuple[ValueRule, ...] = ()
+TRANSLATE_VALUES: tuple[ValueRule, ...] = ()  # every key of i2i-translate is in TranslateConfig
 EVAL_VALUES = (
     R("metrics.batch_size", "positive integer"),
     R("metrics.kid_subsets", "positive integer"),
@@ -220,7 +224,9 @@ def _typed_nodes(node: DictConfig, prefix: str = "") -> Iterator[tuple[str, Dict
     if is_dataclass(schema):
         yield prefix, node, schema
     for key in node.keys():
-        if OmegaConf.is_dict(child := node._get_node(key)) and not child._is_missing() and not child._is_none():
+        if OmegaConf.is_missing(node, key) or OmegaConf.is_interpolation(node, key):
+            continue  # an interpolated node is checked where it is written
+        if isinstance(child := node[key], DictConfig):
             yield from _typed_nodes(child, f"{prefix}{key}.")
 
 

@@ -8,7 +8,6 @@ the model's file, where its objective reads them); building it checks, naming th
 """
 
 from dataclasses import dataclass, fields
-from typing import ClassVar
 
 from i2i.errors import check_choice, check_non_negative, check_positive
 from i2i.losses.adversarial import GAN_MODES
@@ -20,8 +19,9 @@ WEIGHT_SUFFIX = "_w"
 class LossWeights:
     """Validated loss weights; subclasses declare the fields (see the module docstring)."""
 
-    non_negative: ClassVar[tuple[str, ...]] = ()  # fields besides the `*_w` weights that must be >= 0
-    positive: ClassVar[tuple[str, ...]] = ()  # fields that must be > 0
+    # Class attributes, unannotated so that they are no dataclass fields (nor config keys):
+    non_negative = ()  # the fields besides the `*_w` weights that must be >= 0
+    positive = ()  # the fields that must be > 0
 
     def __post_init__(self) -> None:
         names = [field.name for field in fields(self)]

@@ -32,7 +32,7 @@ batch either way, so the statistics and outputs are equal).
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -62,8 +62,8 @@ class TUNITLoss(LossWeights):
     recon_w: float  # w_rec
     style_w: float  # w_vec
 
-    positive: ClassVar[tuple[str, ...]] = ("temperature",)
-    non_negative: ClassVar[tuple[str, ...]] = ("guide_gan_phase_scale",)
+    positive = ("temperature",)
+    non_negative = ("guide_gan_phase_scale",)
 
 
 class TUNIT(TranslationModule):
