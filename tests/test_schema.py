@@ -25,6 +25,7 @@ CONF = resources.files("i2i.conf")
 LOSSES = sorted(p.name[: -len(".yaml")] for p in CONF.joinpath("loss").iterdir() if p.name.endswith(".yaml"))
 MODELS = sorted(p.name[: -len(".yaml")] for p in CONF.joinpath("model").iterdir() if p.name.endswith(".yaml"))
 SPINE_KEYS = [f.name for f in dataclasses.fields(ModelSpine) if f.name != "_target_"]
+FAST_CYCLEGAN = ["model.generator.ngf=4", "model.generator.n_blocks=1", "model.discriminator.ndf=4"]
 
 
 @pytest.mark.parametrize(
@@ -50,7 +51,10 @@ def test_a_value_of_the_wrong_type_is_refused_while_composing_naming_the_key(ove
     assert refused.value.__cause__.full_key == override.split("=")[0]
 
 
-@pytest.mark.parametrize("override", ["loss.cycle_ww=5", "trainer.max_step=5", "data.batch_sise=2", "model.max_los=1"])
+MISSPELT = ["loss.cycle_ww=5", "trainer.max_step=5", "data.batch_sise=2", "model.max_los=1"]
+
+
+@pytest.mark.parametrize("override", MISSPELT)
 def test_a_misspelt_key_is_refused_while_composing(override):
     with pytest.raises(ConfigCompositionException) as refused:
         compose_config(["model=cyclegan", override])
@@ -86,12 +90,11 @@ def test_every_model_takes_the_spine_defaults_from_the_schema_alone(model):
 
 
 def test_a_spine_key_is_overridden_from_the_command_line_and_reaches_the_model():
-    cfg = compose_config(["model=cyclegan", "model.gradient_clip_val=0.5", "model.max_loss=null", *FAST_CYCLEGAN])
+    spine = ["model.gradient_clip_val=0.5", "model.max_loss=null"]
+    cfg = compose_config(["model=cyclegan", *spine, *FAST_CYCLEGAN])
     model = build_model(cfg)
     assert (model.gradient_clip_val, model.max_loss) == (0.5, None)
 
-
-FAST_CYCLEGAN = ["model.generator.ngf=4", "model.generator.n_blocks=1", "model.discriminator.ndf=4"]
 
 
 # FewShotLoss moves from models/fewshot.py to funit.py on another branch of this change; it derives from
@@ -138,7 +141,8 @@ def test_loss_weights_check_the_fields_a_model_declares_besides_its_weights():
 def test_a_ugatit_checkpoint_with_the_old_adv_w_key_loads_as_gan_w(tmp_path):
     """Checkpoints written before the rename store `loss.adv_w` in their run config."""
     tiny = ["model.generator.ngf=4", "model.discriminator_global.ndf=4", "model.discriminator_local.ndf=4"]
-    cfg = compose_config(["model=ugatit", "data=shapes_geometry", "data.image_size=32", "loss.gan_w=0.5", *tiny])
+    data = ["data=shapes_geometry", "data.image_size=32"]
+    cfg = compose_config(["model=ugatit", *data, "loss.gan_w=0.5", *tiny])
     model = build_model(cfg)
     config = OmegaConf.to_container(cfg, resolve=True)
     config["loss"]["adv_w"] = config["loss"].pop("gan_w")

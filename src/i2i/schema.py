@@ -244,7 +244,8 @@ def schema_rules(cfg: DictConfig) -> tuple[ValueRule, ...]:
             for key in node.keys():
                 if key not in names:
                     known = ", ".join(sorted(name for name in names if name != "_target_"))
-                    raise ConfigError(f"{prefix}{key}", node[key], f"{prefix[:-1]} has no such key (its keys: {known})")
+                    allowed = f"{prefix[:-1]} has no such key (its keys: {known})"
+                    raise ConfigError(f"{prefix}{key}", node[key], allowed)
         for f in fields(schema):
             if CHECK in f.metadata and f.name in node:
                 rules.append(R(f"{prefix}{f.name}", f.metadata[CHECK], optional=_is_optional(f.type)))
