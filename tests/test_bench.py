@@ -208,7 +208,8 @@ def test_official_funit_gets_our_recipe_architecture_and_refuses_what_it_cannot_
         "n_mlp_blks": cfg.model.mlp.n_blocks,
     }
     assert config["dis"] == {"nf": 16, "n_res_blks": 10, "num_classes": 12} and config["batch_size"] == 4
-    for override in ("loss.r1_w=5", "data.train_shots=2", "loss.fm_recon_w=0", "model.class_encoder.dim=8"):
+    overrides = ("loss.r1_w=5.0", "data.train_shots=2", "loss.fm_recon_w=0.0", "model.class_encoder.dim=8")
+    for override in overrides:
         with pytest.raises(ValueError, match=rf"{override}: the official code can only run with"):
             official_quality.official_config(fake_funit_checkout, compose("funit", [override]))
 

@@ -69,7 +69,7 @@ def test_bad_config_value_is_one_line_naming_the_key(monkeypatch, capsys, tmp_pa
     with pytest.raises(SystemExit) as exit_info:
         run_cli(train_cli.main, monkeypatch, "model=cyclegan", "loss.cycle_w=-1", f"hydra.run.dir={tmp_path}", "print_config=false")
     assert exit_info.value.code == 2
-    assert capsys.readouterr().err.strip() == "error: loss.cycle_w=-1 is not allowed: must be >= 0"
+    assert capsys.readouterr().err.strip() == "error: loss.cycle_w=-1.0 is not allowed: must be >= 0"
 
 
 def test_bad_image_size_is_one_line_naming_the_key(monkeypatch, capsys, tmp_path):

@@ -245,9 +245,9 @@ def test_model_has_attention_maps_and_cyclegan_does_not(make_cfg):
 
 def test_negative_weight_and_unknown_gan_mode_name_the_key():
     with pytest.raises(ConfigError, match="loss.cam_w=-1 is not allowed: must be >= 0"):
-        UGATITLoss(gan_mode="lsgan", adv_w=1, cycle_w=10, identity_w=10, cam_w=-1)
+        UGATITLoss(gan_mode="lsgan", gan_w=1, cycle_w=10, identity_w=10, cam_w=-1)
     with pytest.raises(ConfigError, match="loss.gan_mode='wgan-gp'"):
-        UGATITLoss(gan_mode="wgan-gp", adv_w=1, cycle_w=10, identity_w=10, cam_w=1000)
+        UGATITLoss(gan_mode="wgan-gp", gan_w=1, cycle_w=10, identity_w=10, cam_w=1000)
 
 
 @pytest.mark.slow

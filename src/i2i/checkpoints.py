@@ -14,6 +14,10 @@ from i2i.errors import CheckpointError
 from i2i.models.base import TranslationModule
 from i2i.trusted import check_buildable, current_targets
 
+# Config keys renamed since checkpoints were first written, per loss class: a stored run config with
+# the old key is read with the new one (U-GAT-IT's adversarial weight took every model's name, gan_w).
+RENAMED_LOSS_KEYS = {"i2i.models.ugatit.UGATITLoss": {"adv_w": "gan_w"}}
+
 
 def load_weights(model: nn.Module, state_dict: Any, path: str | Path, model_name: str) -> None:
     """Load `state_dict` into `model`, refusing in one line weights that do not fit it (`model_name`
@@ -57,6 +61,7 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     if not isinstance(config, dict) or "model" not in config or "state_dict" not in checkpoint:
         raise CheckpointError(f"{path} is not an i2i checkpoint (no i2i run config in it); train one with i2i-train")
     check_buildable(config, path)
+    _rename_old_keys(config)
     return checkpoint, current_targets(config)
 
 
@@ -102,6 +107,15 @@ def with_current_network_keys(model: Any) -> Any:
     else:
         return model
     return {**model, "init": {"_target_": "i2i.nets.init.WeightInit", **init}}
+
+
+def _rename_old_keys(config: dict[str, Any]) -> None:
+    """Rename, in place, the loss keys of RENAMED_LOSS_KEYS in a stored run config."""
+    loss = config.get("loss")
+    if isinstance(loss, dict):
+        for old, new in RENAMED_LOSS_KEYS.get(loss.get("_target_"), {}).items():
+            if old in loss:
+                loss[new] = loss.pop(old)
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[TranslationModule, dict[str, Any]]:

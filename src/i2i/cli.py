@@ -1,5 +1,6 @@
-"""What the command-line entry points share: the values they check before building anything,
-one-line error reports (also for argparse), and the run header."""
+"""What the command-line entry points share: one-line error reports (also for argparse, and for the
+config schema's refusals while Hydra composes), and the run header. The values they check before
+building anything are in i2i.schema."""
 
 import argparse
 import errno
@@ -7,88 +8,19 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from hydra.errors import ConfigCompositionException, OverrideParseException
-from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
+from omegaconf import DictConfig
+from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException, ValidationError
 
-from i2i.errors import I2IError, ValueRule, check_values
+from i2i.errors import I2IError
+from i2i.schema import EVAL_VALUES, TRAIN_VALUES, TRANSLATE_VALUES, check_config, flatten  # noqa: F401
 
 log = logging.getLogger("i2i")
-
-R = ValueRule
-# Values each entry point checks before it builds anything, so a wrong value (a command-line
-# `key=abc` arrives as a string, `key=1.5` as a float) is refused naming the key the user typed,
-# not the library call it would reach first. The typed config schema (a later issue) replaces these.
-TRAIN_VALUES = (
-    R("seed", "seed"),
-    R("trainer.max_steps", "positive integer"),
-    R("trainer.log_every_n_steps", "positive integer"),
-    R("trainer.num_nodes", "positive integer"),
-    R("data.image_size", "positive integer"),
-    R("data.batch_size", "positive integer"),
-    R("data.num_workers", "count"),
-    R("data.domains.load_size", "positive integer"),
-    R("data.domains.crop_size", "positive integer"),
-    R("callbacks.*.every_n_iterations", "positive integer"),
-    R("callbacks.*.n_images", "positive integer"),
-    R("callbacks.checkpoint.keep_every", "positive integer", optional=True),
-    R("model.optimizers.*.lr", "non-negative"),
-    R("model.optimizers.*.weight_decay", "non-negative"),
-    R("model.pool_size", "count"),
-    # network depths (a negative one would silently build no layers) and widths
-    R("model.n_*", "count"),
-    R("model.*.n_*", "count"),
-    R("model.*_blocks", "count"),
-    R("model.*.num_scales", "positive integer"),
-    R("model.*.dim", "positive integer"),
-    R("model.*_dim", "positive integer"),
-    R("model.*.nf", "positive integer"),
-    R("model.*.ngf", "positive integer"),
-    R("model.*.ndf", "positive integer"),
-)
-TRANSLATE_VALUES = (
-    R("image_size", "positive integer", optional=True),
-    R("batch_size", "positive integer"),
-    R("k", "positive integer", optional=True),
-    R("n_styles", "positive integer", optional=True),
-    R("style_seed", "seed", optional=True),
-)
-EVAL_VALUES = (
-    R("seed", "seed"),
-    R("n_images", "positive integer", optional=True),
-    R("metrics.batch_size", "positive integer"),
-    R("metrics.kid_subsets", "positive integer"),
-    R("metrics.kid_max_subset_size", "positive integer"),
-    R("metrics.lpips_inputs", "positive integer"),
-    R("metrics.lpips_styles", "positive integer"),
-    R("metrics.kid_seed", "seed"),
-)
-
-
-def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """{"a": {"b": 1}} -> {"a.b": 1}; lists stay values."""
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        if isinstance(value, Mapping):
-            flat |= flatten(value, f"{prefix}{key}.")
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
-def check_config(cfg: DictConfig, rules: tuple[ValueRule, ...]) -> None:
-    """Check the values of `cfg` that `rules` name (resolving only those), one ConfigError naming
-    the first wrong key; a required value left unset (???) is reported as missing."""
-    keys = flatten(OmegaConf.to_container(cfg, resolve=False))
-    matching = [key for key in keys if any(fnmatchcase(key, rule.pattern) for rule in rules)]
-    check_values({key: OmegaConf.select(cfg, key, throw_on_missing=True) for key in matching}, rules)
-
 
 # What the file system says about a path the user named (an output folder that is a file, a folder
 # without write permission, a full disk): reported with the path, like an I2IError.
@@ -148,7 +80,10 @@ def run_hydra_cli(hydra_main: Callable[[], object]) -> None:
             hydra_main()
     except (ConfigCompositionException, OverrideParseException) as error:
         message = str(error).split("Config search path")[0]  # the search path is Hydra's internals
-        if isinstance(error.__cause__, OmegaConfBaseException):  # e.g. "Key 'x' is not in struct"
+        if isinstance(error.__cause__, ValidationError):  # a value of the wrong type for the schema
+            cause = error.__cause__
+            message = f"{cause.full_key}={cause.value!r} is not allowed: {cause.msg.splitlines()[0]}"
+        elif isinstance(error.__cause__, OmegaConfBaseException):  # e.g. "Key 'x' is not in struct"
             message += f" ({str(error.__cause__).splitlines()[0]})"
         print(f"error: {' '.join(message.split())}", file=sys.stderr)
         sys.exit(2)

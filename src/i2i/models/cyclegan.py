@@ -26,8 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from i2i.errors import check_choice, check_divisible, check_non_negative
-from i2i.losses.adversarial import GAN_MODES, AdversarialLoss
+from i2i.errors import check_divisible
+from i2i.losses.adversarial import AdversarialLoss
+from i2i.losses.weights import LossWeights
 from i2i.models.base import Carry, Logs, TranslationModule, Update
 from i2i.nets.batching import in_one_pass
 from i2i.nets.init import WeightInit
@@ -36,18 +37,13 @@ from i2i.types import Batch, Direction
 
 
 @dataclass(frozen=True)
-class CycleGANLoss:
+class CycleGANLoss(LossWeights):
     """Loss weights, absolute (the official identity weight is 0.5 relative to the cycle weight)."""
 
     gan_mode: str
     gan_w: float
     cycle_w: float
     identity_w: float
-
-    def __post_init__(self) -> None:
-        check_choice("loss.gan_mode", self.gan_mode, GAN_MODES)
-        for key in ("gan_w", "cycle_w", "identity_w"):
-            check_non_negative(f"loss.{key}", getattr(self, key))
 
 
 class CycleGAN(TranslationModule):

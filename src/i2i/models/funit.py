@@ -52,9 +52,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from i2i.errors import check_choice, check_divisible, check_non_negative
-from i2i.losses.adversarial import GAN_MODES, AdversarialLoss
+from i2i.errors import check_divisible
+from i2i.losses.adversarial import AdversarialLoss
 from i2i.losses.penalties import r1_penalty
+from i2i.losses.weights import LossWeights
 from i2i.models.base import Carry, Logs, TranslationModule
 from i2i.nets.batching import in_one_pass
 from i2i.nets.fewshot import FewShotGenerator
@@ -63,7 +64,7 @@ from i2i.types import Batch
 
 
 @dataclass(frozen=True)
-class FUNITLoss:
+class FUNITLoss(LossWeights):
     """Loss weights of FUNIT and COCO-FUNIT (module docstring); a weight of 0 skips its term."""
 
     gan_mode: str
@@ -72,11 +73,6 @@ class FUNITLoss:
     fm_class_w: float
     fm_recon_w: float
     r1_w: float
-
-    def __post_init__(self) -> None:
-        check_choice("loss.gan_mode", self.gan_mode, GAN_MODES)
-        for key in ("gan_w", "recon_w", "fm_class_w", "fm_recon_w", "r1_w"):
-            check_non_negative(f"loss.{key}", getattr(self, key))
 
 
 class FUNIT(TranslationModule):

@@ -51,11 +51,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from i2i.errors import ConfigError, check_choice, check_divisible, check_non_negative, check_positive
-from i2i.losses.adversarial import GAN_MODES, AdversarialLoss
+from i2i.errors import ConfigError, check_choice, check_divisible, check_positive
+from i2i.losses.adversarial import AdversarialLoss
 from i2i.losses.classification import multi_label_bce
 from i2i.losses.masks import mask_similarity, mask_total_variation
 from i2i.losses.penalties import gradient_penalty
+from i2i.losses.weights import LossWeights
 from i2i.models.base import Carry, Logs, TranslationModule, Update
 from i2i.nets.adain import HADAIN_STDS
 from i2i.nets.init import WeightInit
@@ -64,7 +65,7 @@ from i2i.types import Batch
 
 
 @dataclass(frozen=True)
-class LOMITLoss:
+class LOMITLoss(LossWeights):
     """Loss weights (`configs/config_celebA.yaml`); `cls_w` weighs the attribute terms of D and G."""
 
     gan_mode: str
@@ -80,12 +81,6 @@ class LOMITLoss:
     mask_sim_w: float
     mask_smooth_w: float
     style_reg_w: float
-
-    def __post_init__(self) -> None:
-        check_choice("loss.gan_mode", self.gan_mode, GAN_MODES)
-        for key, value in vars(self).items():
-            if key != "gan_mode":
-                check_non_negative(f"loss.{key}", value)
 
 
 class LOMIT(TranslationModule):

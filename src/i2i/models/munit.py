@@ -41,9 +41,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from i2i.errors import check_choice, check_divisible, check_non_negative, check_positive
-from i2i.losses.adversarial import GAN_MODES, AdversarialLoss, summed_over
+from i2i.errors import check_divisible, check_positive
+from i2i.losses.adversarial import AdversarialLoss, summed_over
 from i2i.losses.perceptual import DomainInvariantPerceptualLoss
+from i2i.losses.weights import LossWeights
 from i2i.models.base import Carry, Logs, TranslationModule, Update
 from i2i.nets.autoencoder import AdaINAutoEncoder
 from i2i.nets.batching import in_one_pass
@@ -56,7 +57,7 @@ GRID_STYLE_SEED = 0
 
 
 @dataclass(frozen=True)
-class MUNITLoss:
+class MUNITLoss(LossWeights):
     """Loss weights of the official configs; `vgg_weights_path` is where the perceptual loss's
     VGG16 weights are when they are not in the torch hub cache, `allow_unpublished_weights` accepts
     a VGG16 file whose digest is not the published one (False for checkpoints that predate it)."""
@@ -70,11 +71,6 @@ class MUNITLoss:
     vgg_w: float
     vgg_weights_path: str | None = None
     allow_unpublished_weights: bool = False
-
-    def __post_init__(self) -> None:
-        check_choice("loss.gan_mode", self.gan_mode, GAN_MODES)
-        for key in ("gan_w", "recon_x_w", "recon_s_w", "recon_c_w", "recon_x_cyc_w", "vgg_w"):
-            check_non_negative(f"loss.{key}", getattr(self, key))
 
 
 class MUNIT(TranslationModule):

@@ -39,16 +39,17 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from i2i.errors import ConfigError, check_choice, check_non_negative, check_positive
-from i2i.losses.adversarial import GAN_MODES, AdversarialLoss
+from i2i.losses.adversarial import AdversarialLoss
 from i2i.losses.contrastive import KeyQueue, contrastive_loss, iic_loss
 from i2i.losses.penalties import r1_penalty
+from i2i.losses.weights import LossWeights
 from i2i.models.base import Carry, Logs, TranslationModule, Update
 from i2i.nets.init import WeightInit
 from i2i.types import Batch
 
 
 @dataclass(frozen=True)
-class TUNITLoss:
+class TUNITLoss(LossWeights):
     """Loss weights (official `main.py` flags and `train_unsupervised.py` literals)."""
 
     temperature: float  # MoCo's tau, for the guide's and the generator's contrastive terms
@@ -61,11 +62,8 @@ class TUNITLoss:
     recon_w: float  # w_rec
     style_w: float  # w_vec
 
-    def __post_init__(self) -> None:
-        check_positive("loss.temperature", self.temperature)
-        check_choice("loss.gan_mode", self.gan_mode, GAN_MODES)
-        for key in ("moco_w", "iic_w", "guide_gan_phase_scale", "gan_w", "r1_w", "recon_w", "style_w"):
-            check_non_negative(f"loss.{key}", getattr(self, key))
+    positive = ("temperature",)
+    non_negative = ("guide_gan_phase_scale",)
 
 
 class TUNIT(TranslationModule):

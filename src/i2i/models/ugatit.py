@@ -9,8 +9,8 @@ with its own CAM head, so every discriminator has two outputs: patch logits and 
 
 Objective (paper Eqs. 2-6; official `UGATIT.train`), with LSGAN over the four heads
 {global, local} x {logit, cam_logit} of the target domain's discriminators:
-    L_D = adv_w * sum_heads [(D(a) - 1)^2 + D(G_ba(b))^2 + (the same for domain B)]
-    L_G = adv_w * sum_heads [(D_b(G_ab(a)) - 1)^2 + (D_a(G_ba(b)) - 1)^2]
+    L_D = gan_w * sum_heads [(D(a) - 1)^2 + D(G_ba(b))^2 + (the same for domain B)]
+    L_G = gan_w * sum_heads [(D_b(G_ab(a)) - 1)^2 + (D_a(G_ba(b)) - 1)^2]
         + cycle_w * [|G_ba(G_ab(a)) - a|_1 + |G_ab(G_ba(b)) - b|_1]
         + identity_w * [|G_ba(a) - a|_1 + |G_ab(b) - b|_1]
         + cam_w * [BCE(cam_ab(a), 1) + BCE(cam_ab(b), 0) + BCE(cam_ba(b), 1) + BCE(cam_ba(a), 0)]
@@ -58,8 +58,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from i2i.errors import ConfigError, check_choice, check_divisible, check_non_negative
-from i2i.losses.adversarial import GAN_MODES, AdversarialLoss, summed_over
+from i2i.errors import ConfigError, check_divisible
+from i2i.losses.adversarial import AdversarialLoss, summed_over
+from i2i.losses.weights import LossWeights
 from i2i.models.base import Carry, Logs, TranslationModule, Update
 from i2i.nets.batching import in_one_pass
 from i2i.nets.cam import heatmap_rgb
@@ -71,19 +72,15 @@ from i2i.types import DIRECTIONS, SOURCE_TARGET, Batch, Direction
 
 
 @dataclass(frozen=True)
-class UGATITLoss:
-    """Loss weights (official defaults: adv 1, cycle 10, identity 10, cam 1000)."""
+class UGATITLoss(LossWeights):
+    """Loss weights (official defaults: adv 1, cycle 10, identity 10, cam 1000; the official `adv_weight`
+    is `gan_w` as in every model)."""
 
     gan_mode: str
-    adv_w: float
+    gan_w: float
     cycle_w: float
     identity_w: float
     cam_w: float
-
-    def __post_init__(self) -> None:
-        check_choice("loss.gan_mode", self.gan_mode, GAN_MODES)
-        for key in ("adv_w", "cycle_w", "identity_w", "cam_w"):
-            check_non_negative(f"loss.{key}", getattr(self, key))
 
 
 class UGATIT(TranslationModule):
@@ -142,7 +139,7 @@ class UGATIT(TranslationModule):
         # four heads per domain, {global, local} D x {patch logit, CAM logit}: terms summed over them
         d_a = summed_over(lambda critic: self.adv.d_summed(critic, real_a, fake_a), self.D_a.values())
         d_b = summed_over(lambda critic: self.adv.d_summed(critic, real_b, fake_b), self.D_b.values())
-        return self.weights.adv_w * (d_a + d_b), {"d_a": d_a, "d_b": d_b}
+        return self.weights.gan_w * (d_a + d_b), {"d_a": d_a, "d_b": d_b}
 
     def generator_loss(self, batch: Batch, carry: Carry) -> tuple[Tensor, Logs]:
         real_a, real_b, w = batch["A"], batch["B"], self.weights
@@ -155,7 +152,7 @@ class UGATIT(TranslationModule):
         cycle = F.l1_loss(self.G_ba(fake_b).image, real_a) + F.l1_loss(self.G_ab(fake_a).image, real_b)
         identity = F.l1_loss(same_a.image, real_a) + F.l1_loss(same_b.image, real_b)
         cam = _cam_terms(to_b.cam_logit, same_b.cam_logit) + _cam_terms(to_a.cam_logit, same_a.cam_logit)
-        total = w.adv_w * adv + w.cycle_w * cycle + w.identity_w * identity + w.cam_w * cam
+        total = w.gan_w * adv + w.cycle_w * cycle + w.identity_w * identity + w.cam_w * cam
         return total, {"adv": adv, "cycle": cycle, "identity": identity, "cam": cam}
 
     def clip_rho(self) -> None:
