@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
+from helpers.spine import SCHEMA_SPINE
 from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
@@ -75,7 +76,7 @@ class Recolour(TranslationModule):
     with a 1x1 critic per domain. It declares its abilities by its methods alone."""
 
     def __init__(self, **spine: object) -> None:
-        super().__init__(**spine)
+        super().__init__(**(SCHEMA_SPINE | spine))
         self.G_ab, self.G_ba = nn.Conv2d(3, 3, 1), nn.Conv2d(3, 3, 1)
         self.D_a, self.D_b = nn.Conv2d(3, 1, 1), nn.Conv2d(3, 1, 1)
 
@@ -155,7 +156,7 @@ def test_a_model_without_a_direction_needs_its_own_sample_grid():
         def translate_to_class(self, x: Tensor, class_images: Tensor) -> Tensor:
             return x
 
-    model = ToClass(optimizers={})
+    model = ToClass(optimizers={}, **SCHEMA_SPINE)
     assert isinstance(model, FewShotTranslator) and not isinstance(model, Translator)
     with pytest.raises(NotImplementedError, match="no direction to translate by: define sample_rows"):
         model.sample_rows({"A": torch.zeros(1, 3, 8, 8)})

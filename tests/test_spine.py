@@ -5,6 +5,7 @@ from functools import partial
 import pytest
 import pytorch_lightning as pl
 import torch
+from helpers.spine import UNBOUNDED_SPINE
 from torch import nn
 
 from i2i.callbacks.run import StopAtIteration
@@ -18,7 +19,7 @@ class Toy(TranslationModule):
     """A 1x1-conv 'GAN' whose losses record what the spine let them see."""
 
     def __init__(self, nan_term: str | None = None, **spine) -> None:
-        super().__init__(**spine)
+        super().__init__(**(UNBOUNDED_SPINE | spine))
         self.G, self.D = nn.Conv2d(3, 3, 1), nn.Conv2d(3, 1, 1)
         self.nan_term = nan_term
         self.seen: list[tuple[str, bool, bool]] = []

@@ -103,13 +103,13 @@ class TranslationModule(pl.LightningModule):
         self,
         *,
         optimizers: Mapping[str, OptimizerFactory],
-        scheduler: SchedulerFactory | None = None,
-        gradient_clip_val: float = 0.0,
-        gradient_clip_algorithm: str = "norm",
-        nonfinite: str = "raise",
-        max_loss: float | None = None,
-        max_parameter_norm: float | None = None,
-        channels_last: bool = False,
+        scheduler: SchedulerFactory | None,
+        gradient_clip_val: float,
+        gradient_clip_algorithm: str,
+        nonfinite: str,
+        max_loss: float | None,
+        max_parameter_norm: float | None,
+        channels_last: bool,
     ) -> None:
         super().__init__()
         check_non_negative("model.gradient_clip_val", gradient_clip_val)
