@@ -30,6 +30,12 @@ def adversarial(scores: list[torch.Tensor], target: float) -> torch.Tensor:
     return sum(((s - target) ** 2).mean() for s in scores)
 
 
+def prior_styles(batch: dict[str, torch.Tensor], seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The styles s_a, s_b an update draws after `torch.manual_seed(seed)`, a's first as the official code."""
+    torch.manual_seed(seed)
+    return torch.randn(len(batch["A"]), 8), torch.randn(len(batch["B"]), 8)
+
+
 def test_paper_preset_matches_the_official_parameter_count(make_cfg):
     cfg = make_cfg("model=munit", "preset=paper", "data.image_size=256", fast=False)
     with torch.device("meta"):
@@ -60,28 +66,32 @@ def test_official_optimizers_schedule_and_init(make_cfg):
 
 def test_every_loss_term_matches_its_hand_computation(make_cfg):
     model = build_model(make_cfg("model=munit", "loss.gan_w=1.5", "loss.recon_x_cyc_w=2"))
-    batch, carry = images(), {}
+    batch = images()
     x_a, x_b = batch["A"], batch["B"]
-    d_loss, d_logs = model.discriminator_loss(batch, carry)
-    t = carry
-    c_a, s_a_prime = model.G_a.encode(x_a)
-    torch.testing.assert_close(t["c_a"], c_a)
-    torch.testing.assert_close(t["s_a_prime"], s_a_prime)
-    torch.testing.assert_close(t["x_ab"], model.G_b.decode(c_a, t["s_b"]))
-    d_a = adversarial(model.D_a(x_a), 1) + adversarial(model.D_a(t["x_ba"]), 0)
+    (c_a, s_a_prime), (c_b, s_b_prime) = model.G_a.encode(x_a), model.G_b.encode(x_b)
+    torch.manual_seed(1)
+    d_loss, d_logs = model.discriminator_loss(batch, {})
+    s_a, s_b = prior_styles(batch, 1)
+    x_ba, x_ab = model.G_a.decode(c_b, s_a), model.G_b.decode(c_a, s_b)
+    d_a = adversarial(model.D_a(x_a), 1) + adversarial(model.D_a(x_ba), 0)
+    d_b = adversarial(model.D_b(x_b), 1) + adversarial(model.D_b(x_ab), 0)
     torch.testing.assert_close(d_logs["d_a"], d_a)
-    torch.testing.assert_close(d_loss, 1.5 * (d_logs["d_a"] + d_logs["d_b"]))
+    torch.testing.assert_close(d_logs["d_b"], d_b)
+    torch.testing.assert_close(d_loss, 1.5 * (d_a + d_b))
 
-    g_loss, logs = model.generator_loss(batch, carry)
-    c_b_recon, s_a_recon = model.G_a.encode(t["x_ba"])
-    c_a_recon, s_b_recon = model.G_b.encode(t["x_ab"])
+    torch.manual_seed(2)
+    g_loss, logs = model.generator_loss(batch, {})
+    s_a, s_b = prior_styles(batch, 2)  # the G update's own styles
+    x_ba, x_ab = model.G_a.decode(c_b, s_a), model.G_b.decode(c_a, s_b)
+    c_b_recon, s_a_recon = model.G_a.encode(x_ba)
+    c_a_recon, s_b_recon = model.G_b.encode(x_ab)
     expected = {
-        "gan": adversarial(model.D_a(t["x_ba"]), 1) + adversarial(model.D_b(t["x_ab"]), 1),
+        "gan": adversarial(model.D_a(x_ba), 1) + adversarial(model.D_b(x_ab), 1),
         "recon_x": (model.G_a(x_a) - x_a).abs().mean() + (model.G_b(x_b) - x_b).abs().mean(),
-        "recon_s": (s_a_recon - t["s_a"]).abs().mean() + (s_b_recon - t["s_b"]).abs().mean(),
-        "recon_c": (c_a_recon - t["c_a"]).abs().mean() + (c_b_recon - t["c_b"]).abs().mean(),
+        "recon_s": (s_a_recon - s_a).abs().mean() + (s_b_recon - s_b).abs().mean(),
+        "recon_c": (c_a_recon - c_a).abs().mean() + (c_b_recon - c_b).abs().mean(),
         "recon_x_cyc": (model.G_a.decode(c_a_recon, s_a_prime) - x_a).abs().mean()
-        + (model.G_b.decode(c_b_recon, t["s_b_prime"]) - x_b).abs().mean(),
+        + (model.G_b.decode(c_b_recon, s_b_prime) - x_b).abs().mean(),
     }
     for term, value in expected.items():
         torch.testing.assert_close(logs[term], value, msg=term)
@@ -90,44 +100,48 @@ def test_every_loss_term_matches_its_hand_computation(make_cfg):
     torch.testing.assert_close(g_loss, weighted)
 
 
-def test_d_then_g_translate_once_and_the_g_update_trains_through_them(make_cfg):
+def test_d_and_g_updates_each_sample_their_own_styles_as_the_official_code(make_cfg):
     model = build_model(make_cfg("model=munit"))
     updates = model.updates(0)
-    assert [(u.name, u.optimizers, u.records) for u in updates] == [
-        ("d", ("discriminator",), ("generator",)),
-        ("g", ("generator",), ()),
-    ]
-    calls, decoded = Counter(), []
-    model.G_b.decoder.register_forward_hook(lambda _, inputs, __: decoded.append(len(inputs[0])))
+    assert [(u.name, u.optimizers) for u in updates] == [("d", ("discriminator",)), ("g", ("generator",))]
+    calls, styles = Counter(), []
+    model.G_b.mlp.register_forward_hook(lambda _, inputs, __: styles.append(inputs[0].detach()))
     model.G_a.content_encoder.register_forward_hook(lambda *args: calls.update(["content_a"]))
-    batch, carry = images(), {}
+    model.G_a.style_encoder.register_forward_hook(lambda *args: calls.update(["style_a"]))
+    batch, carry = images(), {}  # one carry for the iteration, as the spine passes it
+    n = len(batch["A"])
     updates[0].loss(batch, carry)
-    # D: one pass of G_b's decoder renders x_ab and b's reconstruction together
-    assert decoded == [2 * len(batch["A"])] and calls == {"content_a": 1} and carry["x_ab"].requires_grad
+    # D: a's content only, and G_b renders x_ab alone, from a style of its own
+    assert calls == {"content_a": 1} and len(styles[0]) == n
     loss, _ = updates[1].loss(batch, carry)
-    # G: a's content of x_ba; no decoding again (recon_x_cyc_w is 0)
-    assert len(decoded) == 1 and calls == {"content_a": 2}
+    # G: encodes anew (content and style of x_a, then of x_ba) and renders x_ab with b's reconstruction
+    assert calls == {"content_a": 3, "style_a": 2} and len(styles[1]) == 2 * n
+    s_b_d, s_b_g = styles[0], styles[1][:n]
+    assert (s_b_d - s_b_g).abs().mean() > 0.5  # independent draws from N(0, I) (a shared one differs by 0)
     loss.backward()
-    assert model.G_a.content_encoder[0][1].weight.grad.abs().sum() > 0  # through the carried x_ab
+    assert model.G_a.content_encoder[0][1].weight.grad.abs().sum() > 0  # x_ab back-propagates to a's encoder
 
 
 def test_terms_with_zero_weight_cost_nothing(make_cfg):
     model = build_model(make_cfg("model=munit", "loss.recon_s_w=0", "loss.recon_c_w=0"))
-    calls = []
-    model.G_a.style_encoder.register_forward_hook(lambda *a: calls.append("style"))
-    model.G_a.content_encoder.register_forward_hook(lambda *a: calls.append("content"))
-    batch, carry = images(), {}
-    model._translations(batch, carry)
-    calls.clear()
-    _, logs = model.generator_loss(batch, carry)
-    assert calls == [] and logs["recon_s"].item() == logs["recon_c"].item() == logs["recon_x_cyc"].item() == 0
+    calls = Counter()
+    model.G_a.style_encoder.register_forward_hook(lambda *a: calls.update(["style"]))
+    model.G_a.content_encoder.register_forward_hook(lambda *a: calls.update(["content"]))
+    _, logs = model.generator_loss(images(), {})
+    assert calls == {"style": 1, "content": 1}  # x_a's codes only: nothing of x_ba is encoded
+    assert logs["recon_s"].item() == logs["recon_c"].item() == logs["recon_x_cyc"].item() == 0
 
 
 def test_perceptual_term_uses_the_vgg_weights_file(make_cfg, vgg_file):
     model = build_model(make_cfg("model=munit", "loss.vgg_w=1", f"loss.vgg_weights_path={vgg_file[0]}", "loss.allow_unpublished_weights=true"))
-    batch, carry = images(1), {}
-    total, logs = model.generator_loss(batch, carry)
-    expected = model.perceptual(carry["x_ba"], batch["B"]) + model.perceptual(carry["x_ab"], batch["A"])
+    batch = images(1)
+    torch.manual_seed(3)
+    total, logs = model.generator_loss(batch, {})
+    s_a, s_b = prior_styles(batch, 3)
+    with torch.no_grad():
+        x_ba = model.G_a.decode(model.G_b.content_encoder(batch["B"]), s_a)
+        x_ab = model.G_b.decode(model.G_a.content_encoder(batch["A"]), s_b)
+        expected = model.perceptual(x_ba, batch["B"]) + model.perceptual(x_ab, batch["A"])
     torch.testing.assert_close(logs["vgg"], expected)
     assert logs["vgg"] > 0
 

@@ -50,28 +50,32 @@ def test_shared_layers_are_one_module_trained_once(make_cfg):
 
 def test_every_loss_term_matches_its_hand_computation(make_cfg):
     model = build_model(make_cfg("model=unit", "loss.gan_w=1.5"))
-    batch, carry = images(), {}
+    batch = images()
     x_a, x_b = batch["A"], batch["B"]
-    d_loss, d_logs = model.discriminator_loss(batch, carry)
     h_a, h_b = model.G_a.encode(x_a), model.G_b.encode(x_b)
-    torch.testing.assert_close(carry["h_a"], h_a)
-    noise = carry["z_a"] - h_a
-    assert abs(noise.std().item() - 1) < 0.05  # z = h + N(0, I) in training
-    torch.testing.assert_close(carry["x_ab"], model.G_b.decode(carry["z_a"]))
-    d_b = adversarial(model.D_b(x_b), 1) + adversarial(model.D_b(carry["x_ab"]), 0)
-    torch.testing.assert_close(d_logs["d_b"], d_b)
-    torch.testing.assert_close(d_loss, 1.5 * (d_logs["d_a"] + d_logs["d_b"]))
-
     torch.manual_seed(1)
-    g_loss, logs = model.generator_loss(batch, carry)
-    torch.manual_seed(1)  # the same cycle noise, drawn in the same order
-    h_a_recon, h_b_recon = model.G_b.encode(carry["x_ab"]), model.G_a.encode(carry["x_ba"])
-    x_aba = model.G_a.decode(h_a_recon + torch.randn_like(h_a_recon))
-    x_bab = model.G_b.decode(h_b_recon + torch.randn_like(h_b_recon))
+    d_loss, d_logs = model.discriminator_loss(batch, {})
+    torch.manual_seed(1)  # z = h + N(0, I) in training, a's noise drawn first as the official encode
+    z_a, z_b = h_a + torch.randn_like(h_a), h_b + torch.randn_like(h_b)
+    x_ab, x_ba = model.G_b.decode(z_a), model.G_a.decode(z_b)
+    d_a = adversarial(model.D_a(x_a), 1) + adversarial(model.D_a(x_ba), 0)
+    d_b = adversarial(model.D_b(x_b), 1) + adversarial(model.D_b(x_ab), 0)
+    torch.testing.assert_close(d_logs["d_a"], d_a)
+    torch.testing.assert_close(d_logs["d_b"], d_b)
+    torch.testing.assert_close(d_loss, 1.5 * (d_a + d_b))
+
+    torch.manual_seed(2)
+    g_loss, logs = model.generator_loss(batch, {})
+    torch.manual_seed(2)  # the G update's own noise, then the cycle noise in the official order (b's first)
+    z_a, z_b = h_a + torch.randn_like(h_a), h_b + torch.randn_like(h_b)
+    x_ab, x_ba = model.G_b.decode(z_a), model.G_a.decode(z_b)
+    h_a_recon, h_b_recon = model.G_b.encode(x_ab), model.G_a.encode(x_ba)
+    noise_b, noise_a = torch.randn_like(h_b_recon), torch.randn_like(h_a_recon)
+    x_aba, x_bab = model.G_a.decode(h_a_recon + noise_a), model.G_b.decode(h_b_recon + noise_b)
     expected = {
-        "gan": adversarial(model.D_a(carry["x_ba"]), 1) + adversarial(model.D_b(carry["x_ab"]), 1),
+        "gan": adversarial(model.D_a(x_ba), 1) + adversarial(model.D_b(x_ab), 1),
         # the official G update decodes x_a's reconstruction from the same noisy code as x_ab
-        "recon_x": (model.G_a.decode(carry["z_a"]) - x_a).abs().mean() + (model.G_b.decode(carry["z_b"]) - x_b).abs().mean(),
+        "recon_x": (model.G_a.decode(z_a) - x_a).abs().mean() + (model.G_b.decode(z_b) - x_b).abs().mean(),
         "recon_kl": h_a.pow(2).mean() + h_b.pow(2).mean(),
         "recon_x_cyc": (x_aba - x_a).abs().mean() + (x_bab - x_b).abs().mean(),
         "recon_kl_cyc": h_a_recon.pow(2).mean() + h_b_recon.pow(2).mean(),
@@ -86,19 +90,26 @@ def test_kl_is_the_mean_square_of_the_code():
     assert kl(torch.tensor([[1.0, -2.0], [0.0, 3.0]])).item() == pytest.approx((1 + 4 + 0 + 9) / 4)
 
 
-def test_d_then_g_encode_once_and_cycle_terms_off_cost_nothing(make_cfg):
+def test_d_and_g_updates_each_draw_their_own_noise_as_the_official_code(make_cfg):
     model = build_model(make_cfg("model=unit", "loss.recon_x_cyc_w=0", "loss.recon_kl_cyc_w=0"))
     updates = model.updates(0)
-    assert [(u.name, u.records) for u in updates] == [("d", ("generator",)), ("g", ())]
-    calls = Counter()
+    assert [(u.name, u.optimizers) for u in updates] == [("d", ("discriminator",)), ("g", ("generator",))]
+    calls, codes = Counter(), []
     model.G_a.encoder.register_forward_hook(lambda *args: calls.update(["encode_a"]))
     model.G_a.decoder.register_forward_hook(lambda *args: calls.update(["decode_a"]))
-    batch, carry = images(), {}
+    model.G_b.decoder.register_forward_hook(lambda _, inputs, __: codes.append(inputs[0].detach()))
+    batch, carry = images(), {}  # one carry for the iteration, as the spine passes it
+    n = len(batch["A"])
     updates[0].loss(batch, carry)
-    assert calls == {"encode_a": 1, "decode_a": 1}  # x_ba and x_a's reconstruction in one pass
+    assert calls == {"encode_a": 1, "decode_a": 1} and len(codes[0]) == n  # D: the translations only
     _, logs = updates[1].loss(batch, carry)
-    assert calls == {"encode_a": 1, "decode_a": 1}
-    assert logs["recon_x_cyc"].item() == logs["recon_kl_cyc"].item() == 0
+    # G: encodes anew; one pass of each decoder renders translation and reconstruction
+    assert calls == {"encode_a": 2, "decode_a": 2} and len(codes[1]) == 2 * n
+    h_a = model.G_a.encode(batch["A"]).detach()
+    noise_d, noise_g = codes[0] - h_a, codes[1][:n] - h_a  # the noise of x_ab = G_b(h_a + n_a) in each update
+    assert abs(noise_d.std().item() - 1) < 0.05 and abs(noise_g.std().item() - 1) < 0.05
+    assert (noise_d - noise_g).abs().mean() > 0.5  # independent draws (equal ones would differ by 0)
+    assert logs["recon_x_cyc"].item() == logs["recon_kl_cyc"].item() == 0  # cycle terms off cost nothing
 
 
 def test_translation_decodes_the_mean_without_noise(make_cfg):

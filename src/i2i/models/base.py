@@ -28,6 +28,7 @@ from torch.nn.utils import get_total_norm
 from torch.optim import Optimizer
 
 from i2i.abilities import DataKind, Translator
+from i2i.distributed import gather_objects
 from i2i.errors import (
     ConfigError,
     DivergedError,
@@ -37,7 +38,6 @@ from i2i.errors import (
     check_non_negative,
     check_positive,
 )
-from i2i.distributed import gather_objects
 from i2i.rng import restore_rng_state, rng_state, seed_rank
 from i2i.types import DIRECTIONS, SOURCE_TARGET, Batch, Direction
 
@@ -58,11 +58,6 @@ class Update:
     lives for one iteration: an update may leave detached tensors in it (CycleGAN's fakes) for the
     updates after it, so no model pays for a forward pass it already made.
 
-    `records` names optimizers whose parameters keep recording gradients during this update
-    without being stepped by it: a forward pass made here through their networks can then be
-    handed, graph and all, to a later update through `carry` (MUNIT and UNIT translate once per
-    iteration, in the D update, and their G update back-propagates through those translations).
-
     `after_step`, if given, runs right after the optimizers stepped (not when the update, or the
     step of every one of its optimizers, was skipped): the place for projections the official code
     applies after each step, e.g. U-GAT-IT's clipping of rho to [0, 1].
@@ -71,8 +66,6 @@ class Update:
     name: str
     optimizers: tuple[str, ...]
     loss: LossFn
-    records: tuple[str, ...] = ()
-
     after_step: Callable[[], None] | None = None
 
 
@@ -273,7 +266,7 @@ class TranslationModule(pl.LightningModule):
     # ------------------------------------------------------------------ the choreography
     def _run_update(self, update: Update, batch: Batch, carry: Carry) -> None:
         optimizers = [self._optimizer(name) for name in update.optimizers]
-        self._train_only(update.optimizers + update.records)
+        self._train_only(update.optimizers)
         try:
             loss, logs = update.loss(batch, carry)
             if not self._loss_is_sound(update, loss, logs):

@@ -21,16 +21,14 @@ Objective (paper Eq. 5; official `gen_update`, `dis_update`), all reconstruction
         + vgg_w * [P(x_ba, x_b) + P(x_ab, x_a)]      (P: domain-invariant perceptual loss)
     L_D = gan_w * [LSGAN(D_a(x_a), 1) + LSGAN(D_a(x_ba), 0) + LSGAN(D_b(x_b), 1) + LSGAN(D_b(x_ab), 0)]
 
-Update order and cost: the official iteration updates D, then G, and each update encodes both
-images and decodes both translations anew, with styles sampled anew. The generators do not change
-between the two updates, so here that forward pass is made once, in the D update, with the
-generators recording gradients (`Update.records`); the D loss sees the translations detached and
-the G update back-propagates through the same tensors. Every term has the same expectation as in
-the official code; the one difference is that both updates of an iteration see the same style
-sample rather than two independent ones. It saves two encodes and two decodes per iteration.
-Each decoder then renders its translation and its reconstruction in one batch, and each
-discriminator scores real and fake images in one batch (`i2i.nets.batching`: every norm here is per
-sample, so this is the same computation in fewer, larger passes).
+Update order and draws: D, then G, as the official code, and each update encodes both images,
+samples its own styles and decodes the translations anew, as the official `dis_update` and
+`gen_update` do (the D update with the generators frozen, rendering the translations only).
+Reusing the D update's translations in the G update would save two encodes and two decodes but let
+both updates see one style sample, a departure from the official code. Each decoder renders its
+translation and its reconstruction in one batch, and each discriminator scores real and fake images
+in one batch (`i2i.nets.batching`: every norm here is per sample, so this is the same computation in
+fewer, larger passes).
 """
 
 from collections.abc import Callable, Mapping
@@ -45,7 +43,7 @@ from i2i.errors import check_divisible, check_positive
 from i2i.losses.adversarial import AdversarialLoss, summed_over
 from i2i.losses.perceptual import DomainInvariantPerceptualLoss
 from i2i.losses.weights import LossWeights
-from i2i.models.base import Carry, Logs, TranslationModule, Update
+from i2i.models.base import Carry, Logs, TranslationModule
 from i2i.nets.autoencoder import AdaINAutoEncoder
 from i2i.nets.batching import in_one_pass
 from i2i.nets.init import WeightInit
@@ -104,50 +102,41 @@ class MUNIT(TranslationModule):
             "discriminator": [*self.D_a.parameters(), *self.D_b.parameters()],
         }
 
-    def updates(self, iteration: int) -> tuple[Update, ...]:
-        return (
-            Update("d", ("discriminator",), self.discriminator_loss, records=("generator",)),
-            Update("g", ("generator",), self.generator_loss),
-        )
-
-    def _translations(self, batch: Batch, carry: Carry) -> Carry:
-        """The iteration's codes, translations and reconstructions, made by whichever update runs first."""
-        if "x_ab" not in carry:
-            x_a, x_b = batch["A"], batch["B"]
-            c_a, s_a_prime = self.G_a.encode(x_a)
-            c_b, s_b_prime = self.G_b.encode(x_b)
-            s_a = torch.randn(x_a.size(0), self.style_dim, device=x_a.device, dtype=s_a_prime.dtype)
-            s_b = torch.randn(x_b.size(0), self.style_dim, device=x_b.device, dtype=s_b_prime.dtype)
-            carry.update(c_a=c_a, c_b=c_b, s_a_prime=s_a_prime, s_b_prime=s_b_prime, s_a=s_a, s_b=s_b)
-            # each decoder makes the translation and the reconstruction in one pass
-            x_ba, x_a_recon = in_one_pass(self.G_a.decode, (c_b, s_a), (c_a, s_a_prime))
-            x_ab, x_b_recon = in_one_pass(self.G_b.decode, (c_a, s_b), (c_b, s_b_prime))
-            carry.update(x_ba=x_ba, x_ab=x_ab, x_a_recon=x_a_recon, x_b_recon=x_b_recon)
-        return carry
+    def _prior_styles(self, batch: Batch, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+        """Styles s_a, s_b ~ N(0, I) for the translations into A and into B, drawn anew at each call."""
+        x_a, x_b = batch["A"], batch["B"]
+        s_a = torch.randn(x_a.size(0), self.style_dim, device=x_a.device, dtype=dtype)
+        return s_a, torch.randn(x_b.size(0), self.style_dim, device=x_b.device, dtype=dtype)
 
     def discriminator_loss(self, batch: Batch, carry: Carry) -> tuple[Tensor, Logs]:
-        t = self._translations(batch, carry)
+        c_a, c_b = self.G_a.content_encoder(batch["A"]), self.G_b.content_encoder(batch["B"])
+        s_a, s_b = self._prior_styles(batch, c_a.dtype)
+        x_ba, x_ab = self.G_a.decode(c_b, s_a), self.G_b.decode(c_a, s_b)
         # each D scores model.discriminator.num_scales (officially 3) resolutions: terms summed over them
-        d_a = self.adv.d_summed(self.D_a, batch["A"], t["x_ba"])
-        d_b = self.adv.d_summed(self.D_b, batch["B"], t["x_ab"])
+        d_a = self.adv.d_summed(self.D_a, batch["A"], x_ba)
+        d_b = self.adv.d_summed(self.D_b, batch["B"], x_ab)
         return self.weights.gan_w * (d_a + d_b), {"d_a": d_a, "d_b": d_b}
 
     def generator_loss(self, batch: Batch, carry: Carry) -> tuple[Tensor, Logs]:
         x_a, x_b, w = batch["A"], batch["B"], self.weights
-        t = self._translations(batch, carry)
-        x_ab, x_ba = t["x_ab"], t["x_ba"]
+        c_a, s_a_prime = self.G_a.encode(x_a)
+        c_b, s_b_prime = self.G_b.encode(x_b)
+        s_a, s_b = self._prior_styles(batch, s_a_prime.dtype)
+        # each decoder makes the translation and the reconstruction in one pass
+        x_ba, x_a_recon = in_one_pass(self.G_a.decode, (c_b, s_a), (c_a, s_a_prime))
+        x_ab, x_b_recon = in_one_pass(self.G_b.decode, (c_a, s_b), (c_b, s_b_prime))
         gan = summed_over(self.adv.g, self.D_a(x_ba)) + summed_over(self.adv.g, self.D_b(x_ab))  # over scales
-        recon_x = F.l1_loss(t["x_a_recon"], x_a) + F.l1_loss(t["x_b_recon"], x_b)
+        recon_x = F.l1_loss(x_a_recon, x_a) + F.l1_loss(x_b_recon, x_b)
         zero = x_a.new_zeros(())
         recon_s = recon_c = recon_x_cyc = vgg = zero
         if w.recon_s_w > 0:
             s_a_recon, s_b_recon = self.G_a.style_encoder(x_ba), self.G_b.style_encoder(x_ab)
-            recon_s = F.l1_loss(s_a_recon, t["s_a"]) + F.l1_loss(s_b_recon, t["s_b"])
+            recon_s = F.l1_loss(s_a_recon, s_a) + F.l1_loss(s_b_recon, s_b)
         if w.recon_c_w > 0 or w.recon_x_cyc_w > 0:
             c_b_recon, c_a_recon = self.G_a.content_encoder(x_ba), self.G_b.content_encoder(x_ab)
-            recon_c = F.l1_loss(c_a_recon, t["c_a"]) + F.l1_loss(c_b_recon, t["c_b"])
+            recon_c = F.l1_loss(c_a_recon, c_a) + F.l1_loss(c_b_recon, c_b)
             if w.recon_x_cyc_w > 0:  # two more decodes, made only when the term is on
-                x_aba, x_bab = self.G_a.decode(c_a_recon, t["s_a_prime"]), self.G_b.decode(c_b_recon, t["s_b_prime"])
+                x_aba, x_bab = self.G_a.decode(c_a_recon, s_a_prime), self.G_b.decode(c_b_recon, s_b_prime)
                 recon_x_cyc = F.l1_loss(x_aba, x_a) + F.l1_loss(x_bab, x_b)
         if self.perceptual is not None:
             vgg = self.perceptual(x_ba, x_b) + self.perceptual(x_ab, x_a)

@@ -28,13 +28,15 @@ Objective (official `gen_update`, `dis_update`), all reconstructions mean |.|, n
         + vgg_w * [P(x_ba, x_b) + P(x_ab, x_a)]      (P: domain-invariant perceptual loss)
     L_D = gan_w * [LSGAN(D_a(x_a), 1) + LSGAN(D_a(x_ba), 0) + LSGAN(D_b(x_b), 1) + LSGAN(D_b(x_ab), 0)]
 
-Update order and cost: D, then G, as the official code; the encodings and translations are made
-once per iteration, in the D update, and the G update back-propagates through them (see
-`models/munit.py`; the only difference from the official code is that both updates see the same
-noise sample). The official G update reuses its noise n_a for both x_a's reconstruction and x_ab;
-so does this one. Each decoder renders its translation and its reconstruction in one batch, and
-each discriminator scores real and fake images in one batch (`i2i.nets.batching`: the norms are per
-sample, so this is the same computation in fewer, larger passes).
+Update order and draws: D, then G, as the official code, and each update encodes both images and
+draws its own noise, as the official `dis_update` and `gen_update` do: the D update decodes the two
+translations only, with the generators frozen; the G update makes every code, translation and
+reconstruction anew. (Reusing the D update's translations in the G update saves a pass but lets
+both updates see one noise sample; on real photos that scored below the official trainer.) The
+official G update reuses its noise n_a for both x_a's reconstruction and x_ab; so does this one.
+Each decoder renders its translation and its reconstruction in one batch, and each discriminator
+scores real and fake images in one batch (`i2i.nets.batching`: the norms are per sample, so this is
+the same computation in fewer, larger passes).
 """
 
 from collections.abc import Callable
@@ -49,7 +51,7 @@ from i2i.errors import check_divisible
 from i2i.losses.adversarial import AdversarialLoss, summed_over
 from i2i.losses.perceptual import DomainInvariantPerceptualLoss
 from i2i.losses.weights import LossWeights
-from i2i.models.base import Carry, Logs, TranslationModule, Update
+from i2i.models.base import Carry, Logs, TranslationModule
 from i2i.nets.autoencoder import AutoEncoder
 from i2i.nets.batching import in_one_pass
 from i2i.nets.init import WeightInit
@@ -109,46 +111,38 @@ class UNIT(TranslationModule):
         generators = list(dict.fromkeys([*self.G_a.parameters(), *self.G_b.parameters()]))
         return {"generator": generators, "discriminator": [*self.D_a.parameters(), *self.D_b.parameters()]}
 
-    def updates(self, iteration: int) -> tuple[Update, ...]:
-        return (
-            Update("d", ("discriminator",), self.discriminator_loss, records=("generator",)),
-            Update("g", ("generator",), self.generator_loss),
-        )
-
-    def _translations(self, batch: Batch, carry: Carry) -> Carry:
-        """The iteration's codes, translations and reconstructions, made by whichever update runs first."""
-        if "x_ab" not in carry:
-            h_a, h_b = self.G_a.encode(batch["A"]), self.G_b.encode(batch["B"])
-            z_a, z_b = h_a + torch.randn_like(h_a), h_b + torch.randn_like(h_b)
-            # each decoder makes the translation and the reconstruction in one pass
-            x_ba, x_a_recon = in_one_pass(self.G_a.decode, (z_b,), (z_a,))
-            x_ab, x_b_recon = in_one_pass(self.G_b.decode, (z_a,), (z_b,))
-            carry.update(h_a=h_a, h_b=h_b, z_a=z_a, z_b=z_b, x_ba=x_ba, x_ab=x_ab)
-            carry.update(x_a_recon=x_a_recon, x_b_recon=x_b_recon)
-        return carry
+    def _codes(self, batch: Batch) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """The latent means h_a, h_b of both images and the noisy codes z = h + N(0, I) the decoders
+        get, the noise drawn anew at each call (a before b, as the official `encode`)."""
+        h_a, h_b = self.G_a.encode(batch["A"]), self.G_b.encode(batch["B"])
+        return h_a, h_b, h_a + torch.randn_like(h_a), h_b + torch.randn_like(h_b)
 
     def discriminator_loss(self, batch: Batch, carry: Carry) -> tuple[Tensor, Logs]:
-        t = self._translations(batch, carry)
+        _, _, z_a, z_b = self._codes(batch)
+        x_ba, x_ab = self.G_a.decode(z_b), self.G_b.decode(z_a)
         # each D scores model.discriminator.num_scales (officially 3) resolutions: terms summed over them
-        d_a = self.adv.d_summed(self.D_a, batch["A"], t["x_ba"])
-        d_b = self.adv.d_summed(self.D_b, batch["B"], t["x_ab"])
+        d_a = self.adv.d_summed(self.D_a, batch["A"], x_ba)
+        d_b = self.adv.d_summed(self.D_b, batch["B"], x_ab)
         return self.weights.gan_w * (d_a + d_b), {"d_a": d_a, "d_b": d_b}
 
     def generator_loss(self, batch: Batch, carry: Carry) -> tuple[Tensor, Logs]:
         x_a, x_b, w = batch["A"], batch["B"], self.weights
-        t = self._translations(batch, carry)
-        x_ab, x_ba = t["x_ab"], t["x_ba"]
+        h_a, h_b, z_a, z_b = self._codes(batch)
+        # each decoder makes the translation and the reconstruction in one pass
+        x_ba, x_a_recon = in_one_pass(self.G_a.decode, (z_b,), (z_a,))
+        x_ab, x_b_recon = in_one_pass(self.G_b.decode, (z_a,), (z_b,))
         gan = summed_over(self.adv.g, self.D_a(x_ba)) + summed_over(self.adv.g, self.D_b(x_ab))  # over scales
-        recon_x = F.l1_loss(t["x_a_recon"], x_a) + F.l1_loss(t["x_b_recon"], x_b)
-        recon_kl = kl(t["h_a"]) + kl(t["h_b"])
+        recon_x = F.l1_loss(x_a_recon, x_a) + F.l1_loss(x_b_recon, x_b)
+        recon_kl = kl(h_a) + kl(h_b)
         zero = x_a.new_zeros(())
         recon_x_cyc = recon_kl_cyc = vgg = zero
         if w.recon_x_cyc_w > 0 or w.recon_kl_cyc_w > 0:
             h_a_recon, h_b_recon = self.G_b.encode(x_ab), self.G_a.encode(x_ba)
             recon_kl_cyc = kl(h_a_recon) + kl(h_b_recon)
             if w.recon_x_cyc_w > 0:  # two more decodes, made only when the term is on
-                x_aba = self.G_a.decode(h_a_recon + torch.randn_like(h_a_recon))
-                x_bab = self.G_b.decode(h_b_recon + torch.randn_like(h_b_recon))
+                noise_b, noise_a = torch.randn_like(h_b_recon), torch.randn_like(h_a_recon)  # official order
+                x_aba = self.G_a.decode(h_a_recon + noise_a)
+                x_bab = self.G_b.decode(h_b_recon + noise_b)
                 recon_x_cyc = F.l1_loss(x_aba, x_a) + F.l1_loss(x_bab, x_b)
         if self.perceptual is not None:
             vgg = self.perceptual(x_ba, x_b) + self.perceptual(x_ab, x_a)
