@@ -159,7 +159,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--official", required=True, type=Path, help="path of a checkout of NVlabs/FUNIT")
     parser.add_argument("--seed", type=int, default=0, help="the official networks' initialisation")
-    parser.add_argument("overrides", nargs="*", help="Hydra overrides of the recipe, e.g. trainer.max_steps=4000")
+    parser.add_argument(
+        "overrides", nargs="*", help="Hydra overrides of the recipe, e.g. trainer.max_steps=4000"
+    )
     args = parser.parse_args()
     checkout = args.official.expanduser().resolve()
     try:

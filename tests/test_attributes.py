@@ -40,16 +40,24 @@ def write_celeba(root: Path, text: str = CELEBA, size: tuple[int, int] = (40, 48
 
 def folder(root: Path, **kwargs) -> AttributeFolder:
     settings = {"image_size": 16, "crop_size": 32, "test_rows": 1} | kwargs
-    return AttributeFolder(root=str(root / "images"), attr_path=str(root / "list_attr_celeba.txt"), **settings)
+    return AttributeFolder(
+        root=str(root / "images"), attr_path=str(root / "list_attr_celeba.txt"), **settings
+    )
 
 
 def test_celeba_and_csv_tables_read_the_same(tmp_path):
     celeba = read_attribute_table(write_celeba(tmp_path))
-    (tmp_path / "t.csv").write_text("file,Black_Hair,Blond_Hair,Smiling\na.png,1,0,0\nb.png,0,1,1\nc.png,-1,0,1\n")
+    (tmp_path / "t.csv").write_text(
+        "file,Black_Hair,Blond_Hair,Smiling\na.png,1,0,0\nb.png,0,1,1\nc.png,-1,0,1\n"
+    )
     table = read_attribute_table(tmp_path / "t.csv")
     assert celeba.names == table.names == ("Black_Hair", "Blond_Hair", "Smiling")
     assert celeba.files == table.files == ("a.png", "b.png", "c.png")
-    assert celeba.values.tolist() == table.values.tolist() == [[True, False, False], [False, True, True], [False, False, True]]
+    assert (
+        celeba.values.tolist()
+        == table.values.tolist()
+        == [[True, False, False], [False, True, True], [False, False, True]]
+    )
     assert celeba.lines == (3, 4, 5) and table.lines == (2, 3, 4)
 
 
@@ -73,8 +81,12 @@ def test_bad_tables_name_the_file_and_line(tmp_path, text, message):
 
 def test_unknown_attribute_lists_the_available_ones(tmp_path):
     write_celeba(tmp_path)
-    with pytest.raises(ConfigError, match="data.selected_attrs='Blonde' .* choose from Black_Hair, Blond_Hair, Smiling"):
-        AttributeDataModule(domains=folder(tmp_path), selected_attrs=["Blonde"], pairing="different", image_size=16)
+    with pytest.raises(
+        ConfigError, match="data.selected_attrs='Blonde' .* choose from Black_Hair, Blond_Hair, Smiling"
+    ):
+        AttributeDataModule(
+            domains=folder(tmp_path), selected_attrs=["Blonde"], pairing="different", image_size=16
+        )
     with pytest.raises(ConfigError, match="data.domains.require_any_of='Red_Hair' .* choose from Black_Hair"):
         folder(tmp_path, require_any_of=["Red_Hair"])
     with pytest.raises(ConfigError, match="select at least one"):
@@ -120,7 +132,9 @@ def test_exemplars_differ_in_their_attributes_and_epochs_are_deterministic():
 
 def test_exemplar_epochs_split_across_ranks_and_resume_mid_epoch():
     labels = torch.eye(3)[torch.arange(10) % 3]
-    ranks = [list(ExemplarSampler(labels, pairing="different", seed=0, rank=r, world_size=2)) for r in range(2)]
+    ranks = [
+        list(ExemplarSampler(labels, pairing="different", seed=0, rank=r, world_size=2)) for r in range(2)
+    ]
     assert {k[0] for k in ranks[0] + ranks[1]} == set(range(10))
 
     class Keys(torch.utils.data.Dataset):
@@ -150,28 +164,43 @@ def test_next_different_is_the_next_row_of_other_labels():
 
 def test_datamodule_batches_pair_inputs_with_exemplars_of_other_attributes():
     data = AttributeDataModule(
-        domains=ShapesLocal(image_size=32, num_train=4, num_test=3), selected_attrs=["orange"], pairing="different", image_size=32
+        domains=ShapesLocal(image_size=32, num_train=4, num_test=3),
+        selected_attrs=["orange"],
+        pairing="different",
+        image_size=32,
     )
     data.setup()
     batch = data.sample_inputs(4)
     assert batch["A"].shape == batch["B"].shape == (4, 3, 32, 32)
-    assert batch["attr_A"].tolist() == [[0.0], [1.0], [0.0], [1.0]] and batch["attr_B"].tolist() == [[1.0], [0.0], [1.0], [0.0]]
+    assert batch["attr_A"].tolist() == [[0.0], [1.0], [0.0], [1.0]] and batch["attr_B"].tolist() == [
+        [1.0],
+        [0.0],
+        [1.0],
+        [0.0],
+    ]
     assert data.kind == "attributes" and data.scenario is data.domains
     train = next(iter(data.train_dataloader()))
     assert set(train) == {"A", "B", "attr_A", "attr_B"} and (train["attr_A"] != train["attr_B"]).all()
     with pytest.raises(ConfigError, match="data.pairing='closest'"):
-        AttributeDataModule(domains=ShapesLocal(image_size=32), selected_attrs=["blue"], pairing="closest", image_size=32)
+        AttributeDataModule(
+            domains=ShapesLocal(image_size=32), selected_attrs=["blue"], pairing="closest", image_size=32
+        )
 
 
 # ---------------------------------------------------------------------- shapes_local
 def test_shapes_local_differs_only_in_object_colour_on_varied_backgrounds():
     scenario = ShapesLocal(image_size=32, seed=1)
-    assert torch.equal(scenario.image("A", "train", 3), ShapesLocal(image_size=32, seed=1).image("A", "train", 3))
+    assert torch.equal(
+        scenario.image("A", "train", 3), ShapesLocal(image_size=32, seed=1).image("A", "train", 3)
+    )
     backgrounds, gradients = [], 0
     for i in range(20):
         for domain in ("A", "B"):
             sample = scenario.sample(domain, "train", i)
-            assert np.linalg.norm(np.asarray(sample.object_colors[0]) - OBJECT_COLORS[domain][1]) <= 0.06 * 3**0.5
+            assert (
+                np.linalg.norm(np.asarray(sample.object_colors[0]) - OBJECT_COLORS[domain][1])
+                <= 0.06 * 3**0.5
+            )
             pixels = sample.image[~dilate(torch.from_numpy(sample.mask)[None])[0].numpy()]
             for _, color in OBJECT_COLORS.values():  # noise aside, the background stays far from both colours
                 assert np.linalg.norm(pixels - np.asarray(color), axis=1).min() > MIN_CONTRAST - 0.15

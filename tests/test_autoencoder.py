@@ -22,7 +22,9 @@ def test_adain_equals_the_official_batch_norm_formulation():
 
 
 def test_adain_output_has_the_given_statistics():
-    out = AdaptiveInstanceNorm2d(4)(torch.randn(3, 4, 8, 8) * 5 + 2, torch.cat([torch.full((3, 4), 1.5), torch.full((3, 4), 0.5)], 1))
+    out = AdaptiveInstanceNorm2d(4)(
+        torch.randn(3, 4, 8, 8) * 5 + 2, torch.cat([torch.full((3, 4), 1.5), torch.full((3, 4), 0.5)], 1)
+    )
     torch.testing.assert_close(out.mean(dim=(2, 3)), torch.full((3, 4), 1.5), atol=1e-4, rtol=0)
     torch.testing.assert_close(out.std(dim=(2, 3), correction=0), torch.full((3, 4), 0.5), atol=1e-3, rtol=0)
 

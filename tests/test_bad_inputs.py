@@ -131,8 +131,18 @@ CASES = [
     Case("train-max-steps-negative", "train", [*TRAIN, "trainer.max_steps=-3"], "trainer.max_steps=-3"),
     Case("train-loss-weight-abc", "train", [*TRAIN, "loss.cycle_w=abc"], "loss.cycle_w='abc'"),
     Case("train-loss-weight-negative", "train", [*TRAIN, "loss.identity_w=-1"], "loss.identity_w=-1"),
-    Case("train-lr-negative", "train", [*TRAIN, "model.optimizers.generator.lr=-1"], "model.optimizers.generator.lr=-1"),
-    Case("train-lr-abc", "train", [*TRAIN, "model.optimizers.discriminator.lr=abc"], "model.optimizers.discriminator.lr"),
+    Case(
+        "train-lr-negative",
+        "train",
+        [*TRAIN, "model.optimizers.generator.lr=-1"],
+        "model.optimizers.generator.lr=-1",
+    ),
+    Case(
+        "train-lr-abc",
+        "train",
+        [*TRAIN, "model.optimizers.discriminator.lr=abc"],
+        "model.optimizers.discriminator.lr",
+    ),
     Case("train-num-workers-negative", "train", [*TRAIN, "data.num_workers=-1"], "data.num_workers=-1"),
     Case("train-batch-size-zero", "train", [*TRAIN, "data.batch_size=0"], "data.batch_size=0"),
     Case("train-batch-size-abc", "train", [*TRAIN, "data.batch_size=abc"], "data.batch_size='abc'"),
@@ -141,12 +151,42 @@ CASES = [
     Case("train-no-blocks", "train", [*TRAIN, "model.generator.n_blocks=-1"], "model.generator.n_blocks=-1"),
     Case("train-width-zero", "train", [*TRAIN, "model.generator.ngf=0"], "model.generator.ngf=0"),
     Case("train-pool-negative", "train", [*TRAIN, "model.pool_size=-3"], "model.pool_size=-3"),
-    Case("train-keep-every-zero", "train", [*TRAIN, "callbacks.checkpoint.keep_every=0"], "callbacks.checkpoint.keep_every=0"),
-    Case("train-cadence-zero", "train", [*TRAIN, "callbacks.checkpoint.every_n_iterations=0"], "callbacks.checkpoint.every_n_iterations=0"),
-    Case("train-cadence-fraction", "train", [*TRAIN, "callbacks.checkpoint.every_n_iterations=1.5"], "every_n_iterations=1.5"),
-    Case("train-decay-from-abc", "train", [*TRAIN, "model.scheduler.lr_lambda.decay_from=abc"], "decay_from='abc'"),
-    Case("train-decay-from-out-of-range", "train", [*TRAIN, "model.scheduler.lr_lambda.decay_from=2"], "decay_from=2"),
-    Case("train-gradient-clip-negative", "train", [*TRAIN, "model.gradient_clip_val=-1"], "model.gradient_clip_val=-1"),
+    Case(
+        "train-keep-every-zero",
+        "train",
+        [*TRAIN, "callbacks.checkpoint.keep_every=0"],
+        "callbacks.checkpoint.keep_every=0",
+    ),
+    Case(
+        "train-cadence-zero",
+        "train",
+        [*TRAIN, "callbacks.checkpoint.every_n_iterations=0"],
+        "callbacks.checkpoint.every_n_iterations=0",
+    ),
+    Case(
+        "train-cadence-fraction",
+        "train",
+        [*TRAIN, "callbacks.checkpoint.every_n_iterations=1.5"],
+        "every_n_iterations=1.5",
+    ),
+    Case(
+        "train-decay-from-abc",
+        "train",
+        [*TRAIN, "model.scheduler.lr_lambda.decay_from=abc"],
+        "decay_from='abc'",
+    ),
+    Case(
+        "train-decay-from-out-of-range",
+        "train",
+        [*TRAIN, "model.scheduler.lr_lambda.decay_from=2"],
+        "decay_from=2",
+    ),
+    Case(
+        "train-gradient-clip-negative",
+        "train",
+        [*TRAIN, "model.gradient_clip_val=-1"],
+        "model.gradient_clip_val=-1",
+    ),
     Case("train-nonfinite-policy", "train", [*TRAIN, "model.nonfinite=abc"], "model.nonfinite='abc'"),
     Case("train-precision", "train", [*TRAIN, "trainer.precision=abc"], "trainer"),
     Case("train-devices", "train", [*TRAIN, "trainer.devices=abc"], "trainer"),
@@ -167,26 +207,65 @@ CASES = [
     Case("train-unknown-key", "train", [*TRAIN, "trainer.max_stepz=5"], "trainer.max_stepz"),
     Case("train-unknown-option", "train", [*TRAIN, "logger=abc"], "logger/abc"),
     Case("train-unparsable-override", "train", [*TRAIN, "seed==1"], "seed==1"),
-    Case("train-run-dir-in-a-file", "train", [*TRAIN, "hydra.run.dir={tmp}/a_file/run"], "a_file",
-         write_file("a_file", b"mine")),  # fmt: skip
+    Case(
+        "train-run-dir-in-a-file",
+        "train",
+        [*TRAIN, "hydra.run.dir={tmp}/a_file/run"],
+        "a_file",
+        write_file("a_file", b"mine"),
+    ),  # fmt: skip
     # i2i-train: resume from a file that is no checkpoint of this model
     Case("resume-missing", "train", [*TRAIN, "ckpt_path={tmp}/none.ckpt"], "none.ckpt"),
-    Case("resume-truncated", "train", [*TRAIN, "ckpt_path={tmp}/cut.ckpt"], "cut.ckpt", lambda t: truncated(t, "cut.ckpt")),
-    Case("resume-random-bytes", "train", [*TRAIN, "ckpt_path={tmp}/noise.ckpt"], "noise.ckpt",
-         write_file("noise.ckpt", np.random.default_rng(0).bytes(4096))),  # fmt: skip
-    Case("resume-pickled-object", "train", [*TRAIN, "ckpt_path={tmp}/obj.ckpt"], "obj.ckpt", lambda t: pickled(t, "obj.ckpt")),
-    Case("resume-not-i2i", "train", [*TRAIN, "ckpt_path={tmp}/dict.ckpt"], "dict.ckpt",
-         lambda t: torch.save({"weights": torch.zeros(2)}, t / "dict.ckpt")),  # fmt: skip
+    Case(
+        "resume-truncated",
+        "train",
+        [*TRAIN, "ckpt_path={tmp}/cut.ckpt"],
+        "cut.ckpt",
+        lambda t: truncated(t, "cut.ckpt"),
+    ),
+    Case(
+        "resume-random-bytes",
+        "train",
+        [*TRAIN, "ckpt_path={tmp}/noise.ckpt"],
+        "noise.ckpt",
+        write_file("noise.ckpt", np.random.default_rng(0).bytes(4096)),
+    ),  # fmt: skip
+    Case(
+        "resume-pickled-object",
+        "train",
+        [*TRAIN, "ckpt_path={tmp}/obj.ckpt"],
+        "obj.ckpt",
+        lambda t: pickled(t, "obj.ckpt"),
+    ),
+    Case(
+        "resume-not-i2i",
+        "train",
+        [*TRAIN, "ckpt_path={tmp}/dict.ckpt"],
+        "dict.ckpt",
+        lambda t: torch.save({"weights": torch.zeros(2)}, t / "dict.ckpt"),
+    ),  # fmt: skip
     Case("resume-other-widths", "train", [*TRAIN, "ckpt_path={ckpt}", "model.generator.ngf=8"], "last.ckpt"),
-    Case("resume-other-depth", "train", [*TRAIN, "ckpt_path={ckpt}", "model.generator.n_blocks=2"], "last.ckpt"),
-    Case("resume-hostile-config", "train", [*TRAIN, "ckpt_path={tmp}/evil.ckpt"], "evil.ckpt",
-         lambda t: hostile_checkpoint(t, "evil.ckpt")),  # fmt: skip
+    Case(
+        "resume-other-depth", "train", [*TRAIN, "ckpt_path={ckpt}", "model.generator.n_blocks=2"], "last.ckpt"
+    ),
+    Case(
+        "resume-hostile-config",
+        "train",
+        [*TRAIN, "ckpt_path={tmp}/evil.ckpt"],
+        "evil.ckpt",
+        lambda t: hostile_checkpoint(t, "evil.ckpt"),
+    ),  # fmt: skip
     Case("train-fresh-over-a-run", "train", [*TINY_CYCLEGAN, "hydra.run.dir={tmp}/run"], "last.ckpt"),
     # i2i-train on image folders
     Case("data-root-missing", "train", [*FOLDER, "data.domains.root={tmp}/nowhere"], "data.domains.root"),
     Case("data-bomb-image", "train", FOLDER_DATA, "bomb.png", write_file("data/trainA/bomb.png", BOMB)),
     Case("data-not-an-image", "train", FOLDER_DATA, "fake.png", write_file("data/trainB/fake.png", b"text")),
-    Case("data-load-below-crop", "train", [*FOLDER_DATA, "data.domains.load_size=16"], "data.domains.load_size=16"),
+    Case(
+        "data-load-below-crop",
+        "train",
+        [*FOLDER_DATA, "data.domains.load_size=16"],
+        "data.domains.load_size=16",
+    ),
     # i2i-translate
     Case("translate-size-negative", "translate", [*TRANSLATE, "image_size=-5"], "image_size=-5"),
     Case("translate-size-abc", "translate", [*TRANSLATE, "image_size=abc"], "image_size='abc'"),
@@ -197,24 +276,54 @@ CASES = [
     Case("translate-direction", "translate", [*TRANSLATE, "direction=XtoY"], "direction='XtoY'"),
     Case("translate-device-unknown", "translate", [*TRANSLATE, "device=abacus"], "device='abacus'"),
     Case("translate-device-absent", "translate", [*TRANSLATE, "device=cuda:99"], "device='cuda:99'"),
-    Case("translate-bomb-input", "translate", [*TRANSLATE, "input_dir={tmp}/bombs"], "bomb.png",
-         write_file("bombs/bomb.png", BOMB)),  # fmt: skip
+    Case(
+        "translate-bomb-input",
+        "translate",
+        [*TRANSLATE, "input_dir={tmp}/bombs"],
+        "bomb.png",
+        write_file("bombs/bomb.png", BOMB),
+    ),  # fmt: skip
     Case("translate-input-missing", "translate", [*TRANSLATE, "input_dir={tmp}/nowhere"], "nowhere"),
     Case("translate-ckpt-unset", "translate", TRANSLATE[1:], "ckpt_path"),
     Case("translate-unknown-key", "translate", [*TRANSLATE, "n_style=2"], "n_style"),
     Case("translate-overwrite-abc", "translate", [*TRANSLATE, "overwrite=abc"], "overwrite='abc'"),
-    Case("translate-ckpt-random", "translate", [*TRANSLATE, "ckpt_path={tmp}/noise.ckpt"], "noise.ckpt",
-         write_file("noise.ckpt", np.random.default_rng(1).bytes(4096))),  # fmt: skip
-    Case("translate-ckpt-truncated", "translate", [*TRANSLATE, "ckpt_path={tmp}/cut.ckpt"], "cut.ckpt",
-         lambda t: truncated(t, "cut.ckpt")),  # fmt: skip
-    Case("translate-ckpt-hostile", "translate", [*TRANSLATE, "ckpt_path={tmp}/evil.ckpt"], "evil.ckpt",
-         lambda t: hostile_checkpoint(t, "evil.ckpt")),  # fmt: skip
+    Case(
+        "translate-ckpt-random",
+        "translate",
+        [*TRANSLATE, "ckpt_path={tmp}/noise.ckpt"],
+        "noise.ckpt",
+        write_file("noise.ckpt", np.random.default_rng(1).bytes(4096)),
+    ),  # fmt: skip
+    Case(
+        "translate-ckpt-truncated",
+        "translate",
+        [*TRANSLATE, "ckpt_path={tmp}/cut.ckpt"],
+        "cut.ckpt",
+        lambda t: truncated(t, "cut.ckpt"),
+    ),  # fmt: skip
+    Case(
+        "translate-ckpt-hostile",
+        "translate",
+        [*TRANSLATE, "ckpt_path={tmp}/evil.ckpt"],
+        "evil.ckpt",
+        lambda t: hostile_checkpoint(t, "evil.ckpt"),
+    ),  # fmt: skip
     Case("translate-output-is-input", "translate", [*TRANSLATE, "output_dir={images}"], "output_dir"),
-    Case("translate-output-is-a-file", "translate", [*TRANSLATE, "output_dir={tmp}/a_file"], "output_dir",
-         write_file("a_file", b"mine")),  # fmt: skip
+    Case(
+        "translate-output-is-a-file",
+        "translate",
+        [*TRANSLATE, "output_dir={tmp}/a_file"],
+        "output_dir",
+        write_file("a_file", b"mine"),
+    ),  # fmt: skip
     # i2i-eval
-    Case("eval-weights-garbage", "eval", [*EVAL[:-1], "metrics.inception_weights={tmp}/junk.pth"], "junk.pth",
-         write_file("junk.pth", b"not weights")),  # fmt: skip
+    Case(
+        "eval-weights-garbage",
+        "eval",
+        [*EVAL[:-1], "metrics.inception_weights={tmp}/junk.pth"],
+        "junk.pth",
+        write_file("junk.pth", b"not weights"),
+    ),  # fmt: skip
     Case("eval-n-images-abc", "eval", [*EVAL, "n_images=abc"], "n_images='abc'"),
     Case("eval-n-images-zero", "eval", [*EVAL, "n_images=0"], "n_images=0"),
     Case("eval-seed-abc", "eval", [*EVAL, "seed=abc"], "seed='abc'"),
@@ -223,36 +332,99 @@ CASES = [
     Case("eval-unknown-data", "eval", [*EVAL, "data=imagenet"], "data/imagenet"),
     Case("eval-device-absent", "eval", [*EVAL, "device=cuda:99"], "device='cuda:99'"),
     Case("eval-batch-zero", "eval", [*EVAL, "metrics.batch_size=0"], "metrics.batch_size=0"),
-    Case("eval-ckpt-random", "eval", [*EVAL, "ckpt_path={tmp}/noise.ckpt"], "noise.ckpt",
-         write_file("noise.ckpt", np.random.default_rng(2).bytes(4096))),  # fmt: skip
+    Case(
+        "eval-ckpt-random",
+        "eval",
+        [*EVAL, "ckpt_path={tmp}/noise.ckpt"],
+        "noise.ckpt",
+        write_file("noise.ckpt", np.random.default_rng(2).bytes(4096)),
+    ),  # fmt: skip
     # i2i-compare
     Case("compare-missing", "compare", ["{tmp}/nowhere"], "nowhere"),
     Case("compare-no-runs", "compare", [], "runs"),
-    Case("compare-run-json-cut", "compare", ["{tmp}/bad_run"], "run.json", run_with("run.json", b'{"config": ')),
+    Case(
+        "compare-run-json-cut", "compare", ["{tmp}/bad_run"], "run.json", run_with("run.json", b'{"config": ')
+    ),
     Case("compare-run-json-list", "compare", ["{tmp}/bad_run"], "run.json", run_with("run.json", b"[1, 2]")),
-    Case("compare-run-json-binary", "compare", ["{tmp}/bad_run"], "run.json", run_with("run.json", b"\xff\xfe\x00")),
-    Case("compare-run-json-hostile", "compare", ["{tmp}/bad_run"], "pathlib.Path.write_text",
-         run_with("run.json", b'{"config": {"model": {"_target_": "pathlib.Path.write_text"}}}')),  # fmt: skip
-    Case("compare-metrics-json", "compare", ["{tmp}/bad_run"], "metrics.json", run_with("metrics.json", b'{"metrics": 5}')),
-    Case("compare-eval-json", "compare", ["{tmp}/bad_run"], "eval.json", run_with("eval.json", b'{"scores": [{}]}')),
-    Case("compare-metrics-csv", "compare", ["{tmp}/bad_run"], "metrics.csv",
-         run_with("csv/metrics.csv", b"step,val/x\nabc,1\n")),  # fmt: skip
-    Case("compare-output-is-a-file", "compare", ["{tmp}/run", "--output", "{tmp}/a_file"], "a_file",
-         write_file("a_file", b"mine")),  # fmt: skip
+    Case(
+        "compare-run-json-binary",
+        "compare",
+        ["{tmp}/bad_run"],
+        "run.json",
+        run_with("run.json", b"\xff\xfe\x00"),
+    ),
+    Case(
+        "compare-run-json-hostile",
+        "compare",
+        ["{tmp}/bad_run"],
+        "pathlib.Path.write_text",
+        run_with("run.json", b'{"config": {"model": {"_target_": "pathlib.Path.write_text"}}}'),
+    ),  # fmt: skip
+    Case(
+        "compare-metrics-json",
+        "compare",
+        ["{tmp}/bad_run"],
+        "metrics.json",
+        run_with("metrics.json", b'{"metrics": 5}'),
+    ),
+    Case(
+        "compare-eval-json",
+        "compare",
+        ["{tmp}/bad_run"],
+        "eval.json",
+        run_with("eval.json", b'{"scores": [{}]}'),
+    ),
+    Case(
+        "compare-metrics-csv",
+        "compare",
+        ["{tmp}/bad_run"],
+        "metrics.csv",
+        run_with("csv/metrics.csv", b"step,val/x\nabc,1\n"),
+    ),  # fmt: skip
+    Case(
+        "compare-output-is-a-file",
+        "compare",
+        ["{tmp}/run", "--output", "{tmp}/a_file"],
+        "a_file",
+        write_file("a_file", b"mine"),
+    ),  # fmt: skip
     # i2i-convert
     Case("convert-model", "convert", ["pix2pix", "{ckpt}", "{tmp}/out.ckpt"], "pix2pix"),
-    Case("convert-size-abc", "convert", ["munit", "{ckpt}", "{tmp}/out.ckpt", "--image-size", "abc"], "--image-size"),
+    Case(
+        "convert-size-abc",
+        "convert",
+        ["munit", "{ckpt}", "{tmp}/out.ckpt", "--image-size", "abc"],
+        "--image-size",
+    ),
     Case("convert-missing", "convert", ["munit", "{tmp}/gen.pt", "{tmp}/out.ckpt"], "gen.pt"),
-    Case("convert-random", "convert", ["unit", "{tmp}/noise.pt", "{tmp}/out.ckpt"], "noise.pt",
-         write_file("noise.pt", np.random.default_rng(3).bytes(4096))),  # fmt: skip
-    Case("convert-pickled", "convert", ["munit", "{tmp}/obj.pt", "{tmp}/out.ckpt"], "obj.pt", lambda t: pickled(t, "obj.pt")),
+    Case(
+        "convert-random",
+        "convert",
+        ["unit", "{tmp}/noise.pt", "{tmp}/out.ckpt"],
+        "noise.pt",
+        write_file("noise.pt", np.random.default_rng(3).bytes(4096)),
+    ),  # fmt: skip
+    Case(
+        "convert-pickled",
+        "convert",
+        ["munit", "{tmp}/obj.pt", "{tmp}/out.ckpt"],
+        "obj.pt",
+        lambda t: pickled(t, "obj.pt"),
+    ),
     Case("convert-not-official", "convert", ["munit", "{ckpt}", "{tmp}/out.ckpt"], "last.ckpt"),
     # i2i-data
     Case("data-no-command", "data", [], "command"),
     Case("data-unknown-set", "data", ["download", "horse2zebrra"], "horse2zebrra"),
-    Case("data-root-is-a-file", "data", ["download", "horse2zebra", "--root", "{tmp}/a_file"], "a_file",
-         write_file("a_file", b"mine")),  # fmt: skip
-    Case("data-export-unknown-scenario", "data", ["export", "shapes_colour", "{tmp}/exported"], "shapes_colour"),
+    Case(
+        "data-root-is-a-file",
+        "data",
+        ["download", "horse2zebra", "--root", "{tmp}/a_file"],
+        "a_file",
+        write_file("a_file", b"mine"),
+    ),  # fmt: skip
+    Case(
+        "data-export-unknown-scenario", "data", ["export", "shapes_colour", "{tmp}/exported"], "shapes_colour"
+    ),
 ]
 MAINS = {
     "train": train.main,

@@ -142,7 +142,7 @@ def test_cases_run_in_their_own_process_and_failures_are_reported():
 # A stand-in for an NVlabs/FUNIT checkout: its Trainer keeps the official interface (dis_update,
 # gen_update, model.gen / gen_test / dis) around a generator that returns its content image, so the
 # plumbing runs without the official code; what its networks learn is not under test.
-FAKE_TRAINER = '''
+FAKE_TRAINER = """
 import torch
 from torch import nn
 
@@ -178,8 +178,13 @@ class Trainer(nn.Module):
 
     def gen_update(self, co_data, cl_data, hp, multigpus):
         CALLS.append("gen")
-'''
-SMALL_FEWSHOT = ["trainer.max_steps=3", "data.domains.num_train=4", "data.domains.num_test=3", "data.test_shots=2"]
+"""
+SMALL_FEWSHOT = [
+    "trainer.max_steps=3",
+    "data.domains.num_train=4",
+    "data.domains.num_test=3",
+    "data.test_shots=2",
+]
 
 
 @pytest.fixture
@@ -188,7 +193,9 @@ def fake_funit_checkout(tmp_path, monkeypatch):
         (tmp_path / marker).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / marker).write_text("")
     (tmp_path / "trainer.py").write_text(FAKE_TRAINER)
-    (tmp_path / "configs" / "funit_animals.yaml").write_text("gen: {nf: 64, nf_mlp: 256}\ndis: {nf: 64}\nr_w: 0.1\n")
+    (tmp_path / "configs" / "funit_animals.yaml").write_text(
+        "gen: {nf: 64, nf_mlp: 256}\ndis: {nf: 64}\nr_w: 0.1\n"
+    )
     monkeypatch.setattr(official_quality, "shim_old_apis", lambda: None)  # it patches torch process-wide
     monkeypatch.setattr(sys, "path", list(sys.path))
     yield tmp_path

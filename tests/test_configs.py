@@ -56,19 +56,34 @@ def data_overrides(data: str, root: Path, size: int = 32) -> list[str]:
     if data == "celeba":
         (root / "images").mkdir(parents=True, exist_ok=True)
         attributes = "Black_Hair Blond_Hair Brown_Hair Smiling"
-        lines = ["4", attributes] + [f"{i}.png {' '.join(['1' if j == i else '-1' for j in range(4)])}" for i in range(4)]
+        lines = ["4", attributes] + [
+            f"{i}.png {' '.join(['1' if j == i else '-1' for j in range(4)])}" for i in range(4)
+        ]
         (root / "list_attr_celeba.txt").write_text("\n".join(lines) + "\n")
         for i in range(4):
             Image.fromarray(np.zeros((48, 40, 3), dtype=np.uint8)).save(root / "images" / f"{i}.png")
-        paths = [f"data.domains.root={root / 'images'}", f"data.domains.attr_path={root / 'list_attr_celeba.txt'}"]
-        return [*paths, "data.image_size=32", "data.domains.crop_size=36", "data.domains.test_rows=2", "data.num_workers=0"]
+        paths = [
+            f"data.domains.root={root / 'images'}",
+            f"data.domains.attr_path={root / 'list_attr_celeba.txt'}",
+        ]
+        return [
+            *paths,
+            "data.image_size=32",
+            "data.domains.crop_size=36",
+            "data.domains.test_rows=2",
+            "data.num_workers=0",
+        ]
     if not data.startswith("folder"):
         return []
     unlabeled = data == "folder_unlabeled"
     for split in ("train", "test") if unlabeled else ("trainA", "trainB", "testA", "testB"):
         (root / split).mkdir(parents=True, exist_ok=True)
         Image.fromarray(np.zeros((size + 16, size + 16, 3), dtype=np.uint8)).save(root / split / "0.png")
-    sizes = [f"data.image_size={size}"] if unlabeled else [f"data.image_size={size}", f"data.domains.load_size={size + 8}"]
+    sizes = (
+        [f"data.image_size={size}"]
+        if unlabeled
+        else [f"data.image_size={size}", f"data.domains.load_size={size + 8}"]
+    )
     return [f"data.domains.root={root}", *sizes]
 
 
@@ -76,10 +91,14 @@ def test_every_model_and_every_data_config_are_in_the_matrix():
     assert {model for model, _ in PAIRS} == set(MODELS) and {data for _, data in PAIRS} == set(DATA)
 
 
-@pytest.mark.parametrize(("model", "data", "trainer"), [(*pair, trainer) for pair in PAIRS for trainer in TRAINERS])
+@pytest.mark.parametrize(
+    ("model", "data", "trainer"), [(*pair, trainer) for pair in PAIRS for trainer in TRAINERS]
+)
 def test_every_model_data_trainer_combination_composes_and_builds(make_cfg, tmp_path, model, data, trainer):
     size = FAST_IMAGE_SIZE.get(model, 32)
-    cfg = make_cfg(f"model={model}", f"data={data}", f"trainer={trainer}", *data_overrides(data, tmp_path / "d", size))
+    cfg = make_cfg(
+        f"model={model}", f"data={data}", f"trainer={trainer}", *data_overrides(data, tmp_path / "d", size)
+    )
     if cfg.trainer.accelerator == "gpu" and not torch.cuda.is_available():
         cfg.trainer.accelerator = "cpu"  # everything else of a GPU config still builds here
     instantiate(cfg.trainer, max_steps=-1, logger=False, enable_progress_bar=False)
@@ -96,13 +115,22 @@ def test_every_model_data_trainer_combination_composes_and_builds(make_cfg, tmp_
 def data_for(make_cfg, model: str) -> str:
     """The first synthetic data config of the kind `model` trains on."""
     kind = get_class(make_cfg(f"model={model}", fast=False).model._target_).data_kind
-    kinds = {d: get_class(make_cfg(f"data={d}", fast=False).data._target_).kind for d in DATA if d.startswith("shapes")}
+    kinds = {
+        d: get_class(make_cfg(f"data={d}", fast=False).data._target_).kind
+        for d in DATA
+        if d.startswith("shapes")
+    }
     return next(d for d, data_kind in kinds.items() if data_kind == kind)
 
 
 @pytest.mark.parametrize(("model", "preset"), list(itertools.product(MODELS, PRESETS)))
 def test_every_model_builds_at_every_width_preset(make_cfg, model, preset):
-    overrides = [f"model={model}", f"data={data_for(make_cfg, model)}", f"preset={preset}", "data.image_size=128"]
+    overrides = [
+        f"model={model}",
+        f"data={data_for(make_cfg, model)}",
+        f"preset={preset}",
+        "data.image_size=128",
+    ]
     cfg = make_cfg(*overrides, fast=False)
     with torch.device("meta"):
         assert sum(p.numel() for p in build_model(cfg).parameters()) > 0
@@ -182,4 +210,7 @@ def test_a_model_refuses_data_of_another_kind_naming_both(make_cfg):
     datamodule = instantiate(cfg.data, _convert_="all")
     with pytest.raises(ConfigError) as error:
         check_data_fits_model(cfg, datamodule)
-    assert str(error.value) == "data='UnpairedDataModule' is not allowed: FUNIT trains on fewshot data, this data is unpaired"
+    assert (
+        str(error.value)
+        == "data='UnpairedDataModule' is not allowed: FUNIT trains on fewshot data, this data is unpaired"
+    )

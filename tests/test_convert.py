@@ -20,7 +20,9 @@ def conv2d_block(layout: Layout, prefix: str, cin: int, cout: int, k: int, norm:
     if norm == "ln":
         layout[f"{prefix}.norm.gamma"] = (cout,)
         layout[f"{prefix}.norm.beta"] = (cout,)
-    elif norm == "adain" or norm == "in_pytorch03":  # the dummy running statistics of the official AdaptiveInstanceNorm2d
+    elif (
+        norm == "adain" or norm == "in_pytorch03"
+    ):  # the dummy running statistics of the official AdaptiveInstanceNorm2d
         layout[f"{prefix}.norm.running_mean"] = (cout,)
         layout[f"{prefix}.norm.running_var"] = (cout,)
     layout[f"{prefix}.conv.weight"] = (cout, cin, k, k)
@@ -109,7 +111,12 @@ def test_munit_conversion_maps_every_official_layer_to_its_place(tmp_path):
     output = convert_cli.convert("munit", tmp_path / "gen_00010000.pt", tmp_path / "munit.ckpt", 64, [])
     model, config = load_model(output)
     generator = config["model"]["generator"]
-    assert (generator["dim"], generator["n_res"], generator["style_dim"], generator["mlp_dim"]) == (8, 3, 5, 16)
+    assert (generator["dim"], generator["n_res"], generator["style_dim"], generator["mlp_dim"]) == (
+        8,
+        3,
+        5,
+        16,
+    )
     by_hand = {  # official key -> i2i parameter, written out from the two networks
         "enc_style.model.0.conv.weight": model.G_a.style_encoder[0][1].weight,
         "enc_style.model.6.bias": model.G_a.style_encoder[6].bias,
@@ -133,8 +140,12 @@ def test_munit_conversion_maps_every_official_layer_to_its_place(tmp_path):
 def test_unit_conversion_drops_the_old_running_statistics(tmp_path):
     states = official_checkpoint(unit_layout(), tmp_path / "gen.pt")
     model, _ = load_model(convert_cli.convert("unit", tmp_path / "gen.pt", tmp_path / "unit.ckpt", 64, []))
-    assert torch.equal(model.G_b.decoder.blocks[0].body[0][1].weight, states["b"]["dec.model.0.model.0.model.0.conv.weight"])
-    assert torch.equal(model.G_a.encoder[3].body[1][1].bias, states["a"]["enc.model.3.model.0.model.1.conv.bias"])
+    assert torch.equal(
+        model.G_b.decoder.blocks[0].body[0][1].weight, states["b"]["dec.model.0.model.0.model.0.conv.weight"]
+    )
+    assert torch.equal(
+        model.G_a.encoder[3].body[1][1].bias, states["a"]["enc.model.3.model.0.model.1.conv.bias"]
+    )
 
 
 @pytest.mark.slow
@@ -151,7 +162,12 @@ def test_converted_checkpoint_translates_with_the_cli(tmp_path, monkeypatch, cap
         f"output_dir={tmp_path / 'out'}",
         "n_styles=2",
     )
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["photo0_s0.png", "photo0_s1.png", "photo1_s0.png", "photo1_s1.png"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "photo0_s0.png",
+        "photo0_s1.png",
+        "photo1_s0.png",
+        "photo1_s1.png",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -159,7 +175,10 @@ def test_converted_checkpoint_translates_with_the_cli(tmp_path, monkeypatch, cap
     [
         (None, "checkpoint not found"),
         ({"gen": {}}, "not an official generator checkpoint"),
-        ({"a": {"x.weight": torch.zeros(1)}, "b": {}}, "not an official MUNIT generator: no enc_content.model.0.conv.weight"),
+        (
+            {"a": {"x.weight": torch.zeros(1)}, "b": {}},
+            "not an official MUNIT generator: no enc_content.model.0.conv.weight",
+        ),
     ],
 )
 def test_bad_files_are_refused_in_one_line(tmp_path, capsys, content, message):
@@ -179,5 +198,7 @@ def test_a_layer_missing_from_the_official_file_is_named(tmp_path):
     for state in states.values():
         del state["dec.model.2.norm.beta"]
     torch.save(states, tmp_path / "gen.pt")
-    with pytest.raises(convert_cli.CheckpointError, match=r"dec.model.2.norm.beta: expected shape \(16,\), found None"):
+    with pytest.raises(
+        convert_cli.CheckpointError, match=r"dec.model.2.norm.beta: expected shape \(16,\), found None"
+    ):
         convert_cli.convert("munit", tmp_path / "gen.pt", tmp_path / "out.ckpt", 64, [])

@@ -71,7 +71,10 @@ def test_tiny_end_to_end_run_writes_samples_metrics_and_a_checkpoint(make_cfg, t
     assert set(metrics) == {"content_iou_AtoB", "content_iou_BtoA", "domain_acc_AtoB", "domain_acc_BtoA"}
     assert all(0 <= v <= 1 for v in metrics.values())
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
-    assert sorted(p.name for p in (tmp_path / "samples").glob("*.png")) == ["iter_0000002.png", "iter_0000004.png"]
+    assert sorted(p.name for p in (tmp_path / "samples").glob("*.png")) == [
+        "iter_0000002.png",
+        "iter_0000004.png",
+    ]
     report = json.loads((tmp_path / "metrics.json").read_text())
     assert report["iteration"] == 4 and report["metrics"] == metrics
     assert "train/g_cycle" in (tmp_path / "csv" / "metrics.csv").read_text()

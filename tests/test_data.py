@@ -55,7 +55,9 @@ class MultimodalOracle(Oracle):
         source, target = ("A", "B") if direction == "AtoB" else ("B", "A")
         masks = torch.stack([self._mask_of(image, source) for image in x])[:, None, None]
         modes = LOOKS[target].modes
-        objects = torch.tensor([modes[j % self.n_modes % len(modes)] for j in range(n_styles)]).view(1, -1, 3, 1, 1)
+        objects = torch.tensor([modes[j % self.n_modes % len(modes)] for j in range(n_styles)]).view(
+            1, -1, 3, 1, 1
+        )
         background = torch.tensor(LOOKS[target].background).view(1, 1, 3, 1, 1)
         return torch.where(masks, objects, background) * 2 - 1
 
@@ -128,9 +130,16 @@ def test_mode_coverage_counts_the_target_modes_each_input_produces():
     background = torch.tensor(LOOKS["B"].background).view(3, 1, 1)
 
     def translations(mask, colors):
-        return torch.stack([torch.where(mask, torch.tensor(color).view(3, 1, 1), background) for color in colors])
+        return torch.stack(
+            [torch.where(mask, torch.tensor(color).view(3, 1, 1), background) for color in colors]
+        )
 
-    outputs = torch.stack([translations(masks[0], (red, green, yellow, red)), translations(masks[1], (red, red, blue))[[0, 1, 2, 0]]])
+    outputs = torch.stack(
+        [
+            translations(masks[0], (red, green, yellow, red)),
+            translations(masks[1], (red, red, blue))[[0, 1, 2, 0]],
+        ]
+    )
     looks = (LOOKS["A"].background, LOOKS["B"].background, LOOKS["A"].modes, LOOKS["B"].modes)
     # input 1 produces red only: its blue (source-coloured) translation produces no mode
     torch.testing.assert_close(mode_coverage(outputs, masks, *looks), torch.tensor([1.0, 1 / 3]))
@@ -188,7 +197,9 @@ def test_loader_resumes_mid_epoch_where_it_stopped():
 
 def write_image(path: Path, size: int = 40, mode: str = "RGB") -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.random.default_rng(0).integers(0, 255, (size, size, 3), dtype=np.uint8)).convert(mode).save(path)
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (size, size, 3), dtype=np.uint8)).convert(
+        mode
+    ).save(path)
 
 
 def make_folders(root: Path, count: int = 3, **kwargs) -> Path:
@@ -263,6 +274,7 @@ def test_load_size_below_the_crop_names_the_domains_keys(tmp_path):
 
 def png_claiming(width: int, height: int) -> bytes:
     """A PNG file whose header claims `width` x `height` pixels, with (almost) no pixel data."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 

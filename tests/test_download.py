@@ -102,7 +102,11 @@ def make_tar(members: dict[str, bytes], links: dict[str, str] | None = None) -> 
     return buffer.getvalue()
 
 
-UNPAIRED = {f"toy/{split}/{i}.png": png((8, 8), i) for split in ("trainA", "trainB", "testA", "testB") for i in range(2)}
+UNPAIRED = {
+    f"toy/{split}/{i}.png": png((8, 8), i)
+    for split in ("trainA", "trainB", "testA", "testB")
+    for i in range(2)
+}
 
 
 def test_download_resumes_verifies_and_unpacks_the_cyclegan_layout(server, tmp_path):
@@ -148,7 +152,10 @@ def test_a_missing_file_on_the_server_is_one_line(server, tmp_path):
         (make_zip({"toy/trainA/0.png": b"x", "../evil.txt": b"owned"}), "'../evil.txt'"),
         (make_zip({"/tmp/evil.txt": b"owned"}), "'/tmp/evil.txt'"),
         (make_tar({"toy/trainA/0.png": b"x", "toy/../../evil.txt": b"owned"}), "'toy/../../evil.txt'"),
-        (make_tar({"toy/trainA/0.png": b"x"}, links={"toy/trainA/link.png": "/etc/passwd"}), "a link or special"),
+        (
+            make_tar({"toy/trainA/0.png": b"x"}, links={"toy/trainA/link.png": "/etc/passwd"}),
+            "a link or special",
+        ),
     ],
     ids=["zip-dotdot", "zip-absolute", "tar-dotdot", "tar-symlink"],
 )
@@ -179,7 +186,7 @@ def test_a_zip_symlink_member_is_refused(tmp_path):
     path = tmp_path / "link.zip"
     with zipfile.ZipFile(path, "w") as archive:
         info = zipfile.ZipInfo("toy/trainA/link.png")
-        info.external_attr = (0o120777 << 16)  # S_IFLNK
+        info.external_attr = 0o120777 << 16  # S_IFLNK
         archive.writestr(info, "/etc/passwd")
     with pytest.raises(DataError, match="a link or special file"):
         data.safe_extract(path, tmp_path / "out")
@@ -197,7 +204,9 @@ def test_pix2pix_pairs_are_split_into_the_unpaired_layout(server, tmp_path):
     left, right = np.full((4, 4, 3), 10, np.uint8), np.full((4, 4, 3), 240, np.uint8)
     buffer = io.BytesIO()
     Image.fromarray(np.concatenate([left, right], axis=1)).save(buffer, format="PNG")
-    server.files["shoes.tar.gz"] = make_tar({f"shoes/{s}/1_AB.png": buffer.getvalue() for s in ("train", "val")})
+    server.files["shoes.tar.gz"] = make_tar(
+        {f"shoes/{s}/1_AB.png": buffer.getvalue() for s in ("train", "val")}
+    )
     target = data.download(data.Archive("shoes", server.url("shoes.tar.gz"), "aligned"), tmp_path)
     assert sorted(p.name for p in target.iterdir() if p.is_dir()) == ["testA", "testB", "trainA", "trainB"]
     a, b = (np.asarray(Image.open(target / f"test{h}" / "1_AB.jpg")) for h in "AB")
@@ -212,7 +221,10 @@ def test_class_folders_name_their_held_out_split_test(server, tmp_path):
 
 
 def test_the_known_archives_have_direct_urls_and_layouts():
-    assert data.ARCHIVES["horse2zebra"].url == "https://efrosgans.eecs.berkeley.edu/cyclegan/datasets/horse2zebra.zip"
+    assert (
+        data.ARCHIVES["horse2zebra"].url
+        == "https://efrosgans.eecs.berkeley.edu/cyclegan/datasets/horse2zebra.zip"
+    )
     assert data.ARCHIVES["edges2shoes"].layout == "aligned"
     assert {a.layout for a in data.ARCHIVES.values()} == {"unpaired", "aligned", "classes"}
 

@@ -38,11 +38,15 @@ def run_eval(monkeypatch, *arguments: str) -> None:
 
 
 def uint8_images(folder: Path) -> torch.Tensor:
-    return torch.stack([torch.from_numpy(np.array(Image.open(p))).permute(2, 0, 1) for p in sorted(folder.iterdir())])
+    return torch.stack(
+        [torch.from_numpy(np.array(Image.open(p))).permute(2, 0, 1) for p in sorted(folder.iterdir())]
+    )
 
 
 @pytest.mark.slow
-def test_two_folders_give_fid_and_kid_rows_with_the_checkpoint_protocols(images, torch_home, monkeypatch, capsys):
+def test_two_folders_give_fid_and_kid_rows_with_the_checkpoint_protocols(
+    images, torch_home, monkeypatch, capsys
+):
     run_eval(monkeypatch, f"fake_dir={images / 'testA'}", f"real_dir={images / 'testB'}")
     output = images / "testA_eval.json"  # beside the scored folder, not inside it
     report = json.loads(output.read_text())
@@ -52,18 +56,30 @@ def test_two_folders_give_fid_and_kid_rows_with_the_checkpoint_protocols(images,
     assert set(rows) == {"fid", "kid"}
     for row in rows.values():
         assert set(row) == ROW_KEYS | {"warning"}
-        assert row["n_images"] == 6 and row["extractor"] == "inception-v3-compat" and len(row["weights_sha256"]) == 64
-    assert rows["kid"]["protocol"].startswith("KID x100, torchmetrics polynomial-kernel MMD (degree 3, coef 1), mean")
+        assert (
+            row["n_images"] == 6
+            and row["extractor"] == "inception-v3-compat"
+            and len(row["weights_sha256"]) == 64
+        )
+    assert rows["kid"]["protocol"].startswith(
+        "KID x100, torchmetrics polynomial-kernel MMD (degree 3, coef 1), mean"
+    )
     assert f"6 translations vs 6 real images of folder {images / 'testB'}" in rows["fid"]["protocol"]
     # the same FID as torchmetrics' own estimator fed the same uint8 images through the same network
-    extractor = build_extractor("inception", None, allow_download=False, antialias=False, allow_unpublished=True)
+    extractor = build_extractor(
+        "inception", None, allow_download=False, antialias=False, allow_unpublished=True
+    )
     reference = FrechetInceptionDistance(feature=extractor.network)
     reference.update(uint8_images(images / "testB"), real=True)
     reference.update(uint8_images(images / "testA"), real=False)
     assert rows["fid"]["value"] == pytest.approx(float(reference.compute()), rel=1e-4)
     assert rows["fid"]["value"] > 1 and rows["kid"]["value"] > 0 and rows["kid"]["std"] >= 0
-    assert rows["fid"]["warning"].startswith("FID of 6 images (fewer than the 2048 feature dimensions): the covariance")
-    assert rows["kid"]["warning"].startswith("KID of 6 images (fewer than the protocol's subsets of 1000): unbiased")
+    assert rows["fid"]["warning"].startswith(
+        "FID of 6 images (fewer than the 2048 feature dimensions): the covariance"
+    )
+    assert rows["kid"]["warning"].startswith(
+        "KID of 6 images (fewer than the protocol's subsets of 1000): unbiased"
+    )
     captured = capsys.readouterr()
     assert f"warning: fid: {rows['fid']['warning']}" in captured.err.splitlines()
     assert f"warning: kid: {rows['kid']['warning']}" in captured.err.splitlines()
@@ -97,7 +113,9 @@ def test_images_of_different_sizes_and_modes_are_all_scored(images, torch_home, 
     mixed.mkdir()
     for index, path in enumerate(sorted((images / "testA").iterdir())):
         image = Image.open(path)
-        (image.resize((48, 48)) if index % 2 else image.convert("L")).save(mixed / path.name)  # grey becomes RGB
+        (image.resize((48, 48)) if index % 2 else image.convert("L")).save(
+            mixed / path.name
+        )  # grey becomes RGB
     output = tmp_path / "mixed.json"
     real = images / "testB"
     run_eval(monkeypatch, f"fake_dir={mixed}", f"real_dir={real}", f"output={output}", "metrics.names=[fid]")
@@ -108,10 +126,19 @@ def test_images_of_different_sizes_and_modes_are_all_scored(images, torch_home, 
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["fake_dir=."], "error: real_dir=None is not allowed: fake_dir and real_dir go together: give both folders"),
+        (
+            ["fake_dir=."],
+            "error: real_dir=None is not allowed: fake_dir and real_dir go together: give both folders",
+        ),
         (["fake_dir=.", "real_dir=/no/such/folder"], "error: real_dir=/no/such/folder: no such folder"),
-        (["ckpt_path=x.ckpt", "fake_dir=.", "real_dir=."], "error: ckpt_path='x.ckpt' is not allowed: give either"),
-        ([], "error: ckpt_path=None is not allowed: give ckpt_path=<checkpoint>, or fake_dir=<images> real_dir="),
+        (
+            ["ckpt_path=x.ckpt", "fake_dir=.", "real_dir=."],
+            "error: ckpt_path='x.ckpt' is not allowed: give either",
+        ),
+        (
+            [],
+            "error: ckpt_path=None is not allowed: give ckpt_path=<checkpoint>, or fake_dir=<images> real_dir=",
+        ),
     ],
 )
 def test_bad_folder_arguments_are_one_line(arguments, message, torch_home, monkeypatch, capsys):

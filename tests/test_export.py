@@ -22,7 +22,11 @@ def pixels(path: Path) -> np.ndarray:
 def test_export_writes_the_test_images_data_trains_on(tmp_path, capsys):
     data_main(["export", "shapes_geometry", str(tmp_path / "out"), "--num-test", "3", "--image-size", "32"])
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["testA", "testB"]
-    assert sorted(p.name for p in (tmp_path / "out" / "testB").iterdir()) == ["0000.png", "0001.png", "0002.png"]
+    assert sorted(p.name for p in (tmp_path / "out" / "testB").iterdir()) == [
+        "0000.png",
+        "0001.png",
+        "0002.png",
+    ]
     # the very images `data=shapes_geometry data.image_size=32` evaluates on, as the PNG a model output would be
     scenario = instantiate(compose_config(["data=shapes_geometry", "data.image_size=32"]).data.domains)
     for domain in ("A", "B"):
@@ -37,7 +41,19 @@ def test_export_writes_the_test_images_data_trains_on(tmp_path, capsys):
 
 
 def test_export_with_train_images_makes_a_folder_data_folder_trains_on(tmp_path):
-    data_main(["export", "shapes_color", str(tmp_path / "out"), "--num-test", "2", "--num-train", "3", "--seed", "1"])
+    data_main(
+        [
+            "export",
+            "shapes_color",
+            str(tmp_path / "out"),
+            "--num-test",
+            "2",
+            "--num-train",
+            "3",
+            "--seed",
+            "1",
+        ]
+    )
     counts = {p.name: len(list(p.iterdir())) for p in (tmp_path / "out").iterdir()}
     assert counts == {"testA": 2, "testB": 2, "trainA": 3, "trainB": 3}
     assert Image.open(tmp_path / "out" / "trainA" / "0000.png").size == (64, 64)  # the config's size
@@ -55,16 +71,26 @@ def test_export_never_writes_into_a_folder_that_holds_anything(tmp_path, capsys)
         data_main(["export", "shapes_color", str(target), "--num-test", "1"])
     assert exit_info.value.code == 2
     error = capsys.readouterr().err
-    assert error == f"error: {target} is not an empty folder; export into a new one (nothing is overwritten)\n"
-    assert [p.name for p in target.iterdir()] == ["mine.txt"] and (target / "mine.txt").read_text() == "keep me"
+    assert (
+        error == f"error: {target} is not an empty folder; export into a new one (nothing is overwritten)\n"
+    )
+    assert [p.name for p in target.iterdir()] == ["mine.txt"] and (
+        target / "mine.txt"
+    ).read_text() == "keep me"
 
 
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["shapes_fewshot"], "error: cannot export 'shapes_fewshot': choose one of shapes_color, shapes_geometry"),
+        (
+            ["shapes_fewshot"],
+            "error: cannot export 'shapes_fewshot': choose one of shapes_color, shapes_geometry",
+        ),
         (["shapes_color", "--num-test", "0"], "error: --num-test=0 is not allowed: must be > 0"),
-        (["shapes_color", "--image-size", "40"], "error: data.image_size=40 is not allowed: must be a positive"),
+        (
+            ["shapes_color", "--image-size", "40"],
+            "error: data.image_size=40 is not allowed: must be a positive",
+        ),
     ],
 )
 def test_export_refuses_bad_arguments_in_one_line(tmp_path, capsys, arguments, message):

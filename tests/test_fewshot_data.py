@@ -22,7 +22,9 @@ def scenario(**kwargs) -> ShapesFewShot:
 
 
 def datamodule(domains, **kwargs) -> FewShotDataModule:
-    settings = dict(image_size=domains.image_size, num_train_classes=len(domains.classes("train")), train_shots=1)
+    settings = dict(
+        image_size=domains.image_size, num_train_classes=len(domains.classes("train")), train_shots=1
+    )
     settings |= dict(test_shots=2, distinct_classes=True, batch_size=2)
     return FewShotDataModule(domains=domains, **(settings | kwargs))
 
@@ -33,7 +35,9 @@ def test_episodes_pair_each_content_image_with_k_shots_of_another_class(shots):
     sizes = [4, 7, 3, 5]
     keys = EpisodeSampler(sizes, shots=shots, distinct_classes=True, seed=0).keys()
     assert len(keys) == sum(sizes)
-    assert Counter((c, i) for c, i, *_ in keys) == Counter((c, i) for c, n in enumerate(sizes) for i in range(n))
+    assert Counter((c, i) for c, i, *_ in keys) == Counter(
+        (c, i) for c, n in enumerate(sizes) for i in range(n)
+    )
     for content_class, _, shot_class, shot_indices, _ in keys:
         assert shot_class != content_class
         assert len(shot_indices) == shots == len(set(shot_indices))  # K distinct images of one class
@@ -41,10 +45,16 @@ def test_episodes_pair_each_content_image_with_k_shots_of_another_class(shots):
 
 
 def test_episode_shot_classes_follow_the_class_sizes():
-    samplers = [EpisodeSampler([10, 30, 60], shots=1, distinct_classes=False, seed=seed) for seed in range(30)]
+    samplers = [
+        EpisodeSampler([10, 30, 60], shots=1, distinct_classes=False, seed=seed) for seed in range(30)
+    ]
     keys = [key for sampler in samplers for key in sampler.keys()]
     counts = Counter(key[2] for key in keys)
-    assert [round(counts[c] / len(keys), 1) for c in range(3)] == [0.1, 0.3, 0.6]  # official: images drawn uniformly
+    assert [round(counts[c] / len(keys), 1) for c in range(3)] == [
+        0.1,
+        0.3,
+        0.6,
+    ]  # official: images drawn uniformly
     assert any(key[0] == key[2] for key in keys)  # without distinct_classes, as the official loaders
 
 
@@ -54,9 +64,14 @@ def test_episodes_are_deterministic_per_epoch_and_split_across_ranks():
     assert sampler.keys() == first
     sampler.set_epoch(1)
     assert sampler.keys() != first
-    ranks = [EpisodeSampler([5, 6], shots=2, distinct_classes=True, seed=3, rank=r, world_size=2).keys() for r in range(2)]
+    ranks = [
+        EpisodeSampler([5, 6], shots=2, distinct_classes=True, seed=3, rank=r, world_size=2).keys()
+        for r in range(2)
+    ]
     assert len(ranks[0]) == len(ranks[1]) == 6
-    assert {(c, i) for c, i, *_ in ranks[0] + ranks[1]} == {(c, i) for c, n in enumerate([5, 6]) for i in range(n)}
+    assert {(c, i) for c, i, *_ in ranks[0] + ranks[1]} == {
+        (c, i) for c, n in enumerate([5, 6]) for i in range(n)
+    }
 
 
 def test_episode_loader_resumes_mid_epoch():
@@ -101,16 +116,22 @@ def test_class_folders_give_labelled_episodes_with_funit_transforms(tmp_path):
     assert data.train_classes == ("cat", "dog") and data.test_classes == ("fox",)  # labels: sorted names
     batch = next(iter(data.train_dataloader()))
     assert batch["content"].shape == (2, 3, 32, 32) and batch["class_images"].shape == (2, 1, 3, 32, 32)
-    assert batch["content_label"].dtype == torch.int64 and (batch["content_label"] != batch["class_label"]).all()
+    assert (
+        batch["content_label"].dtype == torch.int64 and (batch["content_label"] != batch["class_label"]).all()
+    )
     inputs = data.sample_inputs(3)
     assert inputs["content"].shape == (3, 3, 32, 32) and inputs["class_images"].shape == (3, 2, 3, 32, 32)
 
 
 def test_a_class_folder_with_fewer_than_k_images_is_named_with_its_count(tmp_path):
     domains = class_tree(tmp_path, {"cat": 2, "dog": 2}, {"fox": 1})
-    with pytest.raises(DataError, match=r"test/fox has 1 images; K=2 shots need at least 2 \(data.test_shots\)"):
+    with pytest.raises(
+        DataError, match=r"test/fox has 1 images; K=2 shots need at least 2 \(data.test_shots\)"
+    ):
         datamodule(domains)
-    with pytest.raises(DataError, match=r"train/cat has 2 images; K=3 shots need at least 3 \(data.train_shots\)"):
+    with pytest.raises(
+        DataError, match=r"train/cat has 2 images; K=3 shots need at least 3 \(data.train_shots\)"
+    ):
         datamodule(domains, train_shots=3, test_shots=1)
 
 
@@ -131,7 +152,10 @@ def test_overlapping_train_and_test_classes_are_refused(tmp_path):
     [
         (lambda root: None, "does not exist"),
         (lambda root: (root / "train" / "cat").mkdir(parents=True), r"missing .*test \(expected the layout"),
-        (lambda root: [(root / s).mkdir(parents=True) for s in ("train", "test")], "no class folders in .*train"),
+        (
+            lambda root: [(root / s).mkdir(parents=True) for s in ("train", "test")],
+            "no class folders in .*train",
+        ),
     ],
 )
 def test_missing_root_split_or_classes_are_named(tmp_path, make, message):
@@ -155,7 +179,10 @@ def test_the_held_out_classes_are_unseen_combinations_of_seen_attributes():
     assert set(test) == set(HELD_OUT) and len(train) == 12 and not set(train) & set(test)
     for name in test:
         color, background = name.split("_")
-        assert sum(t.startswith(color + "_") for t in train) == 3 and sum(t.endswith("_" + background) for t in train) == 3
+        assert (
+            sum(t.startswith(color + "_") for t in train) == 3
+            and sum(t.endswith("_" + background) for t in train) == 3
+        )
 
 
 def test_scenario_images_are_deterministic_and_per_split():
@@ -189,8 +216,13 @@ class Oracle:
             name, image = content_of(self.domains, self.next)
             color, background = target_of(self.domains, self.next).split("_")
             layout = self.domains.sample(name, "test", image).layout
-            ideal = render(np.random.default_rng(0), self.domains.image_size, layout, BACKGROUNDS[background],
-                           tuple(OBJECT_COLORS[color] for _ in layout))
+            ideal = render(
+                np.random.default_rng(0),
+                self.domains.image_size,
+                layout,
+                BACKGROUNDS[background],
+                tuple(OBJECT_COLORS[color] for _ in layout),
+            )
             outputs.append(torch.from_numpy(ideal.image).permute(2, 0, 1) * 2 - 1)
             self.next += 1
         return torch.stack(outputs)

@@ -75,10 +75,15 @@ def imaginaire_generator_count(coco: bool) -> int:
         return linear(256, 2 * c)
 
     decoder = 2 * 2 * (conv(1024, 1024, 3) + adain(1024))
-    decoder += sum(conv(c, c // 2, 5) + conv(c // 2, c // 2, 5) + conv(c, c // 2, 1) + 3 * adain(c // 2) for c in (1024, 512, 256, 128))
+    decoder += sum(
+        conv(c, c // 2, 5) + conv(c // 2, c // 2, 5) + conv(c, c // 2, 1) + 3 * adain(c // 2)
+        for c in (1024, 512, 256, 128)
+    )
     decoder += conv(64, 3, 7)
     mlp = linear(64, 256) + linear(256, 256)
-    conditioning = linear(1024, 256) + linear(256, 64) + linear(64 + 1024, 256) + linear(256, 64) + 1024  # + usb
+    conditioning = (
+        linear(1024, 256) + linear(256, 64) + linear(64 + 1024, 256) + linear(256, 64) + 1024
+    )  # + usb
     return style + content + decoder + mlp + (conditioning if coco else 0)
 
 
@@ -104,7 +109,13 @@ def small_generator(style_conditioning: bool = False) -> FewShotGenerator:
     mlp = configured_network(
         "funit", "mlp", in_dim=6, out_dim=decoder.num_adain_params, hidden_dim=8, n_blocks=2
     )
-    return FewShotGenerator(content_encoder=content, class_encoder=classes, mlp=mlp, decoder=decoder, style_conditioning=conditioning)
+    return FewShotGenerator(
+        content_encoder=content,
+        class_encoder=classes,
+        mlp=mlp,
+        decoder=decoder,
+        style_conditioning=conditioning,
+    )
 
 
 def test_the_class_code_is_the_mean_of_the_k_shot_codes():
@@ -272,7 +283,9 @@ def test_the_average_follows_every_generator_step(make_cfg):
     initial = build_model(cfg).G  # train() seeds and builds the same way
     _, objects = train(cfg)
     model = objects["model"]
-    for (name, average), start, live in zip(model.G_ema.named_parameters(), initial.parameters(), model.G.parameters()):
+    for (name, average), start, live in zip(
+        model.G_ema.named_parameters(), initial.parameters(), model.G.parameters()
+    ):
         torch.testing.assert_close(average, 0.999 * start + 0.001 * live.detach(), msg=name)
     assert not torch.equal(next(model.G.parameters()), next(initial.parameters()))
 
@@ -281,7 +294,14 @@ def test_a_bf16_step_takes_r1_gradients(make_cfg):
     """R1 differentiates D's gradient under autocast and the spine's manual optimization (Lightning
     turns 16-mixed into bf16-mixed on a CPU). 32 px and no callbacks: bf16 is emulated on most CPUs."""
     no_callbacks = ["~callbacks.synthetic_metrics", "~callbacks.image_grid", "~callbacks.checkpoint"]
-    cfg = make_cfg("model=funit", *FEWSHOT, "data.image_size=32", "trainer.max_steps=1", "trainer.precision=bf16-mixed", *no_callbacks)
+    cfg = make_cfg(
+        "model=funit",
+        *FEWSHOT,
+        "data.image_size=32",
+        "trainer.max_steps=1",
+        "trainer.precision=bf16-mixed",
+        *no_callbacks,
+    )
     pl.seed_everything(cfg.seed, workers=True)
     before = weights(build_model(cfg).D)
     _, objects = train(cfg)
@@ -296,7 +316,12 @@ def test_tiny_end_to_end_training(make_cfg, tmp_path, model):
     metrics, objects = train(make_cfg(f"model={model}", *FEWSHOT, "callbacks.image_grid.n_images=3"))
     assert set(metrics) == {"class_acc", "object_acc", "background_acc", "content_iou"}
     assert all(0 <= v <= 1 for v in metrics.values()) and objects["model"].iteration == 4
-    assert (tmp_path / "samples" / "rows.txt").read_text().split() == ["content", "class_example", "translation", "reconstruction"]
+    assert (tmp_path / "samples" / "rows.txt").read_text().split() == [
+        "content",
+        "class_example",
+        "translation",
+        "reconstruction",
+    ]
     state = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     assert any(key.startswith("G_ema.") for key in state)  # the average travels in the checkpoint
 
@@ -322,7 +347,9 @@ def run_translate(monkeypatch, *args: str) -> None:
 def write_pngs(folder: Path, count: int) -> None:
     folder.mkdir(parents=True)
     for i in range(count):
-        Image.fromarray(np.random.default_rng(i).integers(0, 255, (70, 70, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+        Image.fromarray(np.random.default_rng(i).integers(0, 255, (70, 70, 3), dtype=np.uint8)).save(
+            folder / f"{i}.png"
+        )
 
 
 @pytest.mark.slow

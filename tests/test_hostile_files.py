@@ -120,7 +120,10 @@ def inputs(tmp_path: Path) -> Path:
     return folder
 
 
-CASES = [(name, False) for name in hostile_nodes(Path(), Path())] + [("write_text", True), ("through_i2i", True)]
+CASES = [(name, False) for name in hostile_nodes(Path(), Path())] + [
+    ("write_text", True),
+    ("through_i2i", True),
+]
 CASE_IDS = [f"{name}{'-deep' if deep else ''}" for name, deep in CASES]
 # Each command-line run costs a process start (seconds); these cover the one-line report, the
 # in-process test below every case.
@@ -134,7 +137,9 @@ def test_load_model_refuses_a_checkpoint_whose_config_would_run_code(tmp_path, c
     path = tmp_path / "hostile.ckpt"
     torch.save(with_node(checkpoint, node, deep), path)
     key = "model.generator.extra[1].deeper[0]._target_" if deep else "model.generator._target_"
-    with pytest.raises(UntrustedConfigError, match=re.escape(f"{path}: {key}={node['_target_']!r} is refused")):
+    with pytest.raises(
+        UntrustedConfigError, match=re.escape(f"{path}: {key}={node['_target_']!r} is refused")
+    ):
         load_model(path)
     assert not marker.exists()
 
@@ -179,7 +184,9 @@ def resume(tmp_path: Path, path: Path, env: dict[str, str] | None = None) -> sub
 def test_resume_refuses_a_checkpoint_whose_config_would_run_code(tmp_path, checkpoint):
     marker = tmp_path / "marker"
     path = tmp_path / "hostile.ckpt"
-    torch.save(with_node(checkpoint, hostile_nodes(marker, tmp_path / "side.pkl")["write_text"], deep=True), path)
+    torch.save(
+        with_node(checkpoint, hostile_nodes(marker, tmp_path / "side.pkl")["write_text"], deep=True), path
+    )
     assert_refused(resume(tmp_path, path), marker, str(path), "model.generator.extra[1].deeper[0]._target_")
 
 
@@ -212,7 +219,9 @@ def test_compare_refuses_a_run_json_naming_other_targets(tmp_path):
     run_dir.mkdir(parents=True)
     (run_dir / "run.json").write_text(json.dumps({"iterations": 1, "config": {"model": {"generator": node}}}))
     result = run("i2i-compare", str(tmp_path / "runs"), "--output", str(tmp_path / "out"), cwd=tmp_path)
-    assert_refused(result, marker, str(run_dir / "run.json"), "model.generator._target_='pathlib.Path.write_text'")
+    assert_refused(
+        result, marker, str(run_dir / "run.json"), "model.generator._target_='pathlib.Path.write_text'"
+    )
     assert not (tmp_path / "out").exists()
 
 
@@ -261,7 +270,12 @@ def shipped_configs() -> list[list[str]]:
     extras = [["trainer=ddp", "callbacks=image_metrics", "logger=tensorboard"], ["logger=wandb"]]
     experiments = sorted((CONFIGS / "experiment").glob("*/*.yaml"))  # experiments/{paper,quality}/
     recipes = [[f"experiment={p.parent.name}/{p.stem}"] for p in experiments]
-    return [*models, *[["model=cyclegan", *extra] for extra in extras], ["model=lomit", "data=celeba"], *recipes]
+    return [
+        *models,
+        *[["model=cyclegan", *extra] for extra in extras],
+        ["model=lomit", "data=celeba"],
+        *recipes,
+    ]
 
 
 @pytest.mark.parametrize("overrides", shipped_configs(), ids=lambda overrides: "_".join(overrides))
@@ -277,7 +291,9 @@ def test_the_external_targets_are_the_torch_and_lightning_classes_of_the_configs
         used |= {line.split("_target_:")[1].split("#")[0].strip() for line in lines if "_target_:" in line}
     assert {target for target in used if not target.startswith("i2i.")} <= EXTERNAL_TARGETS
     for target in EXTERNAL_TARGETS:
-        assert target.startswith(("torch.optim.", "pytorch_lightning.")) and inspect.isclass(get_class(target))
+        assert target.startswith(("torch.optim.", "pytorch_lightning.")) and inspect.isclass(
+            get_class(target)
+        )
 
 
 @pytest.mark.parametrize(
@@ -302,7 +318,9 @@ def test_the_allowlist_refuses_anything_else_naming_key_and_target(target):
     config = {"model": {"nets": nets}}
     with pytest.raises(UntrustedConfigError) as error:
         check_targets(config, "run.json")
-    assert str(error.value).startswith(f"run.json: model.nets[1].deep._args_[0]._target_={target!r} is refused:")
+    assert str(error.value).startswith(
+        f"run.json: model.nets[1].deep._args_[0]._target_={target!r} is refused:"
+    )
     assert "\n" not in str(error.value)
 
 

@@ -31,7 +31,11 @@ def test_callback_logs_reports_and_keeps_the_networks_out_of_the_checkpoint(
     report = json.loads((tmp_path / "image_metrics.json").read_text())
     assert [s["metric"] for s in report["scores"]] == ["fid_AtoB", "kid_AtoB", "fid_BtoA", "kid_BtoA"]
     kid = report["scores"][1]
-    assert kid["n_images"] == 2 and kid["extractor"] == "inception-v3-compat" and len(kid["weights_sha256"]) == 64
+    assert (
+        kid["n_images"] == 2
+        and kid["extractor"] == "inception-v3-compat"
+        and len(kid["weights_sha256"]) == 64
+    )
     assert "2 translations vs 2 real images of domain B" in kid["protocol"]
     assert report["history"][0]["iteration"] == 2
     with (tmp_path / "csv" / "metrics.csv").open() as file:
@@ -41,8 +45,12 @@ def test_callback_logs_reports_and_keeps_the_networks_out_of_the_checkpoint(
     checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     model_keys = set(objects["model"].state_dict())
     assert set(checkpoint["state_dict"]) == model_keys
-    assert not any(name in key for key in model_keys for name in ("inception", "Mixed_", "lpips", "fid", "kid"))
-    assert not any(isinstance(v, torch.Tensor) for state in checkpoint["callbacks"].values() for v in state.values())
+    assert not any(
+        name in key for key in model_keys for name in ("inception", "Mixed_", "lpips", "fid", "kid")
+    )
+    assert not any(
+        isinstance(v, torch.Tensor) for state in checkpoint["callbacks"].values() for v in state.values()
+    )
 
 
 def _score_shard(rank: int, world_size: int, rendezvous: str, output: str) -> None:
@@ -62,7 +70,9 @@ def _score_shard(rank: int, world_size: int, rendezvous: str, output: str) -> No
 def test_two_gloo_ranks_give_the_numbers_of_one_process(tmp_path):
     images = {"A": smooth_images(6, 0, -0.5), "B": smooth_images(6, 1, 0.5)}
     settings = replace(SETTINGS, extractor="proxy", kid_max_subset_size=4)  # subsets smaller than the set
-    single = {s.metric: s.value for s in Evaluator(settings).evaluate(Shifter(shift=0.3, style_gap=0.2), images)}
+    single = {
+        s.metric: s.value for s in Evaluator(settings).evaluate(Shifter(shift=0.3, style_gap=0.2), images)
+    }
     output = str(tmp_path / "scores")
     mp.spawn(_score_shard, args=(2, str(tmp_path / "rendezvous"), output), nprocs=2, join=True)
     for rank in range(2):

@@ -96,7 +96,11 @@ def two_runs(tmp_path_factory) -> Path:
     """Two tiny runs that differ in one loss weight, side by side like the jobs of a sweep."""
     sweep = tmp_path_factory.mktemp("sweep")
     for job, cycle_w in enumerate((5, 10)):
-        train(compose_config([*FAST, *FAST_SHAPES, "model=cyclegan", f"loss.cycle_w={cycle_w}"], sweep / str(job)))
+        train(
+            compose_config(
+                [*FAST, *FAST_SHAPES, "model=cyclegan", f"loss.cycle_w={cycle_w}"], sweep / str(job)
+            )
+        )
     return sweep
 
 
@@ -106,7 +110,15 @@ def test_compare_writes_the_table_and_the_curves(two_runs, tmp_path, monkeypatch
     assert [run.name for run in runs] == ["0", "1"]
     rows = comparison_rows(runs)
     assert [row["loss.cycle_w"] for row in rows] == [5, 10]
-    assert {"run", "model", "data", "content_iou_AtoB", "domain_acc_BtoA", "iterations", "wall_seconds"} <= set(rows[0])
+    assert {
+        "run",
+        "model",
+        "data",
+        "content_iou_AtoB",
+        "domain_acc_BtoA",
+        "iterations",
+        "wall_seconds",
+    } <= set(rows[0])
     assert rows[0]["model"] == "cyclegan" and rows[0]["iterations"] == 4 and rows[0]["wall_seconds"] > 0
     monkeypatch.setattr("sys.argv", ["i2i-compare", str(two_runs), "--output", str(tmp_path / "out")])
     compare_cli.main()
@@ -134,7 +146,13 @@ def test_compare_of_a_wandb_sweep_shows_its_curves_by_swept_value_and_no_paths(w
 def write_run(path: Path, config: dict, csv_header: str | None = None) -> Path:
     """A run directory as i2i-train leaves it: run.json, metrics.json and (given its header) the CSV."""
     path.mkdir(parents=True)
-    summary = {"model": "cyclegan", "data": "shapes_color", "iterations": 500, "wall_seconds": 1, "config": config}
+    summary = {
+        "model": "cyclegan",
+        "data": "shapes_color",
+        "iterations": 500,
+        "wall_seconds": 1,
+        "config": config,
+    }
     (path / "run.json").write_text(json.dumps(summary))
     (path / "metrics.json").write_text(json.dumps({"metrics": {"domain_acc_AtoB": 0.5}}))
     if csv_header is not None:
@@ -183,7 +201,9 @@ def test_labels_spell_out_keys_that_share_a_last_part_and_fall_back_to_the_run_n
     assert run_labels(load_runs(alike)) == ["a", "b"]
     other = write_run(tmp_path / "c", {"model": {"g": {"lr": 3}, "d": {"lr": 4}}})
     assert run_labels(load_runs([*alike, other])) == [
-        "model.d.lr=2, model.g.lr=1, a", "model.d.lr=2, model.g.lr=1, b", "model.d.lr=4, model.g.lr=3"
+        "model.d.lr=2, model.g.lr=1, a",
+        "model.d.lr=2, model.g.lr=1, b",
+        "model.d.lr=4, model.g.lr=3",
     ]
 
 
@@ -200,12 +220,16 @@ def test_compare_notebook_finds_the_curves_of_two_wandb_runs(wandb_sweep, monkey
 
     monkeypatch.setenv("I2I_COMPARE_RUNS", f"{wandb_sweep / '0'}:{wandb_sweep / '1'}")
     notebook = nbformat.read(ROOT / "notebooks" / "compare_runs.ipynb", as_version=4)
-    NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
+    NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}
+    ).execute()
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     assert any("| loss.cycle_w |" in o.get("data", {}).get("text/markdown", "") for o in outputs)
     assert sum("image/png" in o.get("data", {}) for o in outputs) == 3  # the curves and two sample grids
-    printed = "".join(o.text for o in outputs if o.output_type == "stream" and o.name == "stdout").splitlines()
+    printed = "".join(
+        o.text for o in outputs if o.output_type == "stream" and o.name == "stdout"
+    ).splitlines()
     assert [line.split(": ")[0] for line in printed] == ["0", "1"]
     assert all("content_iou_AtoB" in line and "no metric curves" not in line for line in printed)
 
@@ -221,8 +245,21 @@ def test_eval_writes_the_report_and_prints_a_table(two_runs, metric_weights_home
     report = json.loads((two_runs / "0" / "eval.json").read_text())
     assert report["iteration"] == 4 and report["model"] == "i2i.models.cyclegan.CycleGAN"
     row = next(r for r in report["scores"] if r["metric"] == "kid_AtoB")
-    assert set(row) == {"metric", "value", "std", "protocol", "n_images", "extractor", "weights_sha256", "commit"}
-    assert row["n_images"] == 2 and row["extractor"] == "inception-v3-compat" and len(row["weights_sha256"]) == 64
+    assert set(row) == {
+        "metric",
+        "value",
+        "std",
+        "protocol",
+        "n_images",
+        "extractor",
+        "weights_sha256",
+        "commit",
+    }
+    assert (
+        row["n_images"] == 2
+        and row["extractor"] == "inception-v3-compat"
+        and len(row["weights_sha256"]) == 64
+    )
     out = capsys.readouterr().out
     assert "kid_AtoB" in out and "fid_BtoA" in out
     assert load_runs([two_runs / "0"])[0].metrics["kid_AtoB"] == row["value"]  # compare reads eval.json

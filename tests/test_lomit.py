@@ -45,7 +45,14 @@ def test_paper_preset_parameter_count_follows_from_the_layer_table(make_cfg):
     decoder = res_blocks + conv(256, 128, 5) + 256 + conv(128, 64, 5) + 128 + conv(64, 3, 7)
     widths = [3, 64, 128, 256, 512, 1024, 2048]
     critic = sum(conv(a, b, 4) for a, b in zip(widths, widths[1:])) + conv(2048, 1, 3) + 2048 * 4 * 2 * 2 + 4
-    assert (content, style, mask, mlp, decoder, critic) == (5_390_848, 2_764_936, 3_806_721, 199_680, 5_758_723, 44_753_861)
+    assert (content, style, mask, mlp, decoder, critic) == (
+        5_390_848,
+        2_764_936,
+        3_806_721,
+        199_680,
+        5_758_723,
+        44_753_861,
+    )
 
     attributes = "model.attributes=[Black_Hair,Blond_Hair,Brown_Hair,Smiling]"
     cfg = make_cfg(*LOMIT, "preset=paper", "data.image_size=128", attributes, fast=False)
@@ -93,7 +100,9 @@ def test_highway_adain_std_of_std_reproduces_the_official_normalisation():
 
 def test_highway_adain_refuses_an_unknown_normalisation():
     with pytest.raises(ConfigError, match="hadain_std='true'"):
-        highway_adaptive_instance_norm(torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 2, 2), torch.zeros(1, 2), torch.zeros(1, 2), std="true")
+        highway_adaptive_instance_norm(
+            torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 2, 2), torch.zeros(1, 2), torch.zeros(1, 2), std="true"
+        )
 
 
 def test_mask_network_gives_a_soft_mask_at_content_resolution_attended_by_the_other_code():
@@ -112,7 +121,9 @@ def test_mask_up_sampling_is_the_official_bilinear_x4():
 
 
 def test_attribute_discriminator_scores_patches_and_classifies_attributes():
-    scores, logits = AttributeDiscriminator(image_size=32, num_attributes=3, ndf=4, n_layers=4)(torch.randn(2, 3, 32, 32))
+    scores, logits = AttributeDiscriminator(image_size=32, num_attributes=3, ndf=4, n_layers=4)(
+        torch.randn(2, 3, 32, 32)
+    )
     assert scores.shape == (2, 1, 2, 2) and logits.shape == (2, 3)
     with pytest.raises(ConfigError, match="data.image_size=64 .* multiple of 64 that is at least 128"):
         configured_network("lomit", "discriminator", image_size=64, num_attributes=3)  # the official 6 layers
@@ -140,7 +151,9 @@ def test_mask_similarity_matches_the_pairwise_definition():
 
 
 def test_mask_similarity_is_zero_for_a_uniform_mask_and_total_variation_sums_neighbour_steps():
-    assert mask_similarity(torch.full((1, 1, 3, 3), 0.7), torch.randn(1, 4, 3, 3)).item() == pytest.approx(0, abs=1e-6)
+    assert mask_similarity(torch.full((1, 1, 3, 3), 0.7), torch.randn(1, 4, 3, 3)).item() == pytest.approx(
+        0, abs=1e-6
+    )
     mask = torch.tensor([[[[0.0, 1.0], [0.5, 0.5]]]])
     assert mask_total_variation(mask).item() == pytest.approx(1.0 + 0.0 + 0.5 + 0.5)
 
@@ -222,7 +235,9 @@ def test_discriminator_loss_is_the_official_wgan_gp_with_attribute_classificatio
     torch.manual_seed(3)  # the same interpolation draws, A's first as in the official update_D
     fake = model.G.translate_pairs(torch.cat([batch["A"], batch["B"]])).output.detach()
     expected_gan, expected_gp, expected_cls = 0, 0, 0
-    for real, fake_half, label in zip((batch["A"], batch["B"]), fake.chunk(2), (batch["attr_A"], batch["attr_B"])):
+    for real, fake_half, label in zip(
+        (batch["A"], batch["B"]), fake.chunk(2), (batch["attr_A"], batch["attr_B"])
+    ):
         src, cls = model.D(real)
         expected_gan = expected_gan - src.mean() + model.D(fake_half)[0].mean()
         alpha = torch.rand(real.size(0), 1, 1, 1)
@@ -329,13 +344,21 @@ def lomit_checkpoint(make_cfg, tmp_path):
 
 
 @pytest.mark.slow
-def test_tiny_end_to_end_run_then_translate_with_an_exemplar_and_user_masks(lomit_checkpoint, tmp_path, monkeypatch, capsys):
+def test_tiny_end_to_end_run_then_translate_with_an_exemplar_and_user_masks(
+    lomit_checkpoint, tmp_path, monkeypatch, capsys
+):
     metrics, objects, run = lomit_checkpoint
     assert objects["model"].iteration == 6
     assert set(metrics) == {f"{m}_{d}" for m in ("domain_acc", "bg_err") for d in ("AtoB", "BtoA")}
     assert all(0 <= v <= 1 for v in metrics.values())
     assert json.loads((run / "metrics.json").read_text())["metrics"] == metrics
-    assert (run / "samples" / "rows.txt").read_text().split() == ["input", "exemplar", "translation", "input_mask", "exemplar_mask"]
+    assert (run / "samples" / "rows.txt").read_text().split() == [
+        "input",
+        "exemplar",
+        "translation",
+        "input_mask",
+        "exemplar_mask",
+    ]
     log = (run / "csv" / "metrics.csv").read_text()
     assert "train/g_mask_sim" in log and "train/d_gp" in log
 
@@ -346,18 +369,28 @@ def test_tiny_end_to_end_run_then_translate_with_an_exemplar_and_user_masks(lomi
     save_png(scenario.image("B", "test", 0), tmp_path / "orange.png")
     Image.new("L", (32, 32), 255).save(tmp_path / "all.png")
     checkpoint = run / "checkpoints" / "last.ckpt"
-    common = [f"ckpt_path={checkpoint}", f"input_dir={tmp_path / 'in'}", f"exemplar={tmp_path / 'orange.png'}"]
+    common = [
+        f"ckpt_path={checkpoint}",
+        f"input_dir={tmp_path / 'in'}",
+        f"exemplar={tmp_path / 'orange.png'}",
+    ]
 
     run_translate(monkeypatch, *common, f"output_dir={tmp_path / 'predicted'}")
     written = sorted(p.name for p in (tmp_path / "predicted").iterdir())
     assert written == [f"blue{i}{suffix}.png" for i in range(2) for suffix in ("", "_exemplar_mask", "_mask")]
 
-    run_translate(monkeypatch, *common, f"output_dir={tmp_path / 'user'}", f"input_mask={tmp_path / 'all.png'}")
-    assert sorted(p.name for p in (tmp_path / "user").iterdir()) == [f"blue{i}{s}.png" for i in range(2) for s in ("", "_exemplar_mask")]
+    run_translate(
+        monkeypatch, *common, f"output_dir={tmp_path / 'user'}", f"input_mask={tmp_path / 'all.png'}"
+    )
+    assert sorted(p.name for p in (tmp_path / "user").iterdir()) == [
+        f"blue{i}{s}.png" for i in range(2) for s in ("", "_exemplar_mask")
+    ]
 
     with pytest.raises(SystemExit):
         run_translate(monkeypatch, f"ckpt_path={checkpoint}", f"input_dir={tmp_path / 'in'}", "output_dir=o")
-    assert "error: exemplar=None is not allowed: LOMIT translates towards an exemplar" in capsys.readouterr().err
+    assert (
+        "error: exemplar=None is not allowed: LOMIT translates towards an exemplar" in capsys.readouterr().err
+    )
     with pytest.raises(SystemExit):
         run_translate(monkeypatch, *common, "output_dir=o", f"input_mask={tmp_path / 'none.png'}")
     assert f"error: cannot read mask {tmp_path / 'none.png'}" in capsys.readouterr().err
@@ -375,7 +408,12 @@ def run_translate(monkeypatch, *args: str) -> None:
 def test_resume_mid_epoch_continues_exactly(make_cfg, tmp_path):
     """The exemplar pairing, the critic schedule and the mask network's batch-norm statistics resume
     (G updates at iterations 4 and 9, after the interruption at 3)."""
-    settings = lambda n: [*LOMIT, f"trainer.max_steps={n}", "model.scheduler.lr_lambda.total=10", "data.domains.num_train=4"]
+    settings = lambda n: [
+        *LOMIT,
+        f"trainer.max_steps={n}",
+        "model.scheduler.lr_lambda.total=10",
+        "data.domains.num_train=4",
+    ]
     _, straight = train(make_cfg(*settings(10), output_dir=tmp_path / "straight"))
     train(make_cfg(*settings(3), output_dir=tmp_path / "first"))
     checkpoint = tmp_path / "first" / "checkpoints" / "last.ckpt"

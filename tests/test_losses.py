@@ -84,7 +84,9 @@ def test_r1_of_a_linear_discriminator_is_its_squared_weight_norm():
     assert r1_penalty(scores, images).item() == pytest.approx(weight.pow(2).sum().item(), rel=1e-5)
     # FUNIT differentiates the mean score: the gradient shrinks by the number of scores (2)
     scores = (images * weight).flatten(1).sum(1)
-    assert r1_penalty(scores, images, "mean").item() == pytest.approx(weight.pow(2).sum().item() / 4, rel=1e-5)
+    assert r1_penalty(scores, images, "mean").item() == pytest.approx(
+        weight.pow(2).sum().item() / 4, rel=1e-5
+    )
 
 
 def test_r1_is_differentiable_into_the_discriminator():
@@ -113,7 +115,10 @@ def test_perceptual_loss_is_mse_of_instance_normalised_relu5_3(vgg_file):
     path, features = vgg_file
     loss = DomainInvariantPerceptualLoss(str(path), allow_unpublished=True)
     image, source = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
-    mean, std = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    mean, std = (
+        torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1),
+        torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1),
+    )
     prepare = lambda x: ((x + 1) / 2 - mean) / std
     fake, real = official_relu5_3(features, prepare(image)), official_relu5_3(features, prepare(source))
     assert fake.shape == (2, 512, 4, 4)  # 1/8 of the input: three poolings, not four
@@ -164,7 +169,9 @@ def test_perceptual_loss_checks_the_published_digest_before_reading_the_file(tmp
     marker = tmp_path / "unpickled"
     path = tmp_path / VGG16_FILE
     path.write_bytes(pickle.dumps(WritesMarker(str(marker))))
-    with pytest.raises(WeightsError, match=f"{path}: SHA-256 [0-9a-f]{{64}} is not the published 397923af") as error:
+    with pytest.raises(
+        WeightsError, match=f"{path}: SHA-256 [0-9a-f]{{64}} is not the published 397923af"
+    ) as error:
         DomainInvariantPerceptualLoss(str(path), allow_unpublished=False).load()
     assert "loss.allow_unpublished_weights=true" in str(error.value) and not marker.exists()
     with pytest.raises(ConfigError, match="not a readable PyTorch file"):

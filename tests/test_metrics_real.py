@@ -50,7 +50,9 @@ def torch_home(metric_weights_home, monkeypatch):
 def empty_torch_home(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty"))
     # a download attempt would call this; the lookup must refuse before ever getting here
-    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", mock.Mock(side_effect=AssertionError("download")))
+    monkeypatch.setattr(
+        torch.hub, "load_state_dict_from_url", mock.Mock(side_effect=AssertionError("download"))
+    )
     return tmp_path / "empty"
 
 
@@ -182,7 +184,9 @@ def test_mean_kid_weights_target_and_source_as_the_ugatit_code():
         kid.update(fake, real=False)
         alone[name] = 100 * float(kid.compute()[0])
     assert results["kid"][0] == pytest.approx(alone["target"], rel=1e-5)
-    assert results["mean_kid"][0] == pytest.approx((0.02 * alone["target"] + 0.98 * alone["source"]) / 2, rel=1e-5)
+    assert results["mean_kid"][0] == pytest.approx(
+        (0.02 * alone["target"] + 0.98 * alone["source"]) / 2, rel=1e-5
+    )
 
 
 def test_real_statistics_survive_reset():
@@ -213,7 +217,9 @@ class StyleShifter(Shifter):
     """A stand-in `StyleTranslator`: style k adds k * style_gap to the shifted images."""
 
     def translate_styles(self, x, direction, n_styles, style_seed=None):
-        return torch.stack([(x + self.shift + k * self.style_gap).clamp(-1, 1) for k in range(n_styles)], dim=1)
+        return torch.stack(
+            [(x + self.shift + k * self.style_gap).clamp(-1, 1) for k in range(n_styles)], dim=1
+        )
 
     def translate_reference(self, x, direction, reference):
         raise AssertionError("LPIPS diversity samples styles")
@@ -244,7 +250,9 @@ def test_lpips_diversity_is_zero_for_one_style_and_grows_with_the_styles(torch_h
     diverse = evaluator.evaluate(StyleShifter(style_gap=0.4), images)
     assert [s.metric for s in diverse] == ["lpips_diversity_AtoB", "lpips_diversity_BtoA"]
     assert all(s.value < 1e-6 for s in collapsed) and all(s.value > 0.01 for s in diverse)
-    assert diverse[0].n_images == 4 and "3 pairs of 3 random-style outputs of each of 4" in diverse[0].protocol
+    assert (
+        diverse[0].n_images == 4 and "3 pairs of 3 random-style outputs of each of 4" in diverse[0].protocol
+    )
     assert evaluator.evaluate(Shifter(style_gap=0.4), images) == []  # no styles: no score
 
 
@@ -263,11 +271,16 @@ def test_per_class_protocol_averages_over_classes(empty_torch_home):
     extractor = build_extractor("proxy", None, False, False, False)
     settings = replace(SETTINGS, extractor="proxy", kid_variant="mean")
     dark, bright = smooth_images(8, 0, -0.5), smooth_images(8, 1, 0.5)
-    scores = {s.metric: s for s in per_class_scores([("cat", dark, dark), ("dog", dark, bright)], settings, extractor)}
+    scores = {
+        s.metric: s
+        for s in per_class_scores([("cat", dark, dark), ("dog", dark, bright)], settings, extractor)
+    }
     assert set(scores) == {
         "fid_proxy_cat", "kid_proxy_cat", "fid_proxy_dog", "kid_proxy_dog", "mfid_proxy", "mkid_proxy"
     }  # fmt: skip
-    assert scores["mfid_proxy"].value == pytest.approx((scores["fid_proxy_cat"].value + scores["fid_proxy_dog"].value) / 2)
+    assert scores["mfid_proxy"].value == pytest.approx(
+        (scores["fid_proxy_cat"].value + scores["fid_proxy_dog"].value) / 2
+    )
     assert scores["mfid_proxy"].n_images == 16 and "mean over 2 classes" in scores["mfid_proxy"].protocol
 
 
@@ -283,4 +296,3 @@ def test_settings_refuse_bad_values():
         replace(SETTINGS, lpips_styles=1)
     with pytest.raises(Exception, match=r"metrics.names='is' is not allowed"):
         replace(SETTINGS, names=("is",))
-

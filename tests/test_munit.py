@@ -96,7 +96,9 @@ def test_every_loss_term_matches_its_hand_computation(make_cfg):
     for term, value in expected.items():
         torch.testing.assert_close(logs[term], value, msg=term)
     assert logs["vgg"].item() == 0
-    weighted = 1.5 * logs["gan"] + 10 * logs["recon_x"] + logs["recon_s"] + logs["recon_c"] + 2 * logs["recon_x_cyc"]
+    weighted = (
+        1.5 * logs["gan"] + 10 * logs["recon_x"] + logs["recon_s"] + logs["recon_c"] + 2 * logs["recon_x_cyc"]
+    )
     torch.testing.assert_close(g_loss, weighted)
 
 
@@ -133,7 +135,14 @@ def test_terms_with_zero_weight_cost_nothing(make_cfg):
 
 
 def test_perceptual_term_uses_the_vgg_weights_file(make_cfg, vgg_file):
-    model = build_model(make_cfg("model=munit", "loss.vgg_w=1", f"loss.vgg_weights_path={vgg_file[0]}", "loss.allow_unpublished_weights=true"))
+    model = build_model(
+        make_cfg(
+            "model=munit",
+            "loss.vgg_w=1",
+            f"loss.vgg_weights_path={vgg_file[0]}",
+            "loss.allow_unpublished_weights=true",
+        )
+    )
     batch = images(1)
     torch.manual_seed(3)
     total, logs = model.generator_loss(batch, {})
@@ -147,7 +156,9 @@ def test_perceptual_term_uses_the_vgg_weights_file(make_cfg, vgg_file):
 
 
 def test_missing_vgg_weights_stop_the_first_generator_update(make_cfg, tmp_path):
-    model = build_model(make_cfg("model=munit", "loss.vgg_w=1", f"loss.vgg_weights_path={tmp_path / 'none.pth'}"))
+    model = build_model(
+        make_cfg("model=munit", "loss.vgg_w=1", f"loss.vgg_weights_path={tmp_path / 'none.pth'}")
+    )
     with pytest.raises(ConfigError, match="loss.vgg_weights_path=.*no such file"):
         model.generator_loss(images(1), {})
 
@@ -173,7 +184,9 @@ def test_reference_style_path(make_cfg):
     reference = batch["B"][:1]
     outputs = model.translate_reference(batch["A"], "AtoB", reference)
     with torch.no_grad():
-        expected = model.G_b.decode(model.G_a.content_encoder(batch["A"]), model.G_b.style_encoder(reference).expand(2, -1))
+        expected = model.G_b.decode(
+            model.G_a.content_encoder(batch["A"]), model.G_b.style_encoder(reference).expand(2, -1)
+        )
     torch.testing.assert_close(outputs, expected)
     per_input = model.translate_reference(batch["A"], "AtoB", batch["B"])
     torch.testing.assert_close(per_input[0], outputs[0])
@@ -187,12 +200,16 @@ def test_sample_grid_rows_show_reconstruction_random_styles_and_a_reference_styl
         "real_B", "recon_B", "fake_A_style0", "fake_A_style1", "fake_A_ref",
     ]  # fmt: skip
     assert all(row.shape == (2, 3, SIZE, SIZE) for _, row in rows)
-    torch.testing.assert_close(dict(rows)["fake_B_style1"], model.sample_rows(images(2))[3][1])  # fixed styles
+    torch.testing.assert_close(
+        dict(rows)["fake_B_style1"], model.sample_rows(images(2))[3][1]
+    )  # fixed styles
 
 
 def test_bad_weights_and_sizes_are_refused(make_cfg):
     with pytest.raises(ConfigError, match="loss.recon_s_w=-1 is not allowed"):
-        MUNITLoss(gan_mode="lsgan", gan_w=1, recon_x_w=10, recon_s_w=-1, recon_c_w=1, recon_x_cyc_w=0, vgg_w=0)
+        MUNITLoss(
+            gan_mode="lsgan", gan_w=1, recon_x_w=10, recon_s_w=-1, recon_c_w=1, recon_x_cyc_w=0, vgg_w=0
+        )
     with pytest.raises(ConfigError, match="data.image_size=32 .* needs at least 61 px"):
         build_model(make_cfg("model=munit", "data.image_size=32"))
 
@@ -211,9 +228,26 @@ def test_tiny_end_to_end_run_and_multimodal_translation(make_cfg, tmp_path, monk
     checkpoint = tmp_path / "checkpoints" / "last.ckpt"
     write_pngs(tmp_path / "in", 2)
     common = [f"ckpt_path={checkpoint}", f"input_dir={tmp_path / 'in'}", "direction=AtoB"]
-    run_cli(translate_cli.main, monkeypatch, *common, f"output_dir={tmp_path / 'k'}", "n_styles=3", "style_seed=1")
-    assert sorted(p.name for p in (tmp_path / "k").iterdir()) == [f"photo{i}_s{j}.png" for i in range(2) for j in range(3)]
-    run_cli(translate_cli.main, monkeypatch, *common, f"output_dir={tmp_path / 'k2'}", "n_styles=3", "style_seed=1")
+    run_cli(
+        translate_cli.main, monkeypatch, *common, f"output_dir={tmp_path / 'k'}", "n_styles=3", "style_seed=1"
+    )
+    assert sorted(p.name for p in (tmp_path / "k").iterdir()) == [
+        f"photo{i}_s{j}.png" for i in range(2) for j in range(3)
+    ]
+    run_cli(
+        translate_cli.main,
+        monkeypatch,
+        *common,
+        f"output_dir={tmp_path / 'k2'}",
+        "n_styles=3",
+        "style_seed=1",
+    )
     assert (tmp_path / "k" / "photo1_s2.png").read_bytes() == (tmp_path / "k2" / "photo1_s2.png").read_bytes()
-    run_cli(translate_cli.main, monkeypatch, *common, f"output_dir={tmp_path / 'ref'}", f"reference={tmp_path / 'in' / 'photo0.jpg'}")
+    run_cli(
+        translate_cli.main,
+        monkeypatch,
+        *common,
+        f"output_dir={tmp_path / 'ref'}",
+        f"reference={tmp_path / 'in' / 'photo0.jpg'}",
+    )
     assert sorted(p.name for p in (tmp_path / "ref").iterdir()) == ["photo0.png", "photo1.png"]

@@ -8,7 +8,7 @@ from torch import nn
 
 from i2i.errors import ConfigError
 from i2i.nets.blocks import ConvBlock, ConvTransposeBlock, ResidualBlock, make_activation
-from i2i.nets.init import WeightInit, init_weights
+from i2i.nets.init import init_weights
 from i2i.nets.norms import LayerNorm2d, make_norm
 from i2i.nets.pool import ImagePool
 
@@ -84,7 +84,11 @@ def test_multi_scale_discriminator_official_count_and_one_patch_map_per_scale():
     assert count(discriminator) == 8_271_171  # MUNIT/UNIT dis_a (research/reference_perf.md)
     outputs = discriminator(torch.randn(2, 3, 64, 64))
     assert [tuple(o.shape) for o in outputs] == [(2, 1, 4, 4), (2, 1, 2, 2), (2, 1, 1, 1)]
-    assert [tuple(o.shape) for o in discriminator(torch.randn(1, 3, 256, 256))] == [(1, 1, 16, 16), (1, 1, 8, 8), (1, 1, 4, 4)]
+    assert [tuple(o.shape) for o in discriminator(torch.randn(1, 3, 256, 256))] == [
+        (1, 1, 16, 16),
+        (1, 1, 8, 8),
+        (1, 1, 4, 4),
+    ]
 
 
 def test_multi_scale_discriminator_scales_have_their_own_weights_and_see_pooled_images():
@@ -107,7 +111,9 @@ def test_multi_scale_discriminator_layers_are_conv_lrelu_without_norm():
     assert [type(block[3]) for block in scale[:-1]] == [nn.LeakyReLU] * 4
     assert all(isinstance(block[2], nn.Identity) for block in scale[:-1])  # norm none
     assert all(isinstance(block[0], nn.ReflectionPad2d) for block in scale[:-1])
-    assert isinstance(scale[-1], nn.Conv2d) and scale[-1].kernel_size == (1, 1) and scale[-1].out_channels == 1
+    assert (
+        isinstance(scale[-1], nn.Conv2d) and scale[-1].kernel_size == (1, 1) and scale[-1].out_channels == 1
+    )
 
 
 def test_multi_scale_discriminator_refuses_a_size_its_coarsest_scale_cannot_score():

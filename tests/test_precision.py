@@ -4,9 +4,9 @@ gradients clipped after unscaling."""
 
 import pytest
 import torch
+from conftest import small_data
 from hydra.utils import get_class, instantiate
 from omegaconf import open_dict
-from conftest import small_data
 from test_configs import MODELS, options
 
 from i2i.train import build_model, train
@@ -35,7 +35,12 @@ STEP = [
 @pytest.mark.parametrize("model", MODELS)
 def test_every_model_trains_a_bf16_mixed_channels_last_step_on_cpu(make_cfg, model):
     data = synthetic_data_for(model, make_cfg)
-    overrides = [f"model={model}", f"data={data}", "trainer.precision=bf16-mixed", "++model.channels_last=true"]
+    overrides = [
+        f"model={model}",
+        f"data={data}",
+        "trainer.precision=bf16-mixed",
+        "++model.channels_last=true",
+    ]
     cfg = make_cfg(*overrides, *STEP, *small_data(model, data), fast=False)
     _, objects = train(cfg)
     trained = objects["model"]

@@ -52,7 +52,12 @@ ENTRY_POINTS = {
 # TORCH_HOME holds random-weight stand-ins of the metric networks (tests/metric_weights.py), not the
 # published files
 UNPUBLISHED = ["metrics.allow_unpublished_weights=true"]
-IMAGE_METRICS = ["callbacks.image_metrics.n_images=2", "metrics.lpips_inputs=2", "metrics.lpips_styles=2", *UNPUBLISHED]
+IMAGE_METRICS = [
+    "callbacks.image_metrics.n_images=2",
+    "metrics.lpips_inputs=2",
+    "metrics.lpips_styles=2",
+    *UNPUBLISHED,
+]
 HYDRA_CONFIGS = {"i2i-train": "train", "i2i-translate": "translate", "i2i-eval": "eval"}
 
 
@@ -130,7 +135,9 @@ def test_the_readme_has_runnable_blocks_and_marks_the_others_with_a_reason():
     runnable = [b for b in BLOCKS if not b.not_run]
     assert len(runnable) >= 5 and all(b.commands for b in BLOCKS)
     first = runnable[0].commands  # the first example gets its inputs from i2i-data export
-    assert [c.program for c in first] == ["i2i-train", "i2i-data", "i2i-translate"] and first[1].args[0] == "export"
+    assert [c.program for c in first] == ["i2i-train", "i2i-data", "i2i-translate"] and first[1].args[
+        0
+    ] == "export"
     known = set(ENTRY_POINTS) | {"make", "torchrun"}
     assert {c.program for b in BLOCKS for c in b.commands} <= known
 
@@ -193,7 +200,9 @@ class Workspace:
     def substitute(self, argument: str) -> str:
         """`<run>` and `<sweep>` replaced by the folders they stand for."""
         if "<sweep>" in argument:
-            sweeps = sorted((self.folder / "logs" / "train" / "multiruns").iterdir(), key=lambda p: p.stat().st_mtime)
+            sweeps = sorted(
+                (self.folder / "logs" / "train" / "multiruns").iterdir(), key=lambda p: p.stat().st_mtime
+            )
             argument = argument.replace("<sweep>", sweeps[-1].name)
         return argument.replace("<run>", RUN_NAME)
 
@@ -223,7 +232,9 @@ def run_command(command: Command, workspace: Workspace, monkeypatch: pytest.Monk
             [str(script), *arguments], cwd=workspace.folder, env=os.environ | workspace.env | command.env,
             capture_output=True, text=True, timeout=600,
         )  # fmt: skip
-        assert result.returncode == 0, f"`{command}` exited with {result.returncode}:\n{result.stderr[-3000:]}"
+        assert result.returncode == 0, (
+            f"`{command}` exited with {result.returncode}:\n{result.stderr[-3000:]}"
+        )
         return
     for name, value in command.env.items():
         monkeypatch.setenv(name, value)
@@ -271,7 +282,9 @@ def workspace(tmp_path_factory, metric_weights_home) -> Iterator[Workspace]:
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         monkeypatch.chdir(folder)
-        default_run = Command(0, {}, "i2i-train", (f"hydra.run.dir={folder / 'logs' / 'train' / 'runs' / RUN_NAME}",))
+        default_run = Command(
+            0, {}, "i2i-train", (f"hydra.run.dir={folder / 'logs' / 'train' / 'runs' / RUN_NAME}",)
+        )
         run_in_process(default_run, shrink(default_run), monkeypatch)
         yield Workspace(folder, env)
 
@@ -319,7 +332,9 @@ def check_parses(command: Command, monkeypatch: pytest.MonkeyPatch) -> None:
         GlobalHydra.instance().clear()
         return
     for method in ("parse_args", "parse_intermixed_args"):
-        monkeypatch.setattr(argparse.ArgumentParser, method, parse_then_stop(getattr(argparse.ArgumentParser, method)))
+        monkeypatch.setattr(
+            argparse.ArgumentParser, method, parse_then_stop(getattr(argparse.ArgumentParser, method))
+        )
     monkeypatch.setattr(sys, "argv", [program, *arguments])
     with pytest.raises(_Parsed):
         ENTRY_POINTS[program]()
@@ -348,8 +363,14 @@ def test_a_readme_block_runs_as_written(block, workspace, monkeypatch):
     ("command", "misspelt"),
     [
         (Command(0, {}, "i2i-train", ("trainer=gpu", "trainer.devcies=8")), "devcies"),
-        (Command(0, {}, "i2i-train", ("-m", "hydra/launcher=slurm", "hydra.launcher.partiton=gpu")), "partiton"),
-        (Command(0, {}, "i2i-train", ("-m", "model=cyclegan", "loss.cycle_w=5,10", "loss.recon_x_w=1,2")), "recon_x_w"),
+        (
+            Command(0, {}, "i2i-train", ("-m", "hydra/launcher=slurm", "hydra.launcher.partiton=gpu")),
+            "partiton",
+        ),
+        (
+            Command(0, {}, "i2i-train", ("-m", "model=cyclegan", "loss.cycle_w=5,10", "loss.recon_x_w=1,2")),
+            "recon_x_w",
+        ),
         (Command(0, {}, "i2i-eval", ("fake_dir=a", "real_dri=b")), "real_dri"),
         (Command(0, {}, "i2i-convert", ("munti", "gen.pt", "out.ckpt")), "munti"),
         (Command(0, {}, "make", ("bench-qualty",)), "bench-qualty"),

@@ -58,7 +58,9 @@ def test_there_is_a_paper_recipe_for_every_paper_setting():
 def test_every_paper_recipe_names_the_table_and_the_number_to_compare_with(recipe):
     text = header(recipe)
     assert re.search(r"Table \w+", text), f"{recipe}: name the paper table it reproduces"
-    assert re.search(r"[Cc]ompare with:.*\d+\.\d+", text, re.DOTALL), f"{recipe}: give the number to compare with"
+    assert re.search(r"[Cc]ompare with:.*\d+\.\d+", text, re.DOTALL), (
+        f"{recipe}: give the number to compare with"
+    )
 
 
 @pytest.mark.parametrize("recipe", sorted(NOT_PUBLISHED))

@@ -96,7 +96,14 @@ def test_a_new_run_where_a_checkpoint_exists_is_refused_before_anything_is_writt
     assert snapshot(run_dir) == before  # the checkpoint, the metrics, even Hydra's .hydra record
 
     # what the message offers works, and continues the run's record
-    run_cli(train_cli.main, monkeypatch, *RUN, "trainer.max_steps=4", f"hydra.run.dir={run_dir}", "auto_resume=true")
+    run_cli(
+        train_cli.main,
+        monkeypatch,
+        *RUN,
+        "trainer.max_steps=4",
+        f"hydra.run.dir={run_dir}",
+        "auto_resume=true",
+    )
     assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["i2i"]["iteration"] == 4
     assert trained_iterations(run_dir) == [1, 2, 3, 4]
 

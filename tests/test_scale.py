@@ -63,7 +63,9 @@ def launch(args: list[str], weights: Path, run_dir: Path, **env: str) -> subproc
         f"+callbacks.rank_weights.dirpath={weights}",
     ]
     environment = os.environ | {"PYTHONPATH": str(ROOT / "tests" / "helpers"), "OMP_NUM_THREADS": "1"} | env
-    return subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
 
 
 def finish(process: subprocess.Popen) -> None:
@@ -92,7 +94,9 @@ def assert_ranks_equal_one_process(weights: Path, reference: dict[str, torch.Ten
 
 
 @pytest.mark.slow
-def test_two_processes_on_one_node_train_like_one_process_with_the_global_batch(tmp_path, one_process_weights):
+def test_two_processes_on_one_node_train_like_one_process_with_the_global_batch(
+    tmp_path, one_process_weights
+):
     process = launch(
         ["trainer=ddp_cpu", *DETERMINISTIC, "data.batch_size=1"],
         tmp_path / "weights",
@@ -108,7 +112,13 @@ def test_two_nodes_on_loopback_train_like_one_process_with_the_global_batch(tmp_
     port = str(free_port())
     nodes = [
         launch(
-            ["trainer=ddp_cpu", "trainer.devices=1", "trainer.num_nodes=2", *DETERMINISTIC, "data.batch_size=1"],
+            [
+                "trainer=ddp_cpu",
+                "trainer.devices=1",
+                "trainer.num_nodes=2",
+                *DETERMINISTIC,
+                "data.batch_size=1",
+            ],
             tmp_path / "weights",
             tmp_path / f"node{node}",
             MASTER_ADDR="127.0.0.1",
@@ -130,7 +140,10 @@ def _averaging_worker(rank: int, port: int, results: dict) -> None:
     if rank == 0:
         used_by_rank0.grad = torch.full((3,), 4.0)  # counts as 0 on rank 1: mean 2
     average_gradients([used_by_both, used_by_rank0, used_by_none, frozen], bucket_bytes=8)  # tiny buckets
-    results[rank] = [p.grad.tolist() if p.grad is not None else None for p in (used_by_both, used_by_rank0, used_by_none, frozen)]
+    results[rank] = [
+        p.grad.tolist() if p.grad is not None else None
+        for p in (used_by_both, used_by_rank0, used_by_none, frozen)
+    ]
     dist.destroy_process_group()
 
 
@@ -158,17 +171,31 @@ FAST_CLI = [
 
 def test_a_multirun_with_relaunching_ddp_is_refused_naming_the_fix(monkeypatch, capsys, tmp_path):
     with pytest.raises(SystemExit) as exit_info:
-        run_cli(train_cli.main, monkeypatch, "-m", "trainer=ddp_cpu", *FAST_CLI, f"hydra.sweep.dir={tmp_path}")
+        run_cli(
+            train_cli.main, monkeypatch, "-m", "trainer=ddp_cpu", *FAST_CLI, f"hydra.sweep.dir={tmp_path}"
+        )
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert err.startswith("error: trainer.strategy.start_method='popen' is not allowed: a multirun (-m) cannot start 2")
+    assert err.startswith(
+        "error: trainer.strategy.start_method='popen' is not allowed: a multirun (-m) cannot start 2"
+    )
     assert "trainer.strategy.start_method=spawn" in err and "hydra/launcher=slurm, torchrun" in err
 
 
 def test_plain_lightning_ddp_is_refused_before_training(monkeypatch, capsys, tmp_path):
     with pytest.raises(SystemExit):
-        run_cli(train_cli.main, monkeypatch, "+trainer.strategy=ddp", "trainer.devices=2", *FAST_CLI, f"hydra.run.dir={tmp_path}")
-    assert "error: trainer.strategy='ddp' is not allowed: GAN updates leave networks unused" in capsys.readouterr().err
+        run_cli(
+            train_cli.main,
+            monkeypatch,
+            "+trainer.strategy=ddp",
+            "trainer.devices=2",
+            *FAST_CLI,
+            f"hydra.run.dir={tmp_path}",
+        )
+    assert (
+        "error: trainer.strategy='ddp' is not allowed: GAN updates leave networks unused"
+        in capsys.readouterr().err
+    )
 
 
 def compose_with_hydra(overrides: list[str]) -> OmegaConf:
@@ -188,7 +215,9 @@ def test_ddp_configs_use_the_gan_strategy_with_gloo_on_cpu(make_cfg):
 
 
 def test_the_slurm_launcher_runs_one_task_per_device_and_resumes_on_requeue():
-    cfg = compose_with_hydra(["hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4", "trainer.num_nodes=2"])
+    cfg = compose_with_hydra(
+        ["hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4", "trainer.num_nodes=2"]
+    )
     launcher = cfg.hydra.launcher
     assert (launcher.tasks_per_node, launcher.gpus_per_node, launcher.nodes) == (4, 4, 2)
     assert "export I2I_AUTO_RESUME=true" in launcher.setup and launcher.max_num_timeout > 0
@@ -254,7 +283,14 @@ def test_optuna_sweep_optimizes_the_configured_metric(monkeypatch, tmp_path):
 @pytest.mark.slow
 def test_submitit_local_launcher_runs_the_job_in_its_own_process(monkeypatch, tmp_path):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    run_cli(train_cli.main, monkeypatch, "-m", "hydra/launcher=submitit_local", *FAST_CLI, f"hydra.sweep.dir={tmp_path}")
+    run_cli(
+        train_cli.main,
+        monkeypatch,
+        "-m",
+        "hydra/launcher=submitit_local",
+        *FAST_CLI,
+        f"hydra.sweep.dir={tmp_path}",
+    )
     assert (tmp_path / "0" / "checkpoints" / "last.ckpt").is_file()
     assert list((tmp_path / ".submitit").glob("*/*_log.out"))  # submitit's own job logs
 

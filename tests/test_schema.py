@@ -96,7 +96,6 @@ def test_a_spine_key_is_overridden_from_the_command_line_and_reaches_the_model()
     assert (model.gradient_clip_val, model.max_loss) == (0.5, None)
 
 
-
 def test_every_loss_class_derives_from_loss_weights_and_has_a_typed_group():
     for weights in loss_weight_classes():
         assert issubclass(weights, LossWeights)

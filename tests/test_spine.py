@@ -98,7 +98,9 @@ def test_gradient_clipping_bounds_every_update():
 
 def test_nonfinite_loss_stops_the_run_naming_the_iteration_and_term():
     model = Toy(nan_term="gan", optimizers=sgd())
-    with pytest.raises(NonFiniteLossError, match=r"iteration 0: the g loss is nan \(non-finite terms: gan=nan\)"):
+    with pytest.raises(
+        NonFiniteLossError, match=r"iteration 0: the g loss is nan \(non-finite terms: gan=nan\)"
+    ):
         fit(model, 3)
 
 
@@ -181,7 +183,9 @@ class PoisonedGradient(Toy):
 
 def test_nonfinite_gradient_stops_the_run_naming_the_update_network_and_parameter():
     model = PoisonedGradient(optimizers=sgd())
-    expected = r"iteration 0: a non-finite gradient in the g update: network G, first non-finite parameter G\.weight"
+    expected = (
+        r"iteration 0: a non-finite gradient in the g update: network G, first non-finite parameter G\.weight"
+    )
     with pytest.raises(NonFiniteGradientError, match=expected + "; set model.nonfinite=skip"):
         fit(model, 3)
     assert torch.isfinite(model.G.weight).all()  # stopped before the step could write NaN weights

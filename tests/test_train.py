@@ -67,20 +67,39 @@ def test_a_failed_save_leaves_the_previous_checkpoint_intact(make_cfg, tmp_path,
 
 def test_bad_config_value_is_one_line_naming_the_key(monkeypatch, capsys, tmp_path):
     with pytest.raises(SystemExit) as exit_info:
-        run_cli(train_cli.main, monkeypatch, "model=cyclegan", "loss.cycle_w=-1", f"hydra.run.dir={tmp_path}", "print_config=false")
+        run_cli(
+            train_cli.main,
+            monkeypatch,
+            "model=cyclegan",
+            "loss.cycle_w=-1",
+            f"hydra.run.dir={tmp_path}",
+            "print_config=false",
+        )
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.strip() == "error: loss.cycle_w=-1.0 is not allowed: must be >= 0"
 
 
 def test_bad_image_size_is_one_line_naming_the_key(monkeypatch, capsys, tmp_path):
     with pytest.raises(SystemExit):
-        run_cli(train_cli.main, monkeypatch, "data.image_size=40", f"hydra.run.dir={tmp_path}", "print_config=false")
+        run_cli(
+            train_cli.main,
+            monkeypatch,
+            "data.image_size=40",
+            f"hydra.run.dir={tmp_path}",
+            "print_config=false",
+        )
     assert capsys.readouterr().err.strip().startswith("error: data.image_size=40 is not allowed")
 
 
 def test_missing_resume_checkpoint_is_named(monkeypatch, capsys, tmp_path):
     with pytest.raises(SystemExit):
-        run_cli(train_cli.main, monkeypatch, "ckpt_path=/no/such.ckpt", f"hydra.run.dir={tmp_path}", "print_config=false")
+        run_cli(
+            train_cli.main,
+            monkeypatch,
+            "ckpt_path=/no/such.ckpt",
+            f"hydra.run.dir={tmp_path}",
+            "print_config=false",
+        )
     assert "ckpt_path=/no/such.ckpt does not exist" in capsys.readouterr().err
 
 
@@ -138,7 +157,13 @@ def test_translate_refuses_missing_and_foreign_checkpoints(tmp_path, monkeypatch
         torch.save(content, path)
     write_pngs(tmp_path / "in", 1)
     with pytest.raises(SystemExit) as exit_info:
-        run_cli(translate_cli.main, monkeypatch, f"ckpt_path={path}", f"input_dir={tmp_path / 'in'}", "output_dir=o")
+        run_cli(
+            translate_cli.main,
+            monkeypatch,
+            f"ckpt_path={path}",
+            f"input_dir={tmp_path / 'in'}",
+            "output_dir=o",
+        )
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
 
@@ -147,7 +172,11 @@ def test_translate_refuses_missing_and_foreign_checkpoints(tmp_path, monkeypatch
 def test_console_script_runs_from_any_directory(tmp_path):
     script = Path(sys.executable).parent / "i2i-train"
     result = subprocess.run(
-        [str(script), "--cfg", "job", "--package", "model"], cwd=tmp_path, capture_output=True, text=True, check=False
+        [str(script), "--cfg", "job", "--package", "model"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert "i2i.models.munit.MUNIT" in result.stdout  # the default model
@@ -170,5 +199,7 @@ def test_translate_style_options_are_refused_for_a_unimodal_model_and_checked(ma
     with pytest.raises(DataError, match="reference image not found"):
         translate_cli.style_options(munit, None, None, str(tmp_path / "none.png"), 64)
     write_pngs(tmp_path / "ref", 1)
-    reference = translate_cli.style_options(munit, None, None, str(tmp_path / "ref" / "photo0.jpg"), 64)["reference"]
+    reference = translate_cli.style_options(munit, None, None, str(tmp_path / "ref" / "photo0.jpg"), 64)[
+        "reference"
+    ]
     assert reference.shape == (1, 3, 64, 64)

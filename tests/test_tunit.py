@@ -93,7 +93,9 @@ def test_iic_matches_the_mutual_information_of_the_symmetrised_joint():
     # joint = sum_b p_b p_tf_b^T = [[0.44, 0.46], [0.26, 0.84]]; symmetrised, over its sum 2:
     joint = [[0.22, 0.18], [0.18, 0.42]]
     marginal = [0.40, 0.60]
-    mutual = sum(joint[i][j] * math.log(joint[i][j] / (marginal[i] * marginal[j])) for i in range(2) for j in range(2))
+    mutual = sum(
+        joint[i][j] * math.log(joint[i][j] / (marginal[i] * marginal[j])) for i in range(2) for j in range(2)
+    )
     torch.testing.assert_close(iic_loss(probs, probs_tf), torch.tensor(-mutual))
 
 
@@ -122,7 +124,15 @@ def test_queue_keeps_the_newest_keys_oldest_first_and_round_trips():
 
 def test_bad_loss_weights_name_the_key():
     weights = dict(
-        temperature=0.07, moco_w=1, iic_w=5, guide_gan_phase_scale=0.1, gan_mode="hinge", gan_w=1, r1_w=10, recon_w=0.1, style_w=0.01
+        temperature=0.07,
+        moco_w=1,
+        iic_w=5,
+        guide_gan_phase_scale=0.1,
+        gan_mode="hinge",
+        gan_w=1,
+        r1_w=10,
+        recon_w=0.1,
+        style_w=0.01,
     )
     with pytest.raises(ConfigError, match="loss.temperature=0"):
         TUNITLoss(**weights | {"temperature": 0})
@@ -249,7 +259,9 @@ def test_tiny_run_trains_both_phases_and_resumes_exactly(make_cfg, tmp_path):
     overrides = lambda n: [o.format(n=n) for o in RESUME]
     metrics, straight = train(make_cfg(*overrides(6), output_dir=tmp_path / "straight"))
     assert straight["model"].iteration == 6
-    assert set(metrics) == {"cluster_nmi", "domain_acc", "content_iou"} and all(0 <= v <= 1 for v in metrics.values())
+    assert set(metrics) == {"cluster_nmi", "domain_acc", "content_iou"} and all(
+        0 <= v <= 1 for v in metrics.values()
+    )
     assert (tmp_path / "straight" / "samples" / "rows.txt").read_text().split() == [
         "source",
         "reference",

@@ -6,20 +6,19 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import configured_network
 from helpers.params import count
 from omegaconf import OmegaConf
 from PIL import Image
-from conftest import configured_network
 from test_train import run_cli, write_pngs
 from torch import nn
 
 from i2i import translate as translate_cli
 from i2i.abilities import AttentionMaps
 from i2i.errors import ConfigError
-from i2i.nets.cam import heatmap_rgb
 from i2i.models.ugatit import UGATITLoss
 from i2i.nets.adailn import AdaILN, AdaILNResidualBlock
-from i2i.nets.cam import CAM
+from i2i.nets.cam import CAM, heatmap_rgb
 from i2i.nets.discriminators import CAMDiscriminator, depth_for_size
 from i2i.nets.init import init_weights
 from i2i.nets.norms import ILN, clip_rho_, make_norm

@@ -27,7 +27,9 @@ def adversarial(scores: list[torch.Tensor], target: float) -> torch.Tensor:
 
 def paper_model(make_cfg, *overrides: str):
     with torch.device("meta"):
-        return build_model(make_cfg("model=unit", "preset=paper", "data.image_size=256", *overrides, fast=False))
+        return build_model(
+            make_cfg("model=unit", "preset=paper", "data.image_size=256", *overrides, fast=False)
+        )
 
 
 def test_paper_preset_matches_the_official_parameter_count(make_cfg):
@@ -124,7 +126,15 @@ def test_translation_decodes_the_mean_without_noise(make_cfg):
 
 def test_negative_weight_is_refused():
     with pytest.raises(ConfigError, match="loss.recon_kl_w=-0.1 is not allowed"):
-        UNITLoss(gan_mode="lsgan", gan_w=1, recon_x_w=10, recon_kl_w=-0.1, recon_x_cyc_w=10, recon_kl_cyc_w=0.01, vgg_w=0)
+        UNITLoss(
+            gan_mode="lsgan",
+            gan_w=1,
+            recon_x_w=10,
+            recon_kl_w=-0.1,
+            recon_x_cyc_w=10,
+            recon_kl_cyc_w=0.01,
+            vgg_w=0,
+        )
 
 
 @pytest.mark.slow

@@ -17,7 +17,15 @@ from i2i.metrics.clustering import normalized_mutual_information
 from i2i.metrics.shapes import segment_objects
 from i2i.metrics.synthetic import classify_domain
 
-OFFICIAL_VIEWS = dict(degrees=20, translate=0.1, shear=10, scale=(0.9, 1.1), ratio=(0.9, 1.1), jitter=(0.4, 0.4, 0.4, 0.125), flip=True)
+OFFICIAL_VIEWS = dict(
+    degrees=20,
+    translate=0.1,
+    shear=10,
+    scale=(0.9, 1.1),
+    ratio=(0.9, 1.1),
+    jitter=(0.4, 0.4, 0.4, 0.125),
+    flip=True,
+)
 
 
 def views(size: int = 32) -> TwoViews:
@@ -103,9 +111,13 @@ def test_nmi_by_hand():
     # joint (y, c): (0,0) 1/2, (1,0) 1/4, (1,1) 1/4; p_y = (1/2, 1/2), p_c = (3/4, 1/4)
     mutual = 0.5 * math.log(4 / 3) + 0.25 * math.log(2 / 3) + 0.25 * math.log(2)
     entropy_c = -(0.75 * math.log(0.75) + 0.25 * math.log(0.25))
-    assert normalized_mutual_information(labels, clusters) == pytest.approx(2 * mutual / (math.log(2) + entropy_c))
+    assert normalized_mutual_information(labels, clusters) == pytest.approx(
+        2 * mutual / (math.log(2) + entropy_c)
+    )
     assert normalized_mutual_information(labels, torch.tensor([7, 7, 3, 3])) == pytest.approx(1.0)  # renamed
-    assert normalized_mutual_information(torch.tensor([0, 1, 0, 1]), torch.tensor([0, 0, 1, 1])) == pytest.approx(0.0)
+    assert normalized_mutual_information(
+        torch.tensor([0, 1, 0, 1]), torch.tensor([0, 0, 1, 1])
+    ) == pytest.approx(0.0)
 
 
 class Oracle:
@@ -140,6 +152,10 @@ class Identity(Oracle):
 def test_metrics_score_the_oracle_near_one_and_the_identity_zero():
     scenario = ShapesUnlabeled(image_size=64, num_domains=4, num_test=8)
     oracle = score_scenario(scenario, Oracle(scenario), 8)
-    assert oracle["cluster_nmi"] == pytest.approx(1.0) and oracle["domain_acc"] > 0.95 and oracle["content_iou"] > 0.9
+    assert (
+        oracle["cluster_nmi"] == pytest.approx(1.0)
+        and oracle["domain_acc"] > 0.95
+        and oracle["content_iou"] > 0.9
+    )
     identity = score_scenario(scenario, Identity(scenario), 8)
     assert identity["cluster_nmi"] == 0.0 and identity["domain_acc"] == 0.0 and identity["content_iou"] > 0.9

@@ -5,6 +5,7 @@ import inspect
 from pathlib import Path
 from typing import Any
 
+import i2i.conf
 import pytest
 import torch
 from conftest import FAST, compose_config, run_cli, small_data
@@ -12,7 +13,6 @@ from hydra.utils import get_class
 from omegaconf import OmegaConf
 from torch import nn
 
-import i2i.conf
 from i2i import train as train_cli
 from i2i.checkpoints import load_model, with_current_network_keys
 from i2i.errors import ConfigError

@@ -25,7 +25,9 @@ def load_weights(model: nn.Module, state_dict: Any, path: str | Path, model_name
     tensors, with the first of each, where `load_state_dict` would raise a message of hundreds of
     lines. Loading goes through the modules' own hooks (e.g. an image pool of any fill)."""
     if not isinstance(state_dict, Mapping):
-        raise CheckpointError(f"{path} is not an i2i checkpoint (its state_dict is a {type(state_dict).__name__})")
+        raise CheckpointError(
+            f"{path} is not an i2i checkpoint (its state_dict is a {type(state_dict).__name__})"
+        )
     try:
         loaded = model.load_state_dict(state_dict, strict=False)
         problems = {"missing": loaded.missing_keys, "unexpected": loaded.unexpected_keys}
@@ -48,7 +50,9 @@ def read_checkpoint(path: str | Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({type(error).__name__})") from error
+        raise CheckpointError(
+            f"{path} is not a readable PyTorch checkpoint ({type(error).__name__})"
+        ) from error
 
 
 def load_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -59,7 +63,9 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     checkpoint = read_checkpoint(path)
     config = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
     if not isinstance(config, dict) or "model" not in config or "state_dict" not in checkpoint:
-        raise CheckpointError(f"{path} is not an i2i checkpoint (no i2i run config in it); train one with i2i-train")
+        raise CheckpointError(
+            f"{path} is not an i2i checkpoint (no i2i run config in it); train one with i2i-train"
+        )
     check_buildable(config, path)
     _rename_old_keys(config)
     return checkpoint, current_targets(config)
@@ -118,7 +124,9 @@ def _rename_old_keys(config: dict[str, Any]) -> None:
                 loss[new] = loss.pop(old)
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[TranslationModule, dict[str, Any]]:
+def load_model(
+    path: str | Path, device: str | torch.device = "cpu"
+) -> tuple[TranslationModule, dict[str, Any]]:
     """The trained model of an i2i checkpoint, in eval mode on `device`, and its run config (a
     checkpoint of an earlier i2i read in today's keys: `with_current_network_keys`)."""
     checkpoint, config = load_checkpoint(path)

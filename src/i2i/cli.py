@@ -29,8 +29,10 @@ PATH_ERRORS = (FileNotFoundError, FileExistsError, NotADirectoryError, IsADirect
 
 
 def _is_path_error(error: BaseException) -> bool:
-    return isinstance(error, OSError) and error.filename is not None and (
-        isinstance(error, PATH_ERRORS) or error.errno == errno.ENOSPC
+    return (
+        isinstance(error, OSError)
+        and error.filename is not None
+        and (isinstance(error, PATH_ERRORS) or error.errno == errno.ENOSPC)
     )
 
 

@@ -81,7 +81,9 @@ def find_runs(paths: Iterable[str | Path]) -> list[Path]:
         below = [p for p in path.rglob("*") if p.is_dir() and is_run(p) and not is_run(p.parent)]
         if not below:
             raise I2IError(f"no runs in {path} (a run directory holds one of {', '.join(RUN_FILES)})")
-        found += sorted(below, key=lambda p: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(p))])
+        found += sorted(
+            below, key=lambda p: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(p))]
+        )
     return found
 
 
@@ -207,7 +209,9 @@ def differing_hyperparameters(runs: Sequence[Run]) -> list[str]:
     flat = [flatten(run.config) for run in runs]
     keys = sorted({k for f in flat for k in f if not IGNORED.search(k)})
     keys = [k for k in keys if not all(is_location(f.get(k), run) for f, run in zip(flat, runs))]
-    differing = [k for k in keys if len({json.dumps(f.get(k), sort_keys=True, default=str) for f in flat}) > 1]
+    differing = [
+        k for k in keys if len({json.dumps(f.get(k), sort_keys=True, default=str) for f in flat}) > 1
+    ]
     if len({run.model for run in runs}) > 1:
         differing = [k for k in differing if not k.startswith(("model.", "loss.")) or k.endswith(".lr")]
     return differing[:MAX_HYPERPARAMETERS]
@@ -346,7 +350,9 @@ def compare(paths: Iterable[str | Path], output: str | Path) -> dict[str, Path]:
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point of `i2i-compare`."""
     parser = ArgumentParser(prog="i2i-compare", description=__doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="+", help="run directories, or directories holding runs (a multirun dir)")
+    parser.add_argument(
+        "runs", nargs="+", help="run directories, or directories holding runs (a multirun dir)"
+    )
     parser.add_argument("--output", help="where to write the table and figure (default: the one directory given if "
                         "it is not itself a run, else the current directory)")  # fmt: skip
     args = parser.parse_args(argv)

@@ -45,7 +45,9 @@ def load_official(path: Path) -> dict[str, dict[str, Tensor]]:
     """The two generator state dicts of an official `gen_*.pt`, without the norms' statistics."""
     checkpoint = read_checkpoint(path)
     if not isinstance(checkpoint, dict) or set(checkpoint) != {"a", "b"}:
-        raise CheckpointError(f"{path} is not an official generator checkpoint (gen_*.pt: a dict with keys 'a', 'b')")
+        raise CheckpointError(
+            f"{path} is not an official generator checkpoint (gen_*.pt: a dict with keys 'a', 'b')"
+        )
     return {
         domain: {k: v for k, v in state.items() if k.rsplit(".", 1)[-1] not in STATISTICS}
         for domain, state in checkpoint.items()
@@ -63,7 +65,9 @@ def architecture(model: str, state: dict[str, Tensor]) -> list[str]:
     if first is None:
         raise CheckpointError(f"not an official {model.upper()} generator: no {encoder}.model.0.conv.weight")
     if first.shape[1] != 3:
-        raise CheckpointError(f"the generator takes {first.shape[1]}-channel images; i2i translates RGB images")
+        raise CheckpointError(
+            f"the generator takes {first.shape[1]}-channel images; i2i translates RGB images"
+        )
     downsampling = _numbers(rf"{encoder}\.model\.(\d+)\.conv\.weight", state)
     res_blocks = _numbers(rf"{encoder}\.model\.\d+\.model\.(\d+)\.model\.0\.conv\.weight", state)
     overrides = [
@@ -86,7 +90,9 @@ def architecture(model: str, state: dict[str, Tensor]) -> list[str]:
 
 def _run_order(layer: str) -> tuple[tuple[int, int | str], ...]:
     """Sort key of an official layer path: numbered children in order, a conv before its norm."""
-    return tuple((0, int(part)) if part.isdigit() else (1, RUN_ORDER.get(part, 2), part) for part in layer.split("."))
+    return tuple(
+        (0, int(part)) if part.isdigit() else (1, RUN_ORDER.get(part, 2), part) for part in layer.split(".")
+    )
 
 
 def convert_generator(model: str, state: dict[str, Tensor], generator: nn.Module) -> dict[str, Tensor]:
@@ -95,7 +101,9 @@ def convert_generator(model: str, state: dict[str, Tensor], generator: nn.Module
     for official, ours in COMPONENTS[model].items():
         layers = sorted({k.rsplit(".", 1)[0] for k in state if k.startswith(official + ".")}, key=_run_order)
         network = getattr(generator, ours)
-        targets = [n for n, m in network.named_modules() if next(m.parameters(recurse=False), None) is not None]
+        targets = [
+            n for n, m in network.named_modules() if next(m.parameters(recurse=False), None) is not None
+        ]
         if len(layers) != len(targets):
             counts = f"{len(layers)} layers in the official generator, {len(targets)} in i2i's"
             raise CheckpointError(f"{official}: {counts}")
@@ -104,11 +112,15 @@ def convert_generator(model: str, state: dict[str, Tensor], generator: nn.Module
                 source = state.get(f"{layer}.{name}")
                 if source is None or source.shape != param.shape:
                     found = None if source is None else tuple(source.shape)
-                    raise CheckpointError(f"{layer}.{name}: expected shape {tuple(param.shape)}, found {found}")
+                    raise CheckpointError(
+                        f"{layer}.{name}: expected shape {tuple(param.shape)}, found {found}"
+                    )
                 converted[f"{ours}.{target}.{name}"] = source
                 used.add(f"{layer}.{name}")
     if set(state) - used:
-        raise CheckpointError(f"keys of no i2i layer in the official generator: {sorted(set(state) - used)[:3]}")
+        raise CheckpointError(
+            f"keys of no i2i layer in the official generator: {sorted(set(state) - used)[:3]}"
+        )
     return converted
 
 
@@ -117,7 +129,12 @@ def convert(model: str, source: Path, output: Path, image_size: int, overrides: 
     states = load_official(source)
     GlobalHydra.instance().clear()
     with initialize_config_module(version_base="1.3", config_module="i2i.conf"):
-        shape = [f"model={model}", "preset=paper", f"data.image_size={image_size}", *architecture(model, states["a"])]
+        shape = [
+            f"model={model}",
+            "preset=paper",
+            f"data.image_size={image_size}",
+            *architecture(model, states["a"]),
+        ]
         try:
             cfg = compose("train", overrides=[*shape, *overrides])
         except HydraException as error:  # an override that names no key or does not parse
@@ -141,10 +158,16 @@ def convert(model: str, source: Path, output: Path, image_size: int, overrides: 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point of `i2i-convert`."""
     parser = ArgumentParser(prog="i2i-convert", description=__doc__.splitlines()[0])
-    parser.add_argument("model", choices=sorted(COMPONENTS), help="the official code base the file comes from")
+    parser.add_argument(
+        "model", choices=sorted(COMPONENTS), help="the official code base the file comes from"
+    )
     parser.add_argument("source", type=Path, help="the official generator checkpoint, gen_<iterations>.pt")
-    parser.add_argument("output", type=Path, help="the i2i checkpoint to write (for i2i-translate ckpt_path=)")
-    parser.add_argument("--image-size", type=int, default=256, help="the size the model was trained at (default 256)")
+    parser.add_argument(
+        "output", type=Path, help="the i2i checkpoint to write (for i2i-translate ckpt_path=)"
+    )
+    parser.add_argument(
+        "--image-size", type=int, default=256, help="the size the model was trained at (default 256)"
+    )
     parser.add_argument("overrides", nargs="*", help="further config overrides, e.g. data.image_size=512")
     args = parser.parse_intermixed_args(argv)
     with reporting_errors():

@@ -58,20 +58,26 @@ class GANDDPStrategy(DDPStrategy):
 
     def training_step(self, *args: Any, **kwargs: Any) -> Any:
         if self.broadcast_buffers and self.world_size > 1:
-            _broadcast_coalesced(list(self._synced_state(self.lightning_module, parameters=False)), self.bucket_bytes)
+            _broadcast_coalesced(
+                list(self._synced_state(self.lightning_module, parameters=False)), self.bucket_bytes
+            )
         return super().training_step(*args, **kwargs)
 
     def optimizer_step(
         self, optimizer: Optimizer, closure: Callable[[], Any], model: Any = None, **kwargs: Any
     ) -> Any:
         if self.world_size > 1:
-            average_gradients([p for group in optimizer.param_groups for p in group["params"]], self.bucket_bytes)
+            average_gradients(
+                [p for group in optimizer.param_groups for p in group["params"]], self.bucket_bytes
+            )
         return super().optimizer_step(optimizer, closure, model, **kwargs)
 
     @staticmethod
     def _synced_state(module: nn.Module, *, parameters: bool) -> Iterable[Tensor]:
         ignored = set(getattr(module, "_ddp_params_and_buffers_to_ignore", ()))
-        named = [*module.named_parameters(), *module.named_buffers()] if parameters else module.named_buffers()
+        named = (
+            [*module.named_parameters(), *module.named_buffers()] if parameters else module.named_buffers()
+        )
         return (tensor.data for name, tensor in named if name not in ignored)
 
 
@@ -113,7 +119,9 @@ def average_gradients(parameters: Sequence[nn.Parameter], bucket_bytes: int) -> 
     if not parameters:
         return
     world_size = dist.get_world_size()
-    used = torch.tensor([p.grad is not None for p in parameters], dtype=torch.float32, device=parameters[0].device)
+    used = torch.tensor(
+        [p.grad is not None for p in parameters], dtype=torch.float32, device=parameters[0].device
+    )
     grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in parameters]
     works = [dist.all_reduce(used, async_op=True)]
     flats = []

@@ -47,12 +47,16 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     check_config(cfg, EVAL_VALUES)
     folders = (cfg.fake_dir, cfg.real_dir)
     if cfg.ckpt_path is not None and any(folders):
-        raise ConfigError("ckpt_path", cfg.ckpt_path, "give either ckpt_path or fake_dir and real_dir, not both")
+        raise ConfigError(
+            "ckpt_path", cfg.ckpt_path, "give either ckpt_path or fake_dir and real_dir, not both"
+        )
     if any(folders):
         return evaluate_folders(cfg)
     if cfg.ckpt_path is None:
         raise ConfigError(
-            "ckpt_path", None, "give ckpt_path=<checkpoint>, or fake_dir=<images> real_dir=<images> (two folders)"
+            "ckpt_path",
+            None,
+            "give ckpt_path=<checkpoint>, or fake_dir=<images> real_dir=<images> (two folders)",
         )
     if cfg.n_images is not None:
         check_positive("n_images", cfg.n_images)
@@ -75,7 +79,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "checkpoint": str(Path(cfg.ckpt_path).resolve()),
         "iteration": model.iteration,
         "model": config["model"]["_target_"],
-        "data": OmegaConf.to_container(data_config, resolve=True) if isinstance(data_config, DictConfig) else data_config,
+        "data": OmegaConf.to_container(data_config, resolve=True)
+        if isinstance(data_config, DictConfig)
+        else data_config,
         "commit": commit,
         "scores": [score.record(commit=commit) for score in scores],
     }

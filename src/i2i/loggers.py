@@ -98,7 +98,9 @@ class _ContinuedMetricsWriter(ExperimentWriter):
                 writer.writeheader()
                 writer.writerows(rows)
             removed = sorted(relogged)  # the earlier rows after them move up
-            self._earlier = {key: index - bisect.bisect(removed, index) for key, index in self._earlier.items()}
+            self._earlier = {
+                key: index - bisect.bisect(removed, index) for key, index in self._earlier.items()
+            }
         super().save()
 
 

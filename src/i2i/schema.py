@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from dataclasses import MISSING as NO_DEFAULT
 from dataclasses import dataclass, field, fields, is_dataclass, make_dataclass
 from fnmatch import fnmatchcase
-from typing import Any, List, Optional, Union  # OmegaConf reads typing.List, not list[...]
+from typing import Any, Optional  # OmegaConf reads typing.List, not list[...]
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 
@@ -50,12 +50,12 @@ class TrainConfig:
     """The root keys of `i2i-train` (conf/train.yaml); the groups are typed by their own schemas."""
 
     task_name: str = MISSING
-    tags: List[str] = MISSING
+    tags: list[str] = MISSING
     seed: int = checked("seed")
-    ckpt_path: Optional[str] = MISSING
+    ckpt_path: str | None = MISSING
     auto_resume: bool = MISSING
     extend_schedule: str = MISSING
-    optimized_metric: Optional[str] = MISSING
+    optimized_metric: str | None = MISSING
     print_config: bool = MISSING
 
 
@@ -70,9 +70,9 @@ class ModelSpine:
     # a NaN/inf loss or gradient: raise (stop, naming it) or skip (drop that step)
     nonfinite: str = "raise"
     # divergence guard: stop when a loss or loss term exceeds this (null: off) ...
-    max_loss: Optional[float] = checked("positive", 1.0e6)
+    max_loss: float | None = checked("positive", 1.0e6)
     # ... or when the parameter norm of an optimizer's networks does (null: off)
-    max_parameter_norm: Optional[float] = checked("positive", 1.0e5)
+    max_parameter_norm: float | None = checked("positive", 1.0e5)
     channels_last: bool = False
 
 
@@ -90,7 +90,7 @@ class TrainerConfig:
     enable_checkpointing: bool = MISSING
     use_distributed_sampler: bool = MISSING
     num_sanity_val_steps: int = MISSING
-    limit_val_batches: Union[int, float] = MISSING
+    limit_val_batches: int | float = MISSING
     deterministic: Any = MISSING  # true, false or "warn"
     default_root_dir: str = MISSING
     enable_progress_bar: bool = MISSING
@@ -126,7 +126,7 @@ class FewShotDataConfig(DataConfig):
 class AttributeDataConfig(DataConfig):
     """i2i.data.attributes.AttributeDataModule."""
 
-    selected_attrs: List[str] = MISSING
+    selected_attrs: list[str] = MISSING
     pairing: str = MISSING
 
 
@@ -145,30 +145,30 @@ class TranslateConfig:
     input_dir: str = MISSING
     output_dir: str = MISSING
     direction: str = MISSING
-    class_dir: Optional[str] = MISSING
-    k: Optional[int] = checked("positive integer")
-    image_size: Optional[int] = checked("positive integer")
+    class_dir: str | None = MISSING
+    k: int | None = checked("positive integer")
+    image_size: int | None = checked("positive integer")
     batch_size: int = checked("positive integer")
     device: str = MISSING
     overwrite: bool = MISSING
-    n_styles: Optional[int] = checked("positive integer")
-    style_seed: Optional[int] = checked("seed")
-    reference: Optional[str] = MISSING
+    n_styles: int | None = checked("positive integer")
+    style_seed: int | None = checked("seed")
+    reference: str | None = MISSING
     save_attention: bool = MISSING
-    exemplar: Optional[str] = MISSING
-    input_mask: Optional[str] = MISSING
-    exemplar_mask: Optional[str] = MISSING
+    exemplar: str | None = MISSING
+    input_mask: str | None = MISSING
+    exemplar_mask: str | None = MISSING
 
 
 @dataclass
 class EvalConfig:
     """The root keys of `i2i-eval` (conf/eval.yaml)."""
 
-    ckpt_path: Optional[str] = MISSING
-    fake_dir: Optional[str] = MISSING
-    real_dir: Optional[str] = MISSING
-    output: Optional[str] = MISSING
-    n_images: Optional[int] = checked("positive integer")
+    ckpt_path: str | None = MISSING
+    fake_dir: str | None = MISSING
+    real_dir: str | None = MISSING
+    output: str | None = MISSING
+    n_images: int | None = checked("positive integer")
     seed: int = checked("seed")
     device: str = MISSING
 

@@ -101,7 +101,9 @@ def resume_path(cfg: DictConfig) -> str | None:
     last.ckpt when it exists (a requeued SLURM job then continues where it stopped)."""
     if cfg.get("ckpt_path"):
         if not Path(cfg.ckpt_path).is_file():
-            raise CheckpointError(f"ckpt_path={cfg.ckpt_path} does not exist (point it at a last.ckpt to resume)")
+            raise CheckpointError(
+                f"ckpt_path={cfg.ckpt_path} does not exist (point it at a last.ckpt to resume)"
+            )
         return cfg.ckpt_path
     checkpoint = OmegaConf.select(cfg, "callbacks.checkpoint.dirpath")
     if cfg.get("auto_resume") and checkpoint and (Path(checkpoint) / "last.ckpt").is_file():
@@ -165,7 +167,13 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     finally:
         finish(loggers)
     metrics = final_metrics(callbacks)
-    objects = {"cfg": cfg, "datamodule": datamodule, "model": model, "trainer": trainer, "callbacks": callbacks}
+    objects = {
+        "cfg": cfg,
+        "datamodule": datamodule,
+        "model": model,
+        "trainer": trainer,
+        "callbacks": callbacks,
+    }
     return metrics, objects
 
 
@@ -208,7 +216,9 @@ def _main(cfg: DictConfig) -> float | None:
             return None
         if cfg.optimized_metric not in metrics:
             known = ", ".join(metrics) or "none: this data has no metrics"
-            raise ConfigError("optimized_metric", cfg.optimized_metric, f"choose one of the final metrics ({known})")
+            raise ConfigError(
+                "optimized_metric", cfg.optimized_metric, f"choose one of the final metrics ({known})"
+            )
         return metrics[cfg.optimized_metric]
 
 
@@ -218,7 +228,9 @@ def main() -> None:
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
     # A generator that first updates after n_critic critic steps (LOMIT) has had its scheduler
     # stepped already; the spine's schedules are functions of the iteration, so nothing is skipped.
-    warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)` before `optimizer.step\(\)`")
+    warnings.filterwarnings(
+        "ignore", message=r"Detected call of `lr_scheduler.step\(\)` before `optimizer.step\(\)`"
+    )
     silence_lightning_advertising()
     with sweep_removed_if_refused():
         run_hydra_cli(_main)

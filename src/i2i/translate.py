@@ -78,7 +78,11 @@ def resolve_device(name: str) -> torch.device:
 
 
 def style_options(
-    model: TranslationModule, n_styles: int | None, style_seed: int | None, reference: str | None, image_size: int
+    model: TranslationModule,
+    n_styles: int | None,
+    style_seed: int | None,
+    reference: str | None,
+    image_size: int,
 ) -> dict[str, Any]:
     """The style keys as options: sampled styles (n_styles, style_seed) for a `StyleTranslator`, a
     reference image for it or for a `ReferenceTranslator`; refused for other models or when combined."""
@@ -92,7 +96,9 @@ def style_options(
         why = f"{type(model).__name__} is unimodal (one translation per input); only multimodal models take styles"
         raise ConfigError(key, value, why)
     if n_styles is not None and reference is not None:
-        raise ConfigError("reference", reference, "give either n_styles (sampled styles) or reference, not both")
+        raise ConfigError(
+            "reference", reference, "give either n_styles (sampled styles) or reference, not both"
+        )
     if n_styles is not None:
         check_positive("n_styles", n_styles)
     options: dict[str, Any] = {"n_styles": n_styles, "style_seed": style_seed} if reference is None else {}
@@ -112,7 +118,9 @@ def check_output_dir(input_dir: Path, output_dir: Path) -> None:
     inputs, outputs = input_dir.resolve(), output_dir.resolve()
     if outputs == inputs or outputs.is_relative_to(inputs):
         raise ConfigError(
-            "output_dir", str(output_dir), f"it is input_dir {input_dir} or inside it; write to another folder"
+            "output_dir",
+            str(output_dir),
+            f"it is input_dir {input_dir} or inside it; write to another folder",
         )
 
 
@@ -133,7 +141,9 @@ def plan_outputs(
                 )
             sources[name] = path
             targets[path].append(output_dir / name)
-    existing = [target for paths in targets.values() for target in paths if target.exists() or target.is_symlink()]
+    existing = [
+        target for paths in targets.values() for target in paths if target.exists() or target.is_symlink()
+    ]
     if existing and not overwrite:
         more = f" and {len(existing) - 1} more of the files this run writes" if len(existing) > 1 else ""
         raise ConfigError(
@@ -164,7 +174,9 @@ def translate_folder(
     check_output_dir(input_dir, output_dir)
 
     def names(path: Path) -> list[str]:
-        styles = [f"{path.stem}.png"] if n_styles is None else [f"{path.stem}_s{j}.png" for j in range(n_styles)]
+        styles = (
+            [f"{path.stem}.png"] if n_styles is None else [f"{path.stem}_s{j}.png" for j in range(n_styles)]
+        )
         return styles + ([f"{path.stem}_attention.png"] if attention is not None else [])
 
     files = list_images(input_dir)
@@ -218,7 +230,9 @@ def translate_folder_towards(
 
     def names(path: Path) -> list[str]:
         masks = [f"{path.stem}_mask.png"] if input_mask is None else []
-        return [f"{path.stem}.png", *masks] + ([f"{path.stem}_exemplar_mask.png"] if exemplar_mask is None else [])
+        return [f"{path.stem}.png", *masks] + (
+            [f"{path.stem}_exemplar_mask.png"] if exemplar_mask is None else []
+        )
 
     files = list_images(input_dir)
     targets = plan_outputs(files, names, output_dir, overwrite)
@@ -268,7 +282,9 @@ def translation_asked(
     options = style_options(model, cfg.n_styles, cfg.style_seed, cfg.reference, size)
     if isinstance(model, FewShotTranslator):
         if not cfg.class_dir:
-            raise ConfigError("class_dir", cfg.class_dir, "this few-shot model needs a folder of example images")
+            raise ConfigError(
+                "class_dir", cfg.class_dir, "this few-shot model needs a folder of example images"
+            )
         class_images = load_class_images(Path(cfg.class_dir), cfg.k, size).to(model.device)
         return lambda x: model.translate_to_class(x, class_images), None
     if cfg.class_dir:
@@ -304,9 +320,16 @@ def _main(cfg: DictConfig) -> None:
         name = type(model).__name__
         if isinstance(model, ExemplarMaskTranslator):
             if guidance["exemplar"] is None:
-                raise ConfigError("exemplar", None, f"{name} translates towards an exemplar; pass exemplar=<image>")
+                raise ConfigError(
+                    "exemplar", None, f"{name} translates towards an exemplar; pass exemplar=<image>"
+                )
             written = translate_folder_towards(
-                model, Path(cfg.input_dir), Path(cfg.output_dir), size, cfg.batch_size, **guidance,
+                model,
+                Path(cfg.input_dir),
+                Path(cfg.output_dir),
+                size,
+                cfg.batch_size,
+                **guidance,
                 overwrite=cfg.overwrite,
             )
         else:
@@ -320,8 +343,15 @@ def _main(cfg: DictConfig) -> None:
                     raise ConfigError("save_attention", True, f"{name} has no attention maps to save")
                 attention = partial(model.attention_maps, direction=cfg.direction)
             written = translate_folder(
-                translation, Path(cfg.input_dir), Path(cfg.output_dir), size, cfg.batch_size, model.device,
-                n_styles=n_styles, attention=attention, overwrite=cfg.overwrite,
+                translation,
+                Path(cfg.input_dir),
+                Path(cfg.output_dir),
+                size,
+                cfg.batch_size,
+                model.device,
+                n_styles=n_styles,
+                attention=attention,
+                overwrite=cfg.overwrite,
             )
         log.info("wrote %d images to %s", len(written), cfg.output_dir)
 

@@ -9,4 +9,3 @@ Batch = dict[str, Tensor]
 Direction = Literal["AtoB", "BtoA"]
 DIRECTIONS: tuple[Direction, ...] = ("AtoB", "BtoA")
 SOURCE_TARGET: dict[str, tuple[str, str]] = {"AtoB": ("A", "B"), "BtoA": ("B", "A")}
-

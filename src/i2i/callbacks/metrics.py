@@ -69,7 +69,9 @@ class SyntheticMetrics(EveryNIterations):
             self.latest = score_scenario(scenario, pl_module, min(self.n_images, scenario.num_test))
         for logger in trainer.loggers:
             logger.log_metrics({f"val/{k}": v for k, v in self.latest.items()}, step=pl_module.iteration)
-        log.info("iteration %d: %s", pl_module.iteration, ", ".join(f"{k}={v:.3f}" for k, v in self.latest.items()))
+        log.info(
+            "iteration %d: %s", pl_module.iteration, ", ".join(f"{k}={v:.3f}" for k, v in self.latest.items())
+        )
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_train_end(trainer, pl_module)
@@ -111,13 +113,20 @@ class ImageMetrics(EveryNIterations):
     def run(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         with evaluating(pl_module):
             self.latest = score_model(
-                self.evaluator, pl_module, trainer.datamodule, self.n_images, trainer.global_rank, trainer.world_size
+                self.evaluator,
+                pl_module,
+                trainer.datamodule,
+                self.n_images,
+                trainer.global_rank,
+                trainer.world_size,
             )
         values = {k: v for score in self.latest for k, v in score.logs().items()}
         self.history.append({"iteration": pl_module.iteration, "metrics": values})
         for logger in trainer.loggers:
             logger.log_metrics({f"val/{k}": v for k, v in values.items()}, step=pl_module.iteration)
-        log.info("iteration %d: %s", pl_module.iteration, ", ".join(f"{k}={v:.4g}" for k, v in values.items()))
+        log.info(
+            "iteration %d: %s", pl_module.iteration, ", ".join(f"{k}={v:.4g}" for k, v in values.items())
+        )
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_train_end(trainer, pl_module)

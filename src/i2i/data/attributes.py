@@ -56,7 +56,9 @@ def read_attribute_table(path: str | Path) -> AttributeTable:
     else:
         rows = [line.split() for line in path.read_text().splitlines()]
         if len(rows) < 2:
-            raise DataError(f"{path}: expected CelebA's format (a count line, attribute names, a line per image)")
+            raise DataError(
+                f"{path}: expected CelebA's format (a count line, attribute names, a line per image)"
+            )
         names, first = rows[1], 2
     files, lines, values = [], [], []
     for number, row in enumerate(rows[first:], start=first + 1):
@@ -214,7 +216,9 @@ class ExemplarSampler(UnpairedSampler):
         sizes = torch.bincount(group)
         self.group_start, self.group_size = (torch.cumsum(sizes, 0) - sizes)[group], sizes[group]
         if pairing == "different" and len(sizes) < 2:
-            raise DataError("all images have the same selected attributes; data.pairing=different needs two kinds")
+            raise DataError(
+                "all images have the same selected attributes; data.pairing=different needs two kinds"
+            )
 
     def partners(self, order: Tensor, generator: torch.Generator) -> Tensor:
         if self.pairing == "random":

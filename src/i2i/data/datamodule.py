@@ -53,7 +53,9 @@ class UnpairedDataModule(pl.LightningDataModule):
         super().__init__()
         check_positive("data.batch_size", batch_size)
         if image_size != domains.image_size:
-            raise ConfigError("data.image_size", image_size, f"must equal the images' size {domains.image_size}")
+            raise ConfigError(
+                "data.image_size", image_size, f"must equal the images' size {domains.image_size}"
+            )
         self.domains = domains
         self.image_size = image_size
         self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
@@ -67,8 +69,12 @@ class UnpairedDataModule(pl.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is None:
-            self.train_set = UnpairedDataset(self.domains.source("A", "train"), self.domains.source("B", "train"))
-            self.test_sources = {domain: self.domains.source(domain, "test") for domain in self.domains.domains}
+            self.train_set = UnpairedDataset(
+                self.domains.source("A", "train"), self.domains.source("B", "train")
+            )
+            self.test_sources = {
+                domain: self.domains.source(domain, "test") for domain in self.domains.domains
+            }
 
     def train_dataloader(self) -> ResumableLoader:
         assert self.train_set is not None, "setup() runs before train_dataloader()"

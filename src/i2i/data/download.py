@@ -77,7 +77,9 @@ CYCLEGAN_SETS = (
 )
 ARCHIVES: dict[str, Archive] = {
     **{name: Archive(name, CYCLEGAN_URL.format(name), "unpaired") for name in CYCLEGAN_SETS},
-    **{name: Archive(name, PIX2PIX_URL.format(name), "aligned") for name in ("edges2shoes", "edges2handbags")},
+    **{
+        name: Archive(name, PIX2PIX_URL.format(name), "aligned") for name in ("edges2shoes", "edges2handbags")
+    },
     "afhq": Archive("afhq", "https://www.dropbox.com/s/t9l9o3vsx2jai3z/afhq.zip?dl=1", "classes"),
 }
 MANUAL: dict[str, str] = {
@@ -120,7 +122,9 @@ def fetch(url: str, destination: Path, *, max_bytes: int, retries: int = 3) -> P
                 ) from error
             log.warning("download interrupted (%s); resuming", error)
             time.sleep(attempt)
-    raise DataError(f"cannot download {url}: the server kept closing the connection early; run the command again")
+    raise DataError(
+        f"cannot download {url}: the server kept closing the connection early; run the command again"
+    )
 
 
 def _fetch_once(url: str, partial: Path, max_bytes: int) -> bool:
@@ -135,7 +139,9 @@ def _fetch_once(url: str, partial: Path, max_bytes: int) -> bool:
             return True
         if error.code == 416:
             partial.unlink(missing_ok=True)
-            raise ConnectionError("the partial download does not fit the file on the server; starting again") from error
+            raise ConnectionError(
+                "the partial download does not fit the file on the server; starting again"
+            ) from error
         raise
     with response:
         if have and response.status != 206:  # the server ignored the range: start again
@@ -143,7 +149,9 @@ def _fetch_once(url: str, partial: Path, max_bytes: int) -> bool:
         length = response.headers.get("Content-Length")
         total = have + int(length) if length is not None else None
         if total is not None and total > max_bytes:
-            raise DataError(f"{url} is {total} bytes, more than the limit of {max_bytes} bytes for this archive")
+            raise DataError(
+                f"{url} is {total} bytes, more than the limit of {max_bytes} bytes for this archive"
+            )
         with open(partial, "ab" if have else "wb") as out:
             received = have
             while chunk := response.read(CHUNK):
@@ -188,7 +196,9 @@ def record_checksum(archive: Archive, root: Path, digest: str) -> None:
     book = _checksum_book(root)
     book[archive.url] = digest
     (root / "checksums.json").write_text(json.dumps(book, indent=2, sort_keys=True) + "\n")
-    log.info("%s: no published checksum; recorded SHA-256 %s in %s", archive.name, digest, root / "checksums.json")
+    log.info(
+        "%s: no published checksum; recorded SHA-256 %s in %s", archive.name, digest, root / "checksums.json"
+    )
 
 
 def _checksum_book(root: Path) -> dict[str, str]:
@@ -201,7 +211,9 @@ def _safe_member_path(name: str, archive: Path) -> PurePosixPath:
     """The member's relative path, or a DataError for names that would leave the target folder."""
     path = PurePosixPath(name.replace("\\", "/"))
     if path.is_absolute() or ".." in path.parts or (path.parts and ":" in path.parts[0]):
-        raise DataError(f"{archive}: refusing archive member {name!r}, which points outside the target folder")
+        raise DataError(
+            f"{archive}: refusing archive member {name!r}, which points outside the target folder"
+        )
     return path
 
 
@@ -212,19 +224,25 @@ def _members(archive: Path) -> Iterator[tuple[PurePosixPath, bool, int]]:
             for info in zipped.infolist():
                 kind = stat.S_IFMT(info.external_attr >> 16)
                 if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
-                    raise DataError(f"{archive}: refusing archive member {info.filename!r}, a link or special file")
+                    raise DataError(
+                        f"{archive}: refusing archive member {info.filename!r}, a link or special file"
+                    )
                 yield _safe_member_path(info.filename, archive), info.is_dir(), info.file_size
     elif tarfile.is_tarfile(archive):
         with tarfile.open(archive) as tarred:
             for info in tarred:
                 if not (info.isfile() or info.isdir()):
-                    raise DataError(f"{archive}: refusing archive member {info.name!r}, a link or special file")
+                    raise DataError(
+                        f"{archive}: refusing archive member {info.name!r}, a link or special file"
+                    )
                 yield _safe_member_path(info.name, archive), info.isdir(), info.size
     else:
         raise DataError(f"{archive} is neither a zip nor a tar archive (delete it and download again)")
 
 
-def safe_extract(archive: Path, target: Path, *, max_bytes: int | None = None, max_files: int = 2_000_000) -> None:
+def safe_extract(
+    archive: Path, target: Path, *, max_bytes: int | None = None, max_files: int = 2_000_000
+) -> None:
     """Unpack `archive` (zip or tar) into `target` after checking every member: no path leaves
     `target`, no links or special files, at most `max_files` members and `max_bytes` unpacked
     (default: 4x the archive size plus 64 MiB; images barely compress, so more means a bomb)."""
@@ -343,16 +361,26 @@ def _parser() -> ArgumentParser:
     commands.add_parser("list", help="the datasets this tool knows")
     get = commands.add_parser("download", help="download and unpack one dataset")
     get.add_argument("name")
-    get.add_argument("--root", default=os.environ.get("I2I_DATA_DIR", "data"), help="default: $I2I_DATA_DIR or ./data")
+    get.add_argument(
+        "--root", default=os.environ.get("I2I_DATA_DIR", "data"), help="default: $I2I_DATA_DIR or ./data"
+    )
     get.add_argument("--sha256", help="the expected SHA-256 of the archive")
     get.add_argument("--keep-archive", action="store_true", help="keep the downloaded archive")
-    put = commands.add_parser("export", help="write a synthetic scenario's images as a CycleGAN-layout folder")
+    put = commands.add_parser(
+        "export", help="write a synthetic scenario's images as a CycleGAN-layout folder"
+    )
     put.add_argument("scenario", help="a two-domain synthetic data config, e.g. shapes_color")
     put.add_argument("folder", type=Path, help="a new or empty folder (nothing is overwritten)")
-    put.add_argument("--num-test", type=int, default=100, help="images per domain in testA/testB (default 100)")
-    put.add_argument("--num-train", type=int, default=0, help="also write trainA/trainB with this many (default 0)")
+    put.add_argument(
+        "--num-test", type=int, default=100, help="images per domain in testA/testB (default 100)"
+    )
+    put.add_argument(
+        "--num-train", type=int, default=0, help="also write trainA/trainB with this many (default 0)"
+    )
     put.add_argument("--image-size", type=int, help="default: the scenario config's data.image_size")
-    put.add_argument("--seed", type=int, default=0, help="the i2i-train seed the images are drawn with (default 0)")
+    put.add_argument(
+        "--seed", type=int, default=0, help="the i2i-train seed the images are drawn with (default 0)"
+    )
     return parser
 
 

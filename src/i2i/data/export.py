@@ -54,7 +54,9 @@ def build_scenario(request: ExportRequest) -> SyntheticScenario:
     name = request.scenario
     known = exportable_scenarios()
     if name not in known:
-        raise DataError(f"cannot export {name!r}: choose one of {', '.join(known)} (two-domain synthetic scenarios)")
+        raise DataError(
+            f"cannot export {name!r}: choose one of {', '.join(known)} (two-domain synthetic scenarios)"
+        )
     data = OmegaConf.create((resources.files("i2i.conf") / "data" / f"{name}.yaml").read_text())
     if request.image_size is not None:
         data.image_size = request.image_size

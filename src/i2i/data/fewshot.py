@@ -56,11 +56,19 @@ class ClassFolders:
     its training images, centre-cropped (FUNIT evaluates on content from the training list)."""
 
     def __init__(
-        self, *, root: str, load_size: int = 140, crop_size: int = 128, flip: bool = True, resize: str = "shorter_side"
+        self,
+        *,
+        root: str,
+        load_size: int = 140,
+        crop_size: int = 128,
+        flip: bool = True,
+        resize: str = "shorter_side",
     ) -> None:
         check_positive("data.domains.crop_size", crop_size)
         if load_size < crop_size:
-            raise DataError(f"data.domains.load_size={load_size} must be >= data.domains.crop_size={crop_size}")
+            raise DataError(
+                f"data.domains.load_size={load_size} must be >= data.domains.crop_size={crop_size}"
+            )
         self.root = Path(root).expanduser()
         if not self.root.is_dir():
             raise DataError(f"data.domains.root={self.root} does not exist (expected the layout {LAYOUT})")
@@ -136,10 +144,14 @@ def load(domains: ClassDomains, name: str, indices: Sequence[int]) -> Tensor:
 
 def content_images(domains: ClassDomains, indices: Sequence[int]) -> Tensor:
     """The evaluation content images of the given indices, (n, 3, H, W) in [-1, 1]."""
-    return torch.stack([load(domains, name, [image])[0] for name, image in map(partial(content_of, domains), indices)])
+    return torch.stack(
+        [load(domains, name, [image])[0] for name, image in map(partial(content_of, domains), indices)]
+    )
 
 
-def evaluation_episodes(domains: ClassDomains, indices: Sequence[int], shots: int) -> tuple[Tensor, list[str], Tensor]:
+def evaluation_episodes(
+    domains: ClassDomains, indices: Sequence[int], shots: int
+) -> tuple[Tensor, list[str], Tensor]:
     """Content images (n, 3, H, W), their target classes and shots (n, K, 3, H, W) of the given
     evaluation indices."""
     targets = [target_of(domains, index) for index in indices]
@@ -201,10 +213,16 @@ class FewShotDataModule(pl.LightningDataModule):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        for key, value in (("batch_size", batch_size), ("train_shots", train_shots), ("test_shots", test_shots)):
+        for key, value in (
+            ("batch_size", batch_size),
+            ("train_shots", train_shots),
+            ("test_shots", test_shots),
+        ):
             check_positive(f"data.{key}", value)
         if image_size != domains.image_size:
-            raise ConfigError("data.image_size", image_size, f"must equal the images' size {domains.image_size}")
+            raise ConfigError(
+                "data.image_size", image_size, f"must equal the images' size {domains.image_size}"
+            )
         self.domains = domains
         self.train_classes, self.test_classes = domains.classes("train"), domains.classes("test")
         self._check_classes(num_train_classes, distinct_classes)
@@ -217,7 +235,9 @@ class FewShotDataModule(pl.LightningDataModule):
 
     def _check_classes(self, num_train_classes: int, distinct_classes: bool) -> None:
         if not self.train_classes or not self.test_classes:
-            raise DataError(f"no {'training' if not self.train_classes else 'test'} classes (expected {LAYOUT})")
+            raise DataError(
+                f"no {'training' if not self.train_classes else 'test'} classes (expected {LAYOUT})"
+            )
         overlap = sorted(set(self.train_classes) & set(self.test_classes))
         if overlap:
             raise DataError(
@@ -231,7 +251,9 @@ class FewShotDataModule(pl.LightningDataModule):
                 f"the data has {len(self.train_classes)} training classes (the discriminator has one output each)",
             )
         if distinct_classes and len(self.train_classes) < 2:
-            raise ConfigError("data.distinct_classes", distinct_classes, "needs at least two training classes")
+            raise ConfigError(
+                "data.distinct_classes", distinct_classes, "needs at least two training classes"
+            )
 
     def _check_class_sizes(self, split: str, shots: int) -> None:
         for name in self.domains.classes(split):
@@ -249,7 +271,9 @@ class FewShotDataModule(pl.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is None:
-            self.train_set = EpisodeDataset([self.domains.source(name, "train") for name in self.train_classes])
+            self.train_set = EpisodeDataset(
+                [self.domains.source(name, "train") for name in self.train_classes]
+            )
 
     def train_dataloader(self) -> ResumableLoader:
         assert self.train_set is not None, "setup() runs before train_dataloader()"

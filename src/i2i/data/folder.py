@@ -121,7 +121,14 @@ class ImageFolderSource(ImageFileSource):
     """
 
     def __init__(
-        self, folder: Path, *, load_size: int, crop_size: int, train: bool, flip: bool = True, resize: str = "square"
+        self,
+        folder: Path,
+        *,
+        load_size: int,
+        crop_size: int,
+        train: bool,
+        flip: bool = True,
+        resize: str = "square",
     ) -> None:
         check_choice("data.domains.resize", resize, ("square", "shorter_side"))
         self.folder = folder

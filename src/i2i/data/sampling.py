@@ -168,7 +168,11 @@ class ResumableLoader(DataLoader):
 
 def ranks(trainer: Any) -> dict[str, int]:
     """The `rank` and `world_size` arguments of a sampler on `trainer` (one process without one)."""
-    return {"rank": trainer.global_rank, "world_size": trainer.world_size} if trainer else {"rank": 0, "world_size": 1}
+    return (
+        {"rank": trainer.global_rank, "world_size": trainer.world_size}
+        if trainer
+        else {"rank": 0, "world_size": 1}
+    )
 
 
 def resumable_loader(

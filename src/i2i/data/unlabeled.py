@@ -123,7 +123,9 @@ class UnlabeledDataModule(pl.LightningDataModule):
         super().__init__()
         check_positive("data.batch_size", batch_size)
         if image_size != domains.image_size:
-            raise ConfigError("data.image_size", image_size, f"must equal the images' size {domains.image_size}")
+            raise ConfigError(
+                "data.image_size", image_size, f"must equal the images' size {domains.image_size}"
+            )
         self.domains, self.views = domains, views
         self.image_size = image_size
         self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed

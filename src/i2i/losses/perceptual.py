@@ -54,7 +54,9 @@ def vgg16_weights_file(weights_path: str | None) -> Path:
     if weights_path:
         path = Path(weights_path).expanduser()
         if not path.is_file():
-            raise ConfigError("loss.vgg_weights_path", weights_path, f"no such file (torchvision's {VGG16_FILE})")
+            raise ConfigError(
+                "loss.vgg_weights_path", weights_path, f"no such file (torchvision's {VGG16_FILE})"
+            )
         return path
     cached = hub_checkpoints() / VGG16_FILE
     if not cached.is_file():
@@ -83,7 +85,9 @@ def load_vgg16_relu5_3(weights_path: str | None, allow_unpublished: bool) -> nn.
     features = {k: v for k, v in features.items() if k in wanted}
     shapes = {k: v.shape for k, v in network.state_dict().items()}
     if set(features) != wanted or any(features[k].shape != shapes[k] for k in wanted):
-        raise ConfigError("loss.vgg_weights_path", str(path), "not a torchvision VGG16 state dict (features.* keys)")
+        raise ConfigError(
+            "loss.vgg_weights_path", str(path), "not a torchvision VGG16 state dict (features.* keys)"
+        )
     network.load_state_dict(features)
     return network.eval().requires_grad_(False)
 

@@ -61,7 +61,9 @@ EXTRACTORS = ("inception", "proxy")
 PROXY_SEED = 0
 
 
-def locate_weights(file_name: str, explicit: str | None, key: str, allow_download: bool, what: str) -> Path | None:
+def locate_weights(
+    file_name: str, explicit: str | None, key: str, allow_download: bool, what: str
+) -> Path | None:
     """The weight file to load: `explicit` if given (it must exist), else the hub cache's copy.
 
     Returns None only when the file is absent and `allow_download` lets the caller fetch it; otherwise
@@ -148,7 +150,9 @@ def build_extractor(
     from torch_fidelity import feature_extractor_inceptionv3 as fidelity
     from torchmetrics.image.fid import NoTrainInceptionV3
 
-    path = locate_weights(INCEPTION_FILE, weights, "metrics.inception_weights", allow_download, "FID Inception")
+    path = locate_weights(
+        INCEPTION_FILE, weights, "metrics.inception_weights", allow_download, "FID Inception"
+    )
     path = path or fetch_weights(fidelity.URL_INCEPTION_V3, INCEPTION_FILE, allow_unpublished)
     state, digest = read_weights(path, INCEPTION_FILE, allow_unpublished)
     # torch-fidelity would unpickle a path itself (weights_only=False); given none, it asks its
@@ -173,7 +177,9 @@ class ProxyFeatures(nn.Module):
         super().__init__()
         generator = torch.Generator().manual_seed(seed)
         widths = (3, 16, 32, 64, self.num_features)
-        self.convs = nn.ModuleList(nn.Conv2d(i, o, 3, stride=2, padding=1) for i, o in zip(widths, widths[1:]))
+        self.convs = nn.ModuleList(
+            nn.Conv2d(i, o, 3, stride=2, padding=1) for i, o in zip(widths, widths[1:])
+        )
         for conv in self.convs:
             nn.init.kaiming_normal_(conv.weight, nonlinearity="relu", generator=generator)
             nn.init.zeros_(conv.bias)
@@ -222,7 +228,9 @@ def build_lpips(
     import torchvision.models._api as torchvision_weights
 
     file_name = LPIPS_BACKBONE_FILES[net]
-    path = locate_weights(file_name, weights, "metrics.lpips_weights", allow_download, f"LPIPS {net} backbone")
+    path = locate_weights(
+        file_name, weights, "metrics.lpips_weights", allow_download, f"LPIPS {net} backbone"
+    )
     path = path or fetch_weights(TORCHVISION_WEIGHTS_URL + file_name, file_name, allow_unpublished)
     state, digest = read_weights(path, file_name, allow_unpublished)
     # torchvision's builder fetches its ImageNet weights through the hub cache and unpickles them

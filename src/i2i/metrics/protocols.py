@@ -82,7 +82,9 @@ class MetricSettings:
         if self.kid_max_subset_size < 2:
             raise ConfigError("metrics.kid_max_subset_size", self.kid_max_subset_size, "must be >= 2")
         if self.lpips_styles < 2:
-            raise ConfigError("metrics.lpips_styles", self.lpips_styles, "must be >= 2 (LPIPS compares pairs)")
+            raise ConfigError(
+                "metrics.lpips_styles", self.lpips_styles, "must be >= 2 (LPIPS compares pairs)"
+            )
 
 
 @dataclass(frozen=True)
@@ -171,7 +173,9 @@ class DistributionMetrics(nn.Module):
         self.fid = None
         if "fid" in names:
             self.fid = FrechetInceptionDistance(feature=_Precomputed(num_features), reset_real_features=False)
-        kid = lambda: SubsetKID(num_features, settings.kid_subsets, settings.kid_max_subset_size, settings.kid_seed)
+        kid = lambda: SubsetKID(
+            num_features, settings.kid_subsets, settings.kid_max_subset_size, settings.kid_seed
+        )
         self.kid = kid() if "kid" in names else None
         self.kid_source = kid() if "kid" in names and settings.kid_variant == "mean" else None
         self.has_real = False
@@ -213,7 +217,9 @@ class DistributionMetrics(nn.Module):
                 metric.reset()
 
 
-def _protocol(name: str, settings: MetricSettings, n_fake: int, n_real: int, kid_size: int, where: str) -> str:
+def _protocol(
+    name: str, settings: MetricSettings, n_fake: int, n_real: int, kid_size: int, where: str
+) -> str:
     kid = (
         f"x100, torchmetrics polynomial-kernel MMD (degree 3, coef 1), mean and std over "
         f"{settings.kid_subsets} subsets of {kid_size} images (seed {settings.kid_seed})"
@@ -234,7 +240,10 @@ def _suffix(name: str, proxy: bool) -> str:
 def features_of(extractor: Extractor, images: Tensor, batch_size: int, device: torch.device) -> Tensor:
     """Extractor features of images in [-1, 1], in batches, on `device`."""
     return torch.cat(
-        [extractor(to_uint8(images[i : i + batch_size].to(device))) for i in range(0, len(images), batch_size)]
+        [
+            extractor(to_uint8(images[i : i + batch_size].to(device)))
+            for i in range(0, len(images), batch_size)
+        ]
     )
 
 
@@ -271,7 +280,9 @@ class Evaluator:
 
     def _distribution(self, key: str) -> DistributionMetrics:
         if key not in self.distributions:
-            self.distributions[key] = DistributionMetrics(self.settings, self.extractor.num_features).to(self.device)
+            self.distributions[key] = DistributionMetrics(self.settings, self.extractor.num_features).to(
+                self.device
+            )
         return self.distributions[key]
 
     def _lpips(self) -> LPIPSNetwork:
@@ -383,7 +394,9 @@ def per_class_scores(
     target_only = replace(settings, kid_variant="target")  # mean_kid needs a source domain
     per_class: dict[str, dict[str, float]] = {}
     scores = []
-    features = lambda images: features_of(extractor, shard(images, rank, world_size), settings.batch_size, device)
+    features = lambda images: features_of(
+        extractor, shard(images, rank, world_size), settings.batch_size, device
+    )
     for name, generated, real in classes:
         metrics = DistributionMetrics(target_only, extractor.num_features).to(device)
         metrics.update_real(features(real))
@@ -394,7 +407,13 @@ def per_class_scores(
             protocol = _protocol(metric, settings, len(generated), len(real), size, where)
             scores.append(
                 Score(
-                    _suffix(metric, extractor.proxy), name, value, std, protocol, len(generated), extractor.name,
+                    _suffix(metric, extractor.proxy),
+                    name,
+                    value,
+                    std,
+                    protocol,
+                    len(generated),
+                    extractor.name,
                     extractor.weights_sha256,
                 )  # fmt: skip
             )
@@ -408,15 +427,22 @@ def per_class_scores(
         std = float(mean.std(unbiased=False))
         scores.append(
             Score(
-                _suffix(f"m{metric}", extractor.proxy), None, float(mean.mean()), std, protocol,
+                _suffix(f"m{metric}", extractor.proxy),
+                None,
+                float(mean.mean()),
+                std,
+                protocol,
                 sum(s.n_images for s in scores if s.name == _suffix(metric, extractor.proxy)),
-                extractor.name, extractor.weights_sha256,
+                extractor.name,
+                extractor.weights_sha256,
             )  # fmt: skip
         )
     return scores
 
 
-def small_sample_warning(metric: str, n_fake: int, n_real: int, num_features: int, kid_subset_size: int) -> str | None:
+def small_sample_warning(
+    metric: str, n_fake: int, n_real: int, num_features: int, kid_subset_size: int
+) -> str | None:
     """Why a FID or KID of so few images must be read with care; None when the counts suffice.
 
     FID fits a Gaussian to each set: its covariance has num_features x num_features entries but rank
@@ -445,13 +471,20 @@ def feature_set_scores(
 ) -> list[Score]:
     """FID/KID of one set of generated-image features against one set of real-image features, with
     the protocols of `Evaluator` (target KID x100 over seeded subsets); each score notes `where`."""
-    metrics = DistributionMetrics(replace(settings, kid_variant="target"), extractor.num_features).to(fake.device)
+    metrics = DistributionMetrics(replace(settings, kid_variant="target"), extractor.num_features).to(
+        fake.device
+    )
     metrics.update_real(real)
     metrics.update_fake(fake)
     return [
         Score(
-            _suffix(name, extractor.proxy), None, value, std,
-            _protocol(name, settings, len(fake), len(real), size, where), len(fake), extractor.name,
+            _suffix(name, extractor.proxy),
+            None,
+            value,
+            std,
+            _protocol(name, settings, len(fake), len(real), size, where),
+            len(fake),
+            extractor.name,
             extractor.weights_sha256,
         )  # fmt: skip
         for name, (value, std, size) in metrics.compute().items()

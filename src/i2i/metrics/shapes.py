@@ -96,12 +96,15 @@ def mode_coverage(
     batch, k = translations.shape[:2]
     flat = translations.flatten(0, 1)
     masks = input_masks.repeat_interleave(k, dim=0)
-    valid = looks_like_target(flat, masks, source_background, target_background, source_palette, target_palette)
+    valid = looks_like_target(
+        flat, masks, source_background, target_background, source_palette, target_palette
+    )
     colors = mean_color(flat, segment_objects(flat) & masks)
     modes = nearest_entry(colors.nan_to_num(), target_palette)
     produced = torch.zeros(batch * k, len(target_palette), dtype=torch.bool, device=flat.device)
     produced[torch.arange(batch * k), modes] = valid
     return produced.view(batch, k, -1).any(dim=1).float().mean(dim=1)
+
 
 # --- shapes_geometry: which shape each object became, and where --------------------------------
 # A filled axis-aligned square fills its bounding box (fill ratio 1), a disc pi/4 = 0.785 of it;
@@ -151,7 +154,7 @@ def object_extent(blob: Tensor) -> tuple[int, int, int, int] | None:
 
 
 def classify_shape(blob: Tensor) -> str:
-    """"square", "circle" or "other" for one object mask (H, W) bool, from its box (`object_extent`).
+    """ "square", "circle" or "other" for one object mask (H, W) bool, from its box (`object_extent`).
 
     Fill ratio: object pixels in the box over its area (square 1, disc 0.785-0.93, ROUND_FILL).
     Corner test, which tells the two apart where the fill ratios meet: each 2 x 2 patch in a corner
@@ -205,6 +208,7 @@ def measure_objects(images: Tensor, layouts: Sequence[Sequence[Placed]]) -> tupl
             shapes.append(classify_shape(blob))
             errors.append(math.hypot(cx - placement.cx, cy - placement.cy))
     return shapes, errors
+
 
 def erode(masks: Tensor, pixels: int = 1) -> Tensor:
     """Boolean masks (B, H, W) shrunk by `pixels` (square neighbourhood)."""

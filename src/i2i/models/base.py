@@ -165,7 +165,11 @@ class TranslationModule(pl.LightningModule):
             back: Direction = "BtoA" if direction == "AtoB" else "AtoB"
             real = images[source]
             fake = self.translate(real, direction)
-            rows += [(f"real_{source}", real), (f"fake_{target}", fake), (f"cycle_{source}", self.translate(fake, back))]
+            rows += [
+                (f"real_{source}", real),
+                (f"fake_{target}", fake),
+                (f"cycle_{source}", self.translate(fake, back)),
+            ]
         return rows
 
     # ------------------------------------------------------------------ Lightning hooks
@@ -173,7 +177,9 @@ class TranslationModule(pl.LightningModule):
         groups = self.optimizer_parameters()
         if set(groups) != set(self.optimizer_factories):
             raise ConfigError(
-                "model.optimizers", sorted(self.optimizer_factories), f"this model needs exactly {sorted(groups)}"
+                "model.optimizers",
+                sorted(self.optimizer_factories),
+                f"this model needs exactly {sorted(groups)}",
             )
         self._optimizer_names = list(groups)
         self._trained_parameters = {name: list(params) for name, params in groups.items()}
@@ -189,7 +195,9 @@ class TranslationModule(pl.LightningModule):
         factory, parameters = self.optimizer_factories[name], self._trained_parameters[name]
         fp16 = self._trainer is not None and self._trainer.precision == "16-mixed"
         if fp16 and self.gradient_clip_val > 0 and getattr(factory, "keywords", {}).get("fused"):
-            log.info("model.optimizers.%s: fused off, gradients are clipped under 16-mixed loss scaling", name)
+            log.info(
+                "model.optimizers.%s: fused off, gradients are clipped under 16-mixed loss scaling", name
+            )
             return factory(parameters, fused=False)
         return factory(parameters)
 
@@ -228,7 +236,10 @@ class TranslationModule(pl.LightningModule):
         """The batch in the memory format the networks run in."""
         if not self.channels_last:
             return batch
-        return {k: v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v for k, v in batch.items()}
+        return {
+            k: v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v
+            for k, v in batch.items()
+        }
 
     def on_before_optimizer_step(self, optimizer: Optimizer) -> None:
         # Lightning calls this after AMP has unscaled the gradients (and GANDDPStrategy averaged them,
@@ -283,7 +294,9 @@ class TranslationModule(pl.LightningModule):
         if self._logging_now():
             values = {f"train/{update.name}_loss": loss.detach()}
             values |= {f"train/{update.name}_{k}": v.detach().float().mean() for k, v in logs.items()}
-            values |= {f"train/lr_{name}": self._optimizer(name).param_groups[0]["lr"] for name in update.optimizers}
+            values |= {
+                f"train/lr_{name}": self._optimizer(name).param_groups[0]["lr"] for name in update.optimizers
+            }
             self.log_dict(values, on_step=True, on_epoch=False, prog_bar=False)
 
     def _step(self, optimizer: Any) -> bool:
@@ -319,7 +332,9 @@ class TranslationModule(pl.LightningModule):
         magnitudes = torch.stack([v.detach().float().abs().max() for v in terms.values()]).tolist()
         if not math.isfinite(magnitudes[0]):
             bad = [
-                f"{k}={v.detach().float().mean().item():.4g}" for k, v in logs.items() if not torch.isfinite(v).all()
+                f"{k}={v.detach().float().mean().item():.4g}"
+                for k, v in logs.items()
+                if not torch.isfinite(v).all()
             ]
             message = (
                 f"iteration {self.iteration}: the {update.name} loss is {loss.item()} "

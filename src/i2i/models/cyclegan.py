@@ -63,7 +63,9 @@ class CycleGAN(TranslationModule):
         self.G_ab, self.G_ba = generator(), generator()
         self.D_a, self.D_b = discriminator(), discriminator()
         init.apply(generators=(self.G_ab, self.G_ba), discriminators=(self.D_a, self.D_b))
-        check_divisible("data.image_size", image_size, self.G_ab.downsampling_factor, "the generator halves it twice")
+        check_divisible(
+            "data.image_size", image_size, self.G_ab.downsampling_factor, "the generator halves it twice"
+        )
         self.D_a.check_input_size(image_size)
         self.adv = AdversarialLoss(loss.gan_mode)
         self.pool_a, self.pool_b = ImagePool(pool_size), ImagePool(pool_size)
@@ -98,7 +100,10 @@ class CycleGAN(TranslationModule):
     def discriminator_loss(self, batch: Batch, carry: Carry) -> tuple[Tensor, Logs]:
         fake_a, fake_b = self.pool_a.query(carry["fake_A"]), self.pool_b.query(carry["fake_B"])
         # 0.5 is not a tunable weight: the official D averages its real and fake terms
-        d_a, d_b = 0.5 * self.adv.d(self.D_a, batch["A"], fake_a), 0.5 * self.adv.d(self.D_b, batch["B"], fake_b)
+        d_a, d_b = (
+            0.5 * self.adv.d(self.D_a, batch["A"], fake_a),
+            0.5 * self.adv.d(self.D_b, batch["B"], fake_b),
+        )
         return d_a + d_b, {"d_a": d_a, "d_b": d_b}
 
     @torch.inference_mode()

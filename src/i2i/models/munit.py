@@ -90,11 +90,17 @@ class MUNIT(TranslationModule):
         self.G_a, self.G_b = generator(), generator()
         self.D_a, self.D_b = discriminator(), discriminator()
         init.apply(generators=(self.G_a, self.G_b), discriminators=(self.D_a, self.D_b))
-        check_divisible("data.image_size", image_size, self.G_a.downsampling_factor, "the content encoder halves it")
+        check_divisible(
+            "data.image_size", image_size, self.G_a.downsampling_factor, "the content encoder halves it"
+        )
         self.D_a.check_input_size(image_size)
         self.style_dim = self.G_a.style_dim
         self.adv = AdversarialLoss(loss.gan_mode)
-        self.perceptual = DomainInvariantPerceptualLoss(loss.vgg_weights_path, loss.allow_unpublished_weights) if loss.vgg_w > 0 else None
+        self.perceptual = (
+            DomainInvariantPerceptualLoss(loss.vgg_weights_path, loss.allow_unpublished_weights)
+            if loss.vgg_w > 0
+            else None
+        )
 
     def optimizer_parameters(self) -> dict[str, list[nn.Parameter]]:
         return {
@@ -148,11 +154,19 @@ class MUNIT(TranslationModule):
             + w.recon_x_cyc_w * recon_x_cyc
             + w.vgg_w * vgg
         )
-        logs = {"gan": gan, "recon_x": recon_x, "recon_s": recon_s, "recon_c": recon_c, "recon_x_cyc": recon_x_cyc}
+        logs = {
+            "gan": gan,
+            "recon_x": recon_x,
+            "recon_s": recon_s,
+            "recon_c": recon_c,
+            "recon_x_cyc": recon_x_cyc,
+        }
         return total, logs | {"vgg": vgg}
 
     # ------------------------------------------------------------------ inference
-    def sample_styles(self, batch_size: int, n_styles: int, style_seed: int | None, device: torch.device) -> Tensor:
+    def sample_styles(
+        self, batch_size: int, n_styles: int, style_seed: int | None, device: torch.device
+    ) -> Tensor:
         """(batch_size * n_styles, style_dim) codes from the prior, grouped per input.
 
         With a seed, the same n_styles codes (drawn on the CPU, so identical on every device) are
@@ -209,7 +223,10 @@ class MUNIT(TranslationModule):
         for direction in DIRECTIONS:
             source, target = SOURCE_TARGET[direction]
             real = images[source]
-            rows += [(f"real_{source}", real), (f"recon_{source}", (self.G_a if source == "A" else self.G_b)(real))]
+            rows += [
+                (f"real_{source}", real),
+                (f"recon_{source}", (self.G_a if source == "A" else self.G_b)(real)),
+            ]
             styles = self.translate_styles(real, direction, self.grid_styles, GRID_STYLE_SEED)
             rows += [(f"fake_{target}_style{j}", styles[:, j]) for j in range(self.grid_styles)]
             rows.append((f"fake_{target}_ref", self.translate_reference(real, direction, images[target])))

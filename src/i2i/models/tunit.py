@@ -93,7 +93,9 @@ class TUNIT(TranslationModule):
         self.C, self.G, self.D = guide(), generator(), discriminator()
         if self.D.num_domains != self.C.num_clusters:
             raise ConfigError(
-                "model.discriminator.num_domains", self.D.num_domains, f"must equal the guide's {self.C.num_clusters} clusters"
+                "model.discriminator.num_domains",
+                self.D.num_domains,
+                f"must equal the guide's {self.C.num_clusters} clusters",
             )
         init.apply(generators=(self.G,), discriminators=(self.D,))  # the guide has its own scheme
         # the averaged copies start equal to the live networks (official `load_state_dict` at start)

@@ -104,7 +104,11 @@ class UNIT(TranslationModule):
         check_divisible("data.image_size", image_size, self.G_a.downsampling_factor, "the encoder halves it")
         self.D_a.check_input_size(image_size)
         self.adv = AdversarialLoss(loss.gan_mode)
-        self.perceptual = DomainInvariantPerceptualLoss(loss.vgg_weights_path, loss.allow_unpublished_weights) if loss.vgg_w > 0 else None
+        self.perceptual = (
+            DomainInvariantPerceptualLoss(loss.vgg_weights_path, loss.allow_unpublished_weights)
+            if loss.vgg_w > 0
+            else None
+        )
 
     def optimizer_parameters(self) -> dict[str, list[nn.Parameter]]:
         # dict.fromkeys drops the second copy of the blocks shared under share_layers

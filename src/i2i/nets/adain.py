@@ -38,7 +38,13 @@ HADAIN_STDS = ("spatial", "std_of_std")
 
 
 def highway_adaptive_instance_norm(
-    x: Tensor, mask: Tensor, foreground: Tensor, background: Tensor, *, std: str = "spatial", eps: float = 1e-5
+    x: Tensor,
+    mask: Tensor,
+    foreground: Tensor,
+    background: Tensor,
+    *,
+    std: str = "spatial",
+    eps: float = 1e-5,
 ) -> Tensor:
     """LOMIT's Highway AdaIN: mask * AdaIN(x, foreground) + (1 - mask) * AdaIN(x, background).
 
@@ -156,7 +162,9 @@ class ProjectedAdaINResidualBlock(nn.Module):
     imaginaire's `Res2dBlock` (order CNACNA, adaptive norm) of the FUNIT/COCO-FUNIT decoder;
     `forward(x, style)` with style (B, style_dim)."""
 
-    def __init__(self, channels: int, *, style_dim: int, activation: str = "relu", pad_type: str = "reflect") -> None:
+    def __init__(
+        self, channels: int, *, style_dim: int, activation: str = "relu", pad_type: str = "reflect"
+    ) -> None:
         super().__init__()
         block = dict(activation=activation, pad_type=pad_type, style_dim=style_dim)
         self.first = AdaINConvBlock(channels, channels, 3, 1, **block)
@@ -176,7 +184,13 @@ class ProjectedAdaINUpBlock(nn.Module):
     """
 
     def __init__(
-        self, in_channels: int, out_channels: int, *, style_dim: int, activation: str = "relu", pad_type: str = "reflect"
+        self,
+        in_channels: int,
+        out_channels: int,
+        *,
+        style_dim: int,
+        activation: str = "relu",
+        pad_type: str = "reflect",
     ) -> None:
         super().__init__()
         block = dict(activation=activation, pad_type=pad_type, style_dim=style_dim)

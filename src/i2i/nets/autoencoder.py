@@ -39,7 +39,9 @@ class ContentEncoder(nn.Sequential):
     ) -> None:
         layers = [ConvBlock(in_channels, dim, 7, 1, 3, norm=norm, activation=activation, pad_type=pad_type)]
         for _ in range(n_downsample):
-            layers.append(ConvBlock(dim, dim * 2, 4, 2, 1, norm=norm, activation=activation, pad_type=pad_type))
+            layers.append(
+                ConvBlock(dim, dim * 2, 4, 2, 1, norm=norm, activation=activation, pad_type=pad_type)
+            )
             dim *= 2
         layers += [
             ResidualBlock(
@@ -116,39 +118,60 @@ class Decoder(nn.Module):
         blocks: list[nn.Module] = []
         for _ in range(n_res):
             if res_norm == "adain":
-                blocks.append(AdaINResidualBlock(dim, activation=activation, pad_type=pad_type, res_scale=res_scale))
+                blocks.append(
+                    AdaINResidualBlock(dim, activation=activation, pad_type=pad_type, res_scale=res_scale)
+                )
             else:
                 blocks.append(
-                    ResidualBlock(dim, norm=res_norm, activation=activation, pad_type=pad_type, res_scale=res_scale)
+                    ResidualBlock(
+                        dim, norm=res_norm, activation=activation, pad_type=pad_type, res_scale=res_scale
+                    )
                 )
         for _ in range(n_upsample):
             if up_norm == "adain":
                 blocks.append(
-                    AdaINConvBlock(dim, dim // 2, 5, 2, activation=activation, pad_type=pad_type, upsample=True)
+                    AdaINConvBlock(
+                        dim, dim // 2, 5, 2, activation=activation, pad_type=pad_type, upsample=True
+                    )
                 )
             else:
                 blocks.append(
                     nn.Sequential(
                         nn.Upsample(scale_factor=2, mode="nearest"),
-                        ConvBlock(dim, dim // 2, 5, 1, 2, norm=up_norm, activation=activation, pad_type=pad_type),
+                        ConvBlock(
+                            dim, dim // 2, 5, 1, 2, norm=up_norm, activation=activation, pad_type=pad_type
+                        ),
                     )
                 )
             dim //= 2
         blocks.append(ConvBlock(dim, out_channels, 7, 1, 3, activation="tanh", pad_type=pad_type))
         self.blocks = nn.ModuleList(blocks)
-        self.param_sizes = [b.num_params for b in blocks if isinstance(b, (AdaINResidualBlock, AdaINConvBlock))]
+        self.param_sizes = [
+            b.num_params for b in blocks if isinstance(b, (AdaINResidualBlock, AdaINConvBlock))
+        ]
         self.num_adain_params = sum(self.param_sizes)
 
     def forward(self, content: Tensor, adain_params: Tensor | None = None) -> Tensor:
         chunks = iter(adain_params.split(self.param_sizes, dim=1) if self.param_sizes else ())
         x = content
         for block in self.blocks:
-            x = block(x, next(chunks)) if isinstance(block, (AdaINResidualBlock, AdaINConvBlock)) else block(x)
+            x = (
+                block(x, next(chunks))
+                if isinstance(block, (AdaINResidualBlock, AdaINConvBlock))
+                else block(x)
+            )
         return x
 
 
 def content_autoencoder(
-    *, in_channels: int, dim: int, n_downsample: int, n_res: int, res_norm: str, activation: str, pad_type: str
+    *,
+    in_channels: int,
+    dim: int,
+    n_downsample: int,
+    n_res: int,
+    res_norm: str,
+    activation: str,
+    pad_type: str,
 ) -> tuple[ContentEncoder, Decoder]:
     """The content encoder (IN) and the decoder (`res_norm` residual blocks, LN up-sampling convs,
     tanh) of MUNIT's `AdaINGen` (res_norm adain) and UNIT's `VAEGen` (res_norm in)."""
@@ -303,7 +326,9 @@ class ProjectionDecoder(nn.Module):
         ]
         for _ in range(n_upsample):
             conditioned.append(
-                ProjectedAdaINUpBlock(dim, dim // 2, style_dim=style_dim, activation=activation, pad_type=pad_type)
+                ProjectedAdaINUpBlock(
+                    dim, dim // 2, style_dim=style_dim, activation=activation, pad_type=pad_type
+                )
             )
             dim //= 2
         self.blocks = nn.ModuleList(conditioned)

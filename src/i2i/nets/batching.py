@@ -27,7 +27,8 @@ def mixes_samples(network: Callable[..., Any]) -> bool:
     if not isinstance(module, nn.Module):
         return True
     return any(
-        isinstance(layer, _BatchNorm) or getattr(layer, "track_running_stats", False) for layer in module.modules()
+        isinstance(layer, _BatchNorm) or getattr(layer, "track_running_stats", False)
+        for layer in module.modules()
     )
 
 

@@ -92,9 +92,19 @@ class ResidualBlock(nn.Module):
         super().__init__()
         self.res_scale = res_scale
         self.body = nn.Sequential(
-            ConvBlock(channels, channels, 3, 1, 1, norm=norm, activation=activation, pad_type=pad_type, bias=bias),
             ConvBlock(
-                channels, channels, 3, 1, 1, norm=norm, activation=final_activation, pad_type=pad_type, bias=bias
+                channels, channels, 3, 1, 1, norm=norm, activation=activation, pad_type=pad_type, bias=bias
+            ),
+            ConvBlock(
+                channels,
+                channels,
+                3,
+                1,
+                1,
+                norm=norm,
+                activation=final_activation,
+                pad_type=pad_type,
+                bias=bias,
             ),
         )
 
@@ -144,7 +154,13 @@ class PreNormResidualBlock(nn.Module):
     """
 
     def __init__(
-        self, in_channels: int, out_channels: int, *, norm: str, activation: str = "none", downsample: bool = False
+        self,
+        in_channels: int,
+        out_channels: int,
+        *,
+        norm: str,
+        activation: str = "none",
+        downsample: bool = False,
     ) -> None:
         super().__init__()
         self.downsample = downsample
@@ -154,7 +170,9 @@ class PreNormResidualBlock(nn.Module):
         self.conv1 = nn.Conv2d(in_channels, in_channels, 3, 1, 1)
         self.conv2 = nn.Conv2d(in_channels, out_channels, 3, 1, 1)
         self.shortcut = (
-            nn.Conv2d(in_channels, out_channels, 1, bias=False) if in_channels != out_channels else nn.Identity()
+            nn.Conv2d(in_channels, out_channels, 1, bias=False)
+            if in_channels != out_channels
+            else nn.Identity()
         )
 
     def forward(self, x: Tensor) -> Tensor:

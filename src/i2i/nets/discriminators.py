@@ -26,7 +26,9 @@ class PatchDiscriminator(nn.Module):
         for n in range(1, n_layers + 1):
             previous, width = width, min(2**n, 8)
             stride = 2 if n < n_layers else 1
-            layers.append(ConvBlock(ndf * previous, ndf * width, 4, stride, 1, norm=norm, activation="lrelu", bias=bias))
+            layers.append(
+                ConvBlock(ndf * previous, ndf * width, 4, stride, 1, norm=norm, activation="lrelu", bias=bias)
+            )
         layers.append(ConvBlock(ndf * width, 1, 4, 1, 1, activation="none"))
         self.model = nn.Sequential(*layers)
 
@@ -75,10 +77,16 @@ class MultiScaleDiscriminator(nn.Module):
         )
 
     @staticmethod
-    def _scale(in_channels: int, dim: int, n_layer: int, norm: str, activation: str, pad_type: str) -> nn.Sequential:
-        layers: list[nn.Module] = [ConvBlock(in_channels, dim, 4, 2, 1, activation=activation, pad_type=pad_type)]
+    def _scale(
+        in_channels: int, dim: int, n_layer: int, norm: str, activation: str, pad_type: str
+    ) -> nn.Sequential:
+        layers: list[nn.Module] = [
+            ConvBlock(in_channels, dim, 4, 2, 1, activation=activation, pad_type=pad_type)
+        ]
         for _ in range(n_layer - 1):
-            layers.append(ConvBlock(dim, dim * 2, 4, 2, 1, norm=norm, activation=activation, pad_type=pad_type))
+            layers.append(
+                ConvBlock(dim, dim * 2, 4, 2, 1, norm=norm, activation=activation, pad_type=pad_type)
+            )
             dim *= 2
         layers.append(nn.Conv2d(dim, 1, 1))
         return nn.Sequential(*layers)
@@ -145,7 +153,9 @@ def _check_stage_sizes(image_size: int, n_stages: int) -> None:
 
     if not fits(image_size):
         minimum = next(s for s in range(image_size, 1 << 16) if fits(s))
-        raise ConfigError("data.image_size", image_size, f"a discriminator of {n_stages} stages needs at least {minimum} px")
+        raise ConfigError(
+            "data.image_size", image_size, f"a discriminator of {n_stages} stages needs at least {minimum} px"
+        )
 
 
 class GPPatchMcResDis(nn.Module):
@@ -163,13 +173,21 @@ class GPPatchMcResDis(nn.Module):
     ) -> None:
         super().__init__()
         if n_res_blocks < 2 or n_res_blocks % 2:
-            raise ConfigError("model.discriminator.n_res_blocks", n_res_blocks, "must be a positive even number")
+            raise ConfigError(
+                "model.discriminator.n_res_blocks", n_res_blocks, "must be a positive even number"
+            )
         self.n_stages = n_res_blocks // 2
         self.features, channels = _act_first_stages(
-            in_channels=in_channels, nf=nf, max_channels=max_channels, n_stages=self.n_stages, shortcut_bias=False
+            in_channels=in_channels,
+            nf=nf,
+            max_channels=max_channels,
+            n_stages=self.n_stages,
+            shortcut_bias=False,
         )
         # not in place: the trunk features are also returned for feature matching
-        self.head = nn.Sequential(make_activation("lrelu", inplace=False), nn.Conv2d(channels, num_classes, 1))
+        self.head = nn.Sequential(
+            make_activation("lrelu", inplace=False), nn.Conv2d(channels, num_classes, 1)
+        )
 
     def check_input_size(self, size: int) -> None:
         _check_stage_sizes(size, self.n_stages)
@@ -209,7 +227,9 @@ class ProjectionResDiscriminator(nn.Module):
         self.head = nn.Sequential(make_activation("lrelu", inplace=False), nn.Conv2d(channels, 1, 1))
         self.embedding = nn.Embedding(num_classes, channels)
         if spectral_norm:
-            for conv in [m for m in (*self.features.modules(), *self.head.modules()) if isinstance(m, nn.Conv2d)]:
+            for conv in [
+                m for m in (*self.features.modules(), *self.head.modules()) if isinstance(m, nn.Conv2d)
+            ]:
                 spectral_normed(conv)
 
     def check_input_size(self, size: int) -> None:
@@ -258,7 +278,9 @@ class CAMDiscriminator(nn.Module):
     ) -> None:
         super().__init__()
         if n_layers < MIN_CAM_LAYERS:
-            raise ConfigError("n_layers", n_layers, f"a CAM discriminator has at least {MIN_CAM_LAYERS} layers")
+            raise ConfigError(
+                "n_layers", n_layers, f"a CAM discriminator has at least {MIN_CAM_LAYERS} layers"
+            )
         self.n_layers = depth_for_size(n_layers, reference_size, image_size)
         conv = lambda c_in, c_out, stride: _spectral(
             ConvBlock(c_in, c_out, 4, stride, 1, activation="lrelu", pad_type="reflect")
@@ -269,7 +291,9 @@ class CAMDiscriminator(nn.Module):
         layers.append(conv(channels // 2, channels, 1))
         self.features = nn.Sequential(*layers)
         self.cam = CAM(channels, activation="lrelu", spectral_norm=True)
-        self.head = _spectral(ConvBlock(channels, 1, 4, 1, 1, activation="none", pad_type="reflect", bias=False))
+        self.head = _spectral(
+            ConvBlock(channels, 1, 4, 1, 1, activation="none", pad_type="reflect", bias=False)
+        )
 
     def output_size(self, size: int) -> int:
         """Side of the logit map for a `size` x `size` input; 0 where a layer cannot take its input

@@ -56,7 +56,9 @@ class FewShotGenerator(nn.Module):
             class_encoder=classes,
             mlp=mlp(classes.style_dim, image_decoder.num_adain_params),
             decoder=image_decoder,
-            style_conditioning=style_conditioning(content.out_channels, classes.style_dim) if style_conditioning else None,
+            style_conditioning=style_conditioning(content.out_channels, classes.style_dim)
+            if style_conditioning
+            else None,
         )
 
     def encode_content(self, x: Tensor) -> Tensor:

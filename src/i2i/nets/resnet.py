@@ -26,7 +26,9 @@ class ResnetGenerator(nn.Module):
     ) -> None:
         super().__init__()
         bias = norm != "bn"
-        layers: list[nn.Module] = [ConvBlock(in_channels, ngf, 7, 1, 3, norm=norm, pad_type="reflect", bias=bias)]
+        layers: list[nn.Module] = [
+            ConvBlock(in_channels, ngf, 7, 1, 3, norm=norm, pad_type="reflect", bias=bias)
+        ]
         channels = ngf
         for _ in range(n_downsampling):
             layers.append(ConvBlock(channels, channels * 2, 3, 2, 1, norm=norm, pad_type="zero", bias=bias))

@@ -87,7 +87,9 @@ class TUNITGenerator(nn.Module):
         n_downsample = round(math.log2(max(image_size, 1) / content_size))
         if n_downsample < 1 or content_size * 2**n_downsample != image_size:
             raise ConfigError(
-                "data.image_size", image_size, f"TUNIT's generator needs {content_size} x a power of two (32, 64, 128 ...)"
+                "data.image_size",
+                image_size,
+                f"TUNIT's generator needs {content_size} x a power of two (32, 64, 128 ...)",
             )
         conv = {"activation": "relu", "pad_type": "reflect", "res_scale": res_scale}
         self.encoder = ContentEncoder(

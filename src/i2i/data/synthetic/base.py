@@ -21,8 +21,12 @@ class SyntheticScenario(ABC):
 
     domains: tuple[str, ...]
 
-    def __init__(self, *, image_size: int = 64, seed: int = 0, num_train: int = 2000, num_test: int = 200) -> None:
-        check_divisible("data.image_size", image_size, 16, "the shapes scenarios render at multiples of 16 px")
+    def __init__(
+        self, *, image_size: int = 64, seed: int = 0, num_train: int = 2000, num_test: int = 200
+    ) -> None:
+        check_divisible(
+            "data.image_size", image_size, 16, "the shapes scenarios render at multiples of 16 px"
+        )
         check_positive("data.domains.num_train", num_train)
         check_positive("data.domains.num_test", num_test)
         self.image_size = image_size

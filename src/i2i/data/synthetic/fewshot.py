@@ -76,7 +76,9 @@ class ShapesFewShot(SyntheticScenario):
         rng = rng_for(self.seed, SPLITS[split], self.domains.index(domain), index)
         layout = sample_layout(rng, self.image_size)
         colors = tuple(jitter(rng, OBJECT_COLORS[color], OBJECT_JITTER) for _ in layout)
-        return render(rng, self.image_size, layout, jitter(rng, BACKGROUNDS[background], BACKGROUND_JITTER), colors)
+        return render(
+            rng, self.image_size, layout, jitter(rng, BACKGROUNDS[background], BACKGROUND_JITTER), colors
+        )
 
     def class_look(self, name: str) -> tuple[str, str]:
         """The (object colour, background) names of class `name`: keys of `object_colors`, `backgrounds`."""

@@ -44,7 +44,9 @@ def random_background(rng: np.random.Generator, size: int) -> np.ndarray:
     while True:
         start = rng.uniform(0, 1, 3)
         end = start if rng.random() < 0.5 else rng.uniform(0, 1, 3)
-        distances = [distance_to_segment(np.asarray(color), start, end) for _, color in OBJECT_COLORS.values()]
+        distances = [
+            distance_to_segment(np.asarray(color), start, end) for _, color in OBJECT_COLORS.values()
+        ]
         if min(distances) >= MIN_CONTRAST:
             break
     angle = rng.uniform(0, 2 * np.pi)
