@@ -175,7 +175,8 @@ def funit(checkout: Path, image_size: int) -> OfficialSide:
 
 
 class RepeatBatch:
-    """A loader whose iterator yields one batch forever, with the Python 2 `.next()` the U-GAT-IT loop calls."""
+    """A loader whose iterator yields one batch forever, with the Python 2 `.next()` the U-GAT-IT
+    loop calls."""
 
     def __init__(self, batch: tuple[torch.Tensor, torch.Tensor]) -> None:
         self.batch = batch
@@ -315,7 +316,8 @@ def markdown_row(r: dict) -> str:
 
 
 HEADER = (
-    "| model | px | ours s/it median (min) | official s/it median (min) | speedup median (min) | trained params ours / official |\n"
+    "| model | px | ours s/it median (min) | official s/it median (min) | speedup median (min) "
+    "| trained params ours / official |\n"
     "|---|---|---|---|---|---|"
 )
 

@@ -400,7 +400,7 @@ def data_pipeline_rate(batches: int, num_workers: int) -> float:
         start = time.perf_counter()
         seen = 0
         while seen < batches:
-            for batch in iterator:
+            for _batch in iterator:
                 seen += 1
                 if seen == batches:
                     break

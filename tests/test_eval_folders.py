@@ -137,7 +137,8 @@ def test_images_of_different_sizes_and_modes_are_all_scored(images, torch_home, 
         ),
         (
             [],
-            "error: ckpt_path=None is not allowed: give ckpt_path=<checkpoint>, or fake_dir=<images> real_dir=",
+            "error: ckpt_path=None is not allowed: give ckpt_path=<checkpoint>, "
+            "or fake_dir=<images> real_dir=",
         ),
     ],
 )

@@ -27,7 +27,8 @@ def test_export_writes_the_test_images_data_trains_on(tmp_path, capsys):
         "0001.png",
         "0002.png",
     ]
-    # the very images `data=shapes_geometry data.image_size=32` evaluates on, as the PNG a model output would be
+    # the very images `data=shapes_geometry data.image_size=32` evaluates on, as the PNG a model
+    # output would be
     scenario = instantiate(compose_config(["data=shapes_geometry", "data.image_size=32"]).data.domains)
     for domain in ("A", "B"):
         expected = ((scenario.image(domain, "test", 2) + 1) * 127.5 + 0.5).clamp(0, 255).to(torch.uint8)

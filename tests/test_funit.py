@@ -38,7 +38,8 @@ def on_meta(cfg):
 
 # ---------------------------------------------------------------------------- parameter counts
 def test_funit_animals_counts_are_the_official_ones(make_cfg):
-    """NVlabs/FUNIT funit_animals.yaml, 119 classes (research/reference_perf.md): G 29,866,435, D 54,252,599."""
+    """NVlabs/FUNIT funit_animals.yaml, 119 classes (research/reference_perf.md): G 29,866,435,
+    D 54,252,599."""
     model = on_meta(make_cfg("model=funit", "preset=paper", "data.image_size=128", fast=False))
     assert count(model.G) == 29_866_435 and count(model.D) == 54_252_599
     assert count(model.G_ema) == count(model.G) and not any(p.requires_grad for p in model.G_ema.parameters())

@@ -78,7 +78,8 @@ def test_highway_adain_is_adain_of_the_foreground_under_the_mask_and_of_the_back
 
 
 def test_highway_adain_takes_a_bf16_mask_with_float32_parameters():
-    """Under bf16 autocast (found on a GPU) the mask network's output is bf16, the MLP's [mean | std] float32."""
+    """Under bf16 autocast (found on a GPU) the mask network's output is bf16, the MLP's
+    [mean | std] float32."""
     x, mask = torch.randn(2, 3, 4, 5), torch.rand(2, 1, 4, 5).bfloat16()
     fg, bg = torch.randn(2, 6), torch.randn(2, 6)
     expected = highway_adaptive_instance_norm(x, mask.float(), fg, bg)
@@ -216,8 +217,8 @@ def test_every_generator_term_equals_the_official_update_and_the_total_is_their_
         torch.testing.assert_close(logs[key], expected[key], rtol=1e-4, atol=1e-5, msg=key)
     w = model.weights
     weights = {
-        "gan": w.gan_w, "cls": w.cls_w, "recon_x": 10, "cycle_x": 10, "style_f": 1, "style_b": 1, "content": 1,
-        "mask_min": 1e-4, "mask_sim": 0.1, "mask_smooth": 0.01, "style_reg": 0.5,
+        "gan": w.gan_w, "cls": w.cls_w, "recon_x": 10, "cycle_x": 10, "style_f": 1, "style_b": 1,
+        "content": 1, "mask_min": 1e-4, "mask_sim": 0.1, "mask_smooth": 0.01, "style_reg": 0.5,
     }  # fmt: skip
     torch.testing.assert_close(total, sum(weights[k] * logs[k] for k in logs))
 

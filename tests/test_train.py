@@ -187,7 +187,8 @@ def test_translate_style_options_are_refused_for_a_unimodal_model_and_checked(ma
     with pytest.raises(ConfigError) as error:
         translate_cli.style_options(cyclegan, 3, None, None, 32)
     assert str(error.value) == (
-        "n_styles=3 is not allowed: CycleGAN is unimodal (one translation per input); only multimodal models take styles"
+        "n_styles=3 is not allowed: CycleGAN is unimodal (one translation per input); "
+        "only multimodal models take styles"
     )
     assert translate_cli.style_options(cyclegan, None, None, None, 32) == {}
     munit = build_model(make_cfg("model=munit"))

@@ -353,8 +353,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "runs", nargs="+", help="run directories, or directories holding runs (a multirun dir)"
     )
-    parser.add_argument("--output", help="where to write the table and figure (default: the one directory given if "
-                        "it is not itself a run, else the current directory)")  # fmt: skip
+    parser.add_argument("--output", help="where to write the table and figure (default: the one directory "
+                        "given if it is not itself a run, else the current directory)")  # fmt: skip
     args = parser.parse_args(argv)
     with reporting_errors():
         single = Path(args.runs[0])

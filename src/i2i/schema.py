@@ -273,7 +273,7 @@ def loss_schema(weights: type) -> type:
     for f in fields(weights):
         annotation = hints[f.name]
         if _is_optional(annotation):  # OmegaConf reads Optional[X], not X | None
-            annotation = Optional[next(a for a in typing.get_args(annotation) if a is not type(None))]
+            annotation = Optional[next(a for a in typing.get_args(annotation) if a is not type(None))]  # noqa: UP045 (OmegaConf)
         default = MISSING if f.default is NO_DEFAULT else f.default
         schema_fields.append((f.name, annotation, field(default=default)))
     return make_dataclass(f"{weights.__name__}Config", schema_fields)

@@ -73,15 +73,17 @@ def check_strategy(trainer: pl.Trainer) -> None:
         raise ConfigError(
             "trainer.strategy.start_method",
             "popen",
-            f"a multirun (-m) cannot start {strategy.num_processes} DDP processes by re-running the command line "
-            "(each would run the whole sweep, training different configs on different ranks); use "
-            "trainer=ddp trainer.strategy.start_method=spawn, or one process per rank (hydra/launcher=slurm, torchrun)",
+            f"a multirun (-m) cannot start {strategy.num_processes} DDP processes by re-running the command "
+            "line (each would run the whole sweep, training different configs on different ranks); use "
+            "trainer=ddp trainer.strategy.start_method=spawn, or one process per rank "
+            "(hydra/launcher=slurm, torchrun)",
         )
     if type(strategy) is DDPStrategy and not strategy._ddp_kwargs.get("find_unused_parameters"):
         raise ConfigError(
             "trainer.strategy",
             "ddp",
-            "GAN updates leave networks unused, which plain DDP rejects; use trainer=ddp (i2i's GANDDPStrategy)",
+            "GAN updates leave networks unused, which plain DDP rejects; "
+            "use trainer=ddp (i2i's GANDDPStrategy)",
         )
 
 

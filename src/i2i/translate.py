@@ -93,7 +93,10 @@ def style_options(
     takes_reference_only = isinstance(model, ReferenceTranslator) and set(given) == {"reference"}
     if not isinstance(model, StyleTranslator) and not takes_reference_only:
         key, value = next(iter(given.items()))
-        why = f"{type(model).__name__} is unimodal (one translation per input); only multimodal models take styles"
+        why = (
+            f"{type(model).__name__} is unimodal (one translation per input); "
+            "only multimodal models take styles"
+        )
         raise ConfigError(key, value, why)
     if n_styles is not None and reference is not None:
         raise ConfigError(
@@ -137,7 +140,8 @@ def plan_outputs(
         for name in names(path):
             if name in sources:
                 raise DataError(
-                    f"{sources[name]} and {path} would both be written as {output_dir / name}; rename one of them"
+                    f"{sources[name]} and {path} would both be written as {output_dir / name}; "
+                    "rename one of them"
                 )
             sources[name] = path
             targets[path].append(output_dir / name)
@@ -149,7 +153,8 @@ def plan_outputs(
         raise ConfigError(
             "output_dir",
             str(output_dir),
-            f"it already holds {existing[0].name}{more}; pass overwrite=true to replace them, or choose another folder",
+            f"it already holds {existing[0].name}{more}; pass overwrite=true to replace them, "
+            "or choose another folder",
         )
     return targets
 

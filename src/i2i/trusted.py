@@ -121,5 +121,6 @@ def check_buildable(config: Any, source: object) -> None:
         if isinstance(value, str) and INTERPOLATION in value:
             raise UntrustedConfigError(
                 f"{source}: {key_path}={value!r} is refused: a config read from a file is built without "
-                "interpolations (i2i writes resolved configs; this file was not written by i2i or was altered)"
+                "interpolations (i2i writes resolved configs; this file was not written by i2i "
+                "or was altered)"
             )

@@ -160,8 +160,8 @@ class AttributeFolder:
         for row in self.rows:
             if not (self.root / self.table.files[row]).is_file():
                 raise DataError(
-                    f"{self.table.path} line {self.table.lines[row]} lists {self.table.files[row]}, which is not "
-                    f"in {self.root} (add the image or remove the line)"
+                    f"{self.table.path} line {self.table.lines[row]} lists {self.table.files[row]}, "
+                    f"which is not in {self.root} (add the image or remove the line)"
                 )
 
     def labelled(self, split: str) -> tuple[AttributeImageSource, Tensor]:

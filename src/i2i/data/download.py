@@ -95,8 +95,8 @@ MANUAL: dict[str, str] = {
     ),
     "celeba": (
         "CelebA requires accepting its licence on the CelebA website (Google Drive / Baidu links): download "
-        "img_align_celeba.zip and list_attr_celeba.txt and place them as {root}/celeba/img_align_celeba/*.jpg "
-        "and {root}/celeba/list_attr_celeba.txt"
+        "img_align_celeba.zip and list_attr_celeba.txt and place them as "
+        "{root}/celeba/img_align_celeba/*.jpg and {root}/celeba/list_attr_celeba.txt"
     ),
 }
 
@@ -252,7 +252,8 @@ def safe_extract(
         total, count = total + size, count + 1
         if total > max_bytes or count > max_files:
             raise DataError(
-                f"{archive}: unpacks to more than {max_bytes} bytes or {max_files} files; refusing (archive bomb?)"
+                f"{archive}: unpacks to more than {max_bytes} bytes or {max_files} files; "
+                "refusing (archive bomb?)"
             )
     target.mkdir(parents=True, exist_ok=True)
     root = target.resolve()

@@ -248,7 +248,8 @@ class FewShotDataModule(pl.LightningDataModule):
             raise ConfigError(
                 "data.num_train_classes",
                 num_train_classes,
-                f"the data has {len(self.train_classes)} training classes (the discriminator has one output each)",
+                f"the data has {len(self.train_classes)} training classes "
+                "(the discriminator has one output each)",
             )
         if distinct_classes and len(self.train_classes) < 2:
             raise ConfigError(

@@ -14,8 +14,9 @@ it), so relu5_3 is at 1/8 of the input size.
 The weights are torchvision's `vgg16-397923af.pth` from the torch hub cache
 (`<torch.hub.get_dir()>/checkpoints/`) or the file `loss.vgg_weights_path` names; nothing is
 downloaded. The file's SHA-256 is checked against the published one before it is read (with
-`weights_only=True`); weights of your own need `loss.allow_unpublished_weights=true`. The network is frozen and is not part of the model's state (it never enters a
-checkpoint); it is loaded at the first call, so a model rebuilt for translation does not need it.
+`weights_only=True`); weights of your own need `loss.allow_unpublished_weights=true`. The network
+is frozen and is not part of the model's state (it never enters a checkpoint); it is loaded at the
+first call, so a model rebuilt for translation does not need it.
 """
 
 from pathlib import Path

@@ -62,7 +62,9 @@ def score_color(model: Translator, scenario: Any, n_images: int) -> dict[str, fl
             results[f"mode_coverage_{direction}"] = mode_coverage(styled, masks, *colours).mean().item()
             outputs, masks = styled.flatten(0, 1), masks.repeat_interleave(COVERAGE_STYLES, dim=0)
         else:
-            outputs = translate_in_chunks(lambda x: model.translate(x, direction), images, model.device)
+            outputs = translate_in_chunks(
+                lambda x, direction=direction: model.translate(x, direction), images, model.device
+            )
         results[f"content_iou_{direction}"] = mask_iou(segment_objects(outputs), masks).mean().item()
         results[f"domain_acc_{direction}"] = looks_like_target(outputs, masks, *colours).float().mean().item()
     return results
@@ -77,7 +79,9 @@ def score_geometry(model: Translator, scenario: Any, n_images: int) -> dict[str,
     for direction in DIRECTIONS:
         source, target = SOURCE_TARGET[direction]
         images = scenario.images(source, "test", n_images)
-        outputs = translate_in_chunks(lambda x: model.translate(x, direction), images, model.device)
+        outputs = translate_in_chunks(
+            lambda x, direction=direction: model.translate(x, direction), images, model.device
+        )
         layouts = [scenario.sample(source, "test", i).layout for i in range(n_images)]
         shapes, errors = measure_objects(outputs, layouts)
         results[f"shape_acc_{direction}"] = sum(s == scenario.shapes[target] for s in shapes) / len(shapes)
@@ -100,7 +104,9 @@ def score_local(model: Translator | ReferenceTranslator, scenario: Any, n_images
         if isinstance(model, ReferenceTranslator):
             outputs = translate_in_chunks(model.translate_like, inputs, model.device, reference=exemplars)
         else:
-            outputs = translate_in_chunks(lambda x: model.translate(x, direction), inputs, model.device)
+            outputs = translate_in_chunks(
+                lambda x, direction=direction: model.translate(x, direction), inputs, model.device
+            )
         masks = scenario.masks(source, "test", n_images)
         input_colors = scenario.object_colors(source, "test", n_images)
         exemplar_colors = scenario.object_colors(target, "test", n_images)

@@ -380,7 +380,8 @@ class TranslationModule(pl.LightningModule):
             raise DivergedError(
                 f"iteration {self.iteration}: the run diverged: before the {self._update_name} update's "
                 f"step, the parameter norm of {_networks(params, names)} is {values[-1]:.4g} (largest "
-                f"{names.get(id(largest), '?')}), beyond model.max_parameter_norm={self.max_parameter_norm:g}; "
+                f"{names.get(id(largest), '?')}), beyond "
+                f"model.max_parameter_norm={self.max_parameter_norm:g}; "
                 "lower the learning rate or raise model.max_parameter_norm"
             )
         return True

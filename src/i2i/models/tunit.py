@@ -192,7 +192,8 @@ class TUNIT(TranslationModule):
 
     @torch.inference_mode()
     def cluster(self, x: Tensor) -> Tensor:
-        """The guide's cluster of each image, (B,) indices in [0, K) (the official `cluster_eval` uses the live C)."""
+        """The guide's cluster of each image, (B,) indices in [0, K) (the official `cluster_eval` uses
+        the live C)."""
         _, logits = self.C(x)
         return logits.argmax(dim=1)
 

@@ -335,8 +335,8 @@ class AttributeDiscriminator(nn.Module):
             raise ConfigError(
                 "data.image_size",
                 image_size,
-                f"this discriminator (n_layers={n_layers}) needs a multiple of {2**n_layers} that is at least "
-                f"{2 ** (n_layers + 1)}",
+                f"this discriminator (n_layers={n_layers}) needs a multiple of {2**n_layers} that is "
+                f"at least {2 ** (n_layers + 1)}",
             )
         if num_attributes < 1:
             raise ConfigError("num_attributes", num_attributes, "the attribute head needs an attribute")
