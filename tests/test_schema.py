@@ -7,7 +7,7 @@ from importlib import resources
 
 import pytest
 import torch
-from conftest import compose_config
+from conftest import compose_config, run_cli
 from hydra.errors import ConfigCompositionException
 from hydra.utils import get_class
 from omegaconf import OmegaConf
@@ -20,6 +20,7 @@ from i2i.models.tunit import TUNITLoss
 from i2i.models.ugatit import UGATITLoss
 from i2i.schema import TRAIN_VALUES, ModelSpine, check_config, loss_weight_classes
 from i2i.train import build_model
+from i2i.train import main as train_main
 
 CONF = resources.files("i2i.conf")
 LOSSES = sorted(p.name[: -len(".yaml")] for p in CONF.joinpath("loss").iterdir() if p.name.endswith(".yaml"))
@@ -60,6 +61,21 @@ def test_a_misspelt_key_is_refused_while_composing(override):
         compose_config(["model=cyclegan", override])
     assert isinstance(refused.value.__cause__, (ConfigKeyError, ConfigAttributeError))
     assert override.split("=")[0] in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("override", "nearest"),
+    [("loss.cycle_ww=5", "cycle_w"), ("trainer.max_step=5", "max_steps"), ("model.max_los=1", "max_loss")],
+)
+def test_i2i_train_names_the_nearest_key_of_a_misspelt_one(override, nearest, monkeypatch, capsys):
+    with pytest.raises(SystemExit) as exited:
+        run_cli(train_main, monkeypatch, "model=cyclegan", override)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert exited.value.code == 2 and len(lines) == 1
+    key = override.split("=")[0]
+    # Hydra's own message would suggest appending the key with `+`, which no code would read
+    assert lines[0].startswith(f"error: {key}: no such key") and f"did you mean {nearest}?" in lines[0]
+    assert "+" not in lines[0]
 
 
 @pytest.mark.parametrize("override", ["+loss.cycle_ww=5", "+data.batch_sise=2"])

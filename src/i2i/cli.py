@@ -3,6 +3,7 @@ config schema's refusals while Hydra composes), and the run header. The values t
 building anything are in i2i.schema."""
 
 import argparse
+import difflib
 import errno
 import logging
 import os
@@ -15,7 +16,13 @@ from typing import NoReturn
 
 from hydra.errors import ConfigCompositionException, OverrideParseException
 from omegaconf import DictConfig
-from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException, ValidationError
+from omegaconf.errors import (
+    ConfigAttributeError,
+    ConfigKeyError,
+    MissingMandatoryValue,
+    OmegaConfBaseException,
+    ValidationError,
+)
 
 from i2i.errors import I2IError
 from i2i.schema import EVAL_VALUES, TRAIN_VALUES, TRANSLATE_VALUES, check_config, flatten  # noqa: F401
@@ -85,7 +92,9 @@ def run_hydra_cli(hydra_main: Callable[[], object]) -> None:
         if isinstance(error.__cause__, ValidationError):  # a value of the wrong type for the schema
             cause = error.__cause__
             message = f"{cause.full_key}={cause.value!r} is not allowed: {cause.msg.splitlines()[0]}"
-        elif isinstance(error.__cause__, OmegaConfBaseException):  # e.g. "Key 'x' is not in struct"
+        elif isinstance(error.__cause__, ConfigAttributeError | ConfigKeyError) and _keys_of(error.__cause__):
+            message = _no_such_key(error.__cause__)
+        elif isinstance(error.__cause__, OmegaConfBaseException):
             message += f" ({str(error.__cause__).splitlines()[0]})"
         print(f"error: {' '.join(message.split())}", file=sys.stderr)
         sys.exit(2)
@@ -94,6 +103,23 @@ def run_hydra_cli(hydra_main: Callable[[], object]) -> None:
             del os.environ[HYDRA_FULL_ERROR]
         else:
             os.environ[HYDRA_FULL_ERROR] = previous
+
+
+def _keys_of(error: OmegaConfBaseException) -> list[str]:
+    """The keys of the config node a misspelt key was looked up in (none when unknown)."""
+    parent = error.parent_node
+    keys = list(parent.keys()) if isinstance(parent, DictConfig) else []
+    return [str(key) for key in keys if key != "_target_"]
+
+
+def _no_such_key(error: OmegaConfBaseException) -> str:
+    """A key the config does not have, named with the nearest keys it does have: a misspelling is
+    refused, not appended (Hydra's own message suggests `+key=...`, which adds a key no code reads)."""
+    key, keys = str(error.key), _keys_of(error)
+    group = error.full_key.rpartition(".")[0] or "the config"
+    near = difflib.get_close_matches(key, keys, n=1)
+    hint = f"did you mean {near[0]}? " if near else ""
+    return f"{error.full_key}: no such key in {group}; {hint}its keys: {', '.join(keys)}"
 
 
 class ArgumentParser(argparse.ArgumentParser):
