@@ -159,7 +159,7 @@ def plain_iteration(
     networks, computes its loss, back-propagates and steps; the schedulers step once."""
     carry: dict[str, torch.Tensor] = {}
     for update in model.updates(model.iteration):
-        model._train_only(update.optimizers + update.records)
+        model._train_only(update.optimizers)
         with torch.autocast(DEVICE.type, dtype=autocast, enabled=autocast is not None):
             loss, _ = update.loss(batch, carry)
         for name in update.optimizers:
