@@ -98,11 +98,23 @@ def test_the_schema_fields_carry_their_ranges(override):
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_every_model_takes_the_spine_defaults_from_the_schema_alone(model):
+def test_every_model_takes_the_spine_defaults_from_the_schema_or_its_own_spine_file(model):
+    """A model YAML restates no spine default; a model that needs another value says so, with its
+    measured reason, in conf/spine/<model>.yaml, and that value reaches the composed model."""
     assert not set(SPINE_KEYS) & set(OmegaConf.load(CONF.joinpath("model", f"{model}.yaml")))
-    cfg = compose_config([f"model={model}"])
+    own_file = CONF.joinpath("spine", f"{model}.yaml")
+    own = OmegaConf.to_container(OmegaConf.load(own_file)) if own_file.is_file() else {}
     defaults = ModelSpine()
-    assert {key: cfg.model[key] for key in SPINE_KEYS} == {key: getattr(defaults, key) for key in SPINE_KEYS}
+    assert set(own) <= set(SPINE_KEYS)
+    assert all(value != getattr(defaults, key) for key, value in own.items())
+    cfg = compose_config([f"model={model}"])
+    expected = {key: getattr(defaults, key) for key in SPINE_KEYS} | own
+    assert {key: cfg.model[key] for key in SPINE_KEYS} == expected
+
+
+def test_funit_runs_without_a_loss_bound_and_a_command_line_bound_still_applies():
+    assert compose_config(["model=funit"]).model.max_loss is None
+    assert compose_config(["model=funit", "model.max_loss=1e9"]).model.max_loss == 1e9
 
 
 def test_a_spine_key_is_overridden_from_the_command_line_and_reaches_the_model():

@@ -16,7 +16,9 @@ How each group meets its schema (`schema/<group>/<name>` in the ConfigStore):
   from then on. Merged after, a schema default would replace the YAML's value: only the model spine,
   whose values live nowhere else, has defaults (`ModelSpine`, and `trainer.plugins`: none, as
   Lightning's); the other fields are MISSING and keep the YAML's values. A model YAML therefore
-  sets no spine key (tests/test_schema.py checks it); recipes and the command line do.
+  sets no spine key (tests/test_schema.py checks it); a model whose dynamics need another value states
+  it, with its reason, in `conf/spine/<model>.yaml` (merged after the schema); recipes and the command
+  line override both.
 
 Not covered: the networks, optimizers and schedulers of `model` (a model's own keys, dozens per model
 and renamed as the networks change: typed only by the constructors they reach, their depths and
