@@ -25,7 +25,6 @@ from omegaconf.errors import (
 )
 
 from i2i.errors import I2IError
-from i2i.schema import EVAL_VALUES, TRAIN_VALUES, TRANSLATE_VALUES, check_config, flatten  # noqa: F401
 
 log = logging.getLogger("i2i")
 

@@ -28,8 +28,9 @@ from typing import Any
 
 import yaml
 
-from i2i.cli import ArgumentParser, flatten, reporting_errors
+from i2i.cli import ArgumentParser, reporting_errors
 from i2i.errors import DataError, I2IError
+from i2i.schema import flatten
 from i2i.trusted import check_targets
 
 RUN_FILES = ("run.json", "metrics.json", "image_metrics.json", "eval.json", "csv/metrics.csv")

@@ -27,8 +27,9 @@ from omegaconf import OmegaConf, open_dict
 from torch import Tensor, nn
 
 from i2i.checkpoints import read_checkpoint
-from i2i.cli import TRAIN_VALUES, ArgumentParser, check_config, reporting_errors
+from i2i.cli import ArgumentParser, reporting_errors
 from i2i.errors import CheckpointError, ConfigError
+from i2i.schema import TRAIN_VALUES, check_config
 from i2i.train import build_model
 
 # Official sub-network prefix -> the i2i generator's submodule, per model.

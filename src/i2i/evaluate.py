@@ -31,11 +31,12 @@ from rich.console import Console
 from rich.table import Table
 
 from i2i.checkpoints import load_model
-from i2i.cli import EVAL_VALUES, check_config, reporting_errors, run_hydra_cli, source_commit
+from i2i.cli import reporting_errors, run_hydra_cli, source_commit
 from i2i.data.folder import list_images, read_image
 from i2i.errors import ConfigError, DataError, check_positive
 from i2i.metrics.protocols import Evaluator, feature_set_scores, small_sample_warning
 from i2i.metrics.scoring import check_kind, score_model
+from i2i.schema import EVAL_VALUES, check_config
 from i2i.translate import resolve_device
 
 log = logging.getLogger("i2i")

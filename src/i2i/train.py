@@ -27,8 +27,6 @@ from i2i.callbacks.run import IterationCheckpoint, StopAtIteration
 from i2i.callbacks.schedule import ScheduleHorizon
 from i2i.checkpoints import load_checkpoint, load_weights
 from i2i.cli import (
-    TRAIN_VALUES,
-    check_config,
     print_config,
     reporting_errors,
     run_hydra_cli,
@@ -37,6 +35,7 @@ from i2i.cli import (
 from i2i.errors import CheckpointError, ConfigError, I2IError
 from i2i.loggers import LOGGER_RUNS_KEY, build_loggers, finish, run_choices
 from i2i.run_directory import refuse_replacing_checkpoints, removed_if_refused
+from i2i.schema import TRAIN_VALUES, check_config
 from i2i.sweep import sweep_removed_if_refused
 
 log = logging.getLogger("i2i")

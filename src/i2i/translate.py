@@ -49,11 +49,12 @@ from i2i.abilities import (
     Translator,
 )
 from i2i.checkpoints import load_model
-from i2i.cli import TRANSLATE_VALUES, check_config, reporting_errors, run_hydra_cli
+from i2i.cli import reporting_errors, run_hydra_cli
 from i2i.data.folder import list_images, read_image
 from i2i.errors import ConfigError, DataError, check_choice, check_positive
 from i2i.models.base import TranslationModule
 from i2i.nets.cam import heatmap_rgb
+from i2i.schema import TRANSLATE_VALUES, check_config
 from i2i.types import DIRECTIONS
 
 log = logging.getLogger("i2i")
