@@ -156,7 +156,7 @@ def test_a_file_of_another_architecture_is_refused_naming_the_first_mismatched_k
         convert_cli.main(["cyclegan", *map(str, sources(tmp_path)), str(tmp_path / "out.ckpt")])
     err = capsys.readouterr().err.strip()
     assert exit_info.value.code == 2 and err.startswith("error: ") and "\n" not in err
-    assert re.search(message, err)
+    assert re.search(f"latest_net_G_B.pth: {message}", err)  # the file, then its first key that does not fit
     assert not (tmp_path / "out.ckpt").exists()
 
 

@@ -112,6 +112,15 @@ def test_an_unknown_selection_is_refused_in_one_line(run_dir, monkeypatch, capsy
     assert err.startswith("error: checkpoints='best' is not allowed") and "given, all" in err
 
 
+def test_selecting_checkpoints_of_two_folders_is_refused(tmp_path, monkeypatch, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(eval_cli.main, monkeypatch, f"fake_dir={tmp_path}", f"real_dir={tmp_path}", "checkpoints=all")
+    err = capsys.readouterr().err.strip()
+    assert (
+        exit_info.value.code == 2 and err.startswith("error: checkpoints='all'") and "give ckpt_path" in err
+    )
+
+
 def score(name: str, subset: str, value: float) -> Score:
     return Score(name, subset, value, None, "", 4, "proxy")
 

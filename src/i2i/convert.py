@@ -175,6 +175,14 @@ def convert_generator(
     return converted
 
 
+def in_file(path: Path, function: Callable[..., Any], *arguments: Any) -> Any:
+    """`function(*arguments)`, a CheckpointError it raises prefixed with the file it is about."""
+    try:
+        return function(*arguments)
+    except CheckpointError as error:
+        raise CheckpointError(f"{path}: {error}") from error
+
+
 @dataclass(frozen=True)
 class OfficialFormat:
     """How one official code base saves its generators and where they go in the i2i model."""
@@ -232,7 +240,7 @@ def convert(
             f"model={model}",
             "preset=paper",
             f"data.image_size={image_size}",
-            *official.architecture(states[0]),
+            *in_file(sources[0], official.architecture, states[0]),
         ]
         try:
             cfg = compose("train", overrides=[*shape, *overrides])
@@ -242,9 +250,11 @@ def convert(
         cfg.paths.output_dir = str(output.parent)
     check_config(cfg, TRAIN_VALUES)
     translator = build_model(cfg)
-    for name, state in zip(official.generators, states):
+    # one file per generator (CycleGAN's), or one file holding them all (MUNIT's, UNIT's)
+    files = sources if len(sources) == len(states) else sources * len(states)
+    for name, state, file in zip(official.generators, states, files):
         generator = getattr(translator, name)
-        generator.load_state_dict(convert_generator(official.components, state, generator))
+        generator.load_state_dict(in_file(file, convert_generator, official.components, state, generator))
     converted_from = str(sources[0]) if len(sources) == 1 else [str(path) for path in sources]
     checkpoint: dict[str, Any] = {
         "state_dict": translator.state_dict(),

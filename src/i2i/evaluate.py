@@ -63,12 +63,17 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Score the checkpoint `cfg.ckpt_path` on its (or `cfg.data`'s) test images, or the images of
     `cfg.fake_dir` against those of `cfg.real_dir`; the report."""
     check_config(cfg, EVAL_VALUES)
+    check_choice("checkpoints", cfg.checkpoints, CHECKPOINT_SELECTIONS)
     folders = (cfg.fake_dir, cfg.real_dir)
     if cfg.ckpt_path is not None and any(folders):
         raise ConfigError(
             "ckpt_path", cfg.ckpt_path, "give either ckpt_path or fake_dir and real_dir, not both"
         )
     if any(folders):
+        if cfg.checkpoints != "given":
+            raise ConfigError(
+                "checkpoints", cfg.checkpoints, "selects checkpoints: give ckpt_path, not folders"
+            )
         return evaluate_folders(cfg)
     if cfg.ckpt_path is None:
         raise ConfigError(
@@ -78,7 +83,6 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         )
     if cfg.n_images is not None:
         check_positive("n_images", cfg.n_images)
-    check_choice("checkpoints", cfg.checkpoints, CHECKPOINT_SELECTIONS)
     settings = instantiate(cfg.metrics)
     device = resolve_device(cfg.device)
     given = Path(cfg.ckpt_path)

@@ -25,8 +25,11 @@ papers): pixels / 255, torch's bilinear interpolate to 299 px with align_corners
 centres), then 2x - 1. The two resizes differ at every input size except 299 px: measured mean
 absolute differences of the resized pixels at 256 px are 6.96/255 on uniform noise, 0.75 and
 1.49/255 on two photographs and 0.50/255 on shapes_color images (32.9/255 on noise at 64 px,
-30.5/255 at 512 px). Both run torch-fidelity's port of the TF Inception graph (pytorch-fid's
-`pt_inception` file is its own port of the same graph).
+30.5/255 at 512 px). `metrics.antialias=true` (torchmetrics' antialiased resize, under
+`torch_fidelity`) antialiases only when shrinking: below 299 px it is torch's plain bilinear resize
+(max difference 0.0005/255 at 256 px), so it differs from the default as much as pytorch-fid's does.
+Both protocols run torch-fidelity's port of the TF Inception graph (pytorch-fid's `pt_inception`
+file is its own port of the same graph).
 
 `extractor=proxy` replaces both networks with seeded untrained ones, for machines that cannot get
 the files. Their numbers measure something (identical sets score ~0, different sets > 0) but are
