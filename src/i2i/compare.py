@@ -7,7 +7,10 @@ Reads what a run leaves in its directory, with no logger service: `run.json` (mo
 iterations, wall time, the resolved config; written by i2i-train), `metrics.json` (synthetic
 metrics), `image_metrics.json` (KID/FID/LPIPS of callbacks=image_metrics), `eval.json` (i2i-eval,
 which wins over the callback's values of the same name: it scores the whole test split) and
-`csv/metrics.csv` (curves). Writes `comparison.md`, `comparison.csv` (one row per run: model, data,
+`csv/metrics.csv` (curves). An eval.json of `i2i-eval checkpoints=all` adds, beside each FID/KID
+column of the last checkpoint (`fid_AtoB`), the best over the run's kept checkpoints (`fid_AtoB_best`,
+selected on the test set, as CUT, UNSB and DCLGAN report) and its iteration (`fid_AtoB_best_iteration`).
+Writes `comparison.md`, `comparison.csv` (one row per run: model, data,
 the hyper-parameters that differ between the runs, final metrics, iterations, wall time) and
 `comparison_curves.png` (a line per run, labelled by those hyper-parameters, e.g. `cycle_w=5`); a run
 without curves gets one line on stderr saying why. The notebook notebooks/compare_runs.ipynb uses
@@ -154,6 +157,10 @@ def load_run(path: str | Path, name: str | None = None) -> Run:
         with _reading(path / file):
             for row in report.get("scores", []):
                 metrics[row["metric"]] = row["value"]
+    with _reading(path / "eval.json"):
+        for row in reports["eval.json"].get("best", []):
+            metrics[f"{row['metric']}_best"] = row["value"]
+            metrics[f"{row['metric']}_best_iteration"] = row["iteration"]
     curves: dict[str, list[tuple[int, float]]] = {}
     with _reading(path / "image_metrics.json"):  # its history is there with any logger, also without CSV
         for entry in reports["image_metrics.json"].get("history", []):

@@ -1,21 +1,29 @@
-"""`i2i-convert`: import an official MUNIT or UNIT generator checkpoint as an i2i checkpoint.
+"""`i2i-convert`: import official pretrained generators (MUNIT, UNIT, CycleGAN) as an i2i checkpoint.
 
     i2i-convert munit gen_01000000.pt munit_edges2shoes.ckpt --image-size 256
+    i2i-convert cyclegan latest_net_G_A.pth latest_net_G_B.pth horse2zebra.ckpt
     i2i-translate ckpt_path=munit_edges2shoes.ckpt input_dir=edges output_dir=out n_styles=5
 
 The official trainers (`NVlabs/MUNIT`, `mingyuliutw/UNIT`: `trainer.py save`) write the two
 generators as `{'a': gen_a.state_dict(), 'b': gen_b.state_dict()}` (`AdaINGen` for MUNIT, `VAEGen`
-for UNIT); the file is read with `weights_only=True`. The architecture (width, depths, style and
-MLP sizes) is read off the tensor shapes, the i2i model is composed from conf/ at the paper preset
-with those values, and each official layer is matched with the i2i layer at the same place in the
-forward pass, its shapes checked. The norms' running statistics in the file (dummy buffers of the
-official AdaIN, and those PyTorch 0.3 kept for instance norm) carry no weights and are dropped.
-The discriminators are not in the file: the converted checkpoint keeps them at their
-initialisation, so it serves translation, not the continuation of training.
+for UNIT); the CycleGAN code (`junyanz/pytorch-CycleGAN-and-pix2pix`: `save_networks`) writes each
+generator's state dict to its own file, `latest_net_G_A.pth` (A to B) and `latest_net_G_B.pth`
+(B to A), `ResnetGenerator` as `model.<index in its nn.Sequential>.*`. Every file is read with
+`weights_only=True`. The architecture (widths, depths, style and MLP sizes) is read off the tensor
+shapes, the i2i model is composed from conf/ at the paper preset with those values, and each
+official layer is matched with the i2i layer at the same place in the forward pass, its shapes
+checked: a file of another architecture is refused in one line naming its first key that does not
+fit. The norms' running statistics in the file (dummy buffers of the official AdaIN, and those
+PyTorch 0.3 kept for instance norm) carry no weights and are dropped, as the CycleGAN code drops
+them when it loads such a file. The discriminators are not in the files: the converted checkpoint
+keeps them at their initialisation, so it serves translation and evaluation, not the continuation
+of training. Each code base is one entry of `FORMATS`.
 """
 
+import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +40,14 @@ from i2i.errors import CheckpointError, ConfigError
 from i2i.schema import TRAIN_VALUES, check_config
 from i2i.train import build_model
 
-# Official sub-network prefix -> the i2i generator's submodule, per model.
-COMPONENTS = {
-    "munit": {"enc_style": "style_encoder", "enc_content": "content_encoder", "dec": "decoder", "mlp": "mlp"},
-    "unit": {"enc": "encoder", "dec": "decoder"},
-}
 STATISTICS = ("running_mean", "running_var", "num_batches_tracked")
 # Within an official Conv2dBlock/LinearBlock the norm is registered before the conv, but runs after.
 RUN_ORDER = {"conv": 0, "fc": 0, "norm": 1}
+
+
+def without_statistics(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """`state` without the norms' running statistics."""
+    return {k: v for k, v in state.items() if k.rsplit(".", 1)[-1] not in STATISTICS}
 
 
 def load_official(path: Path) -> dict[str, dict[str, Tensor]]:
@@ -49,10 +57,27 @@ def load_official(path: Path) -> dict[str, dict[str, Tensor]]:
         raise CheckpointError(
             f"{path} is not an official generator checkpoint (gen_*.pt: a dict with keys 'a', 'b')"
         )
-    return {
-        domain: {k: v for k, v in state.items() if k.rsplit(".", 1)[-1] not in STATISTICS}
-        for domain, state in checkpoint.items()
-    }
+    return {domain: without_statistics(state) for domain, state in checkpoint.items()}
+
+
+def read_generator_pair(paths: Sequence[Path]) -> list[dict[str, Tensor]]:
+    """The generators of domain a and b in one official MUNIT/UNIT `gen_*.pt`."""
+    states = load_official(paths[0])
+    return [states["a"], states["b"]]
+
+
+def read_state_dicts(paths: Sequence[Path]) -> list[dict[str, Tensor]]:
+    """One generator state dict per file (the CycleGAN code's `latest_net_G_*.pth`), without the
+    norms' statistics."""
+    states = []
+    for path in paths:
+        state = read_checkpoint(path)
+        if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
+            raise CheckpointError(
+                f"{path} is not a generator state dict (a dict of tensors, as latest_net_G_A.pth)"
+            )
+        states.append(without_statistics(state))
+    return states
 
 
 def _numbers(pattern: str, keys: Iterable[str]) -> list[int]:
@@ -89,6 +114,26 @@ def architecture(model: str, state: dict[str, Tensor]) -> list[str]:
     return overrides
 
 
+def resnet_architecture(state: dict[str, Tensor]) -> list[str]:
+    """Config overrides that give i2i's ResnetGenerator the official one's width (ngf), number of
+    residual blocks and of down-/up-samplings: the stem conv is `model.1`, each residual block has
+    a `conv_block`, and the convs between stem and output are the down- and the up-sampling ones."""
+    first = state.get("model.1.weight")
+    if first is None or first.dim() != 4:
+        raise CheckpointError("not an official ResnetGenerator: no 4-d model.1.weight (its first conv)")
+    if first.shape[1] != 3:
+        raise CheckpointError(
+            f"the generator takes {first.shape[1]}-channel images; i2i translates RGB images"
+        )
+    blocks = _numbers(r"model\.(\d+)\.conv_block\.\d+\.weight", state)
+    convs = _numbers(r"model\.(\d+)\.weight", state)
+    return [
+        f"model.generator.ngf={first.shape[0]}",
+        f"model.generator.n_blocks={len(blocks)}",
+        f"model.generator.n_downsampling={max(0, (len(convs) - 2) // 2)}",
+    ]
+
+
 def _run_order(layer: str) -> tuple[tuple[int, int | str], ...]:
     """Sort key of an official layer path: numbered children in order, a conv before its norm."""
     return tuple(
@@ -96,18 +141,21 @@ def _run_order(layer: str) -> tuple[tuple[int, int | str], ...]:
     )
 
 
-def convert_generator(model: str, state: dict[str, Tensor], generator: nn.Module) -> dict[str, Tensor]:
-    """The official generator `state` as a state dict of the i2i `generator`, matched layer by layer."""
+def convert_generator(
+    components: dict[str, str], state: dict[str, Tensor], generator: nn.Module
+) -> dict[str, Tensor]:
+    """The official generator `state` as a state dict of the i2i `generator`, matched layer by layer
+    within each of the `components` (official sub-network prefix -> the i2i generator's submodule).
+    Layers are compared in order, so a file of another architecture is refused at its first layer
+    whose tensors do not fit; with every compared layer fitting, a difference in the number of
+    layers is refused after."""
     converted, used = {}, set()
-    for official, ours in COMPONENTS[model].items():
+    for official, ours in components.items():
         layers = sorted({k.rsplit(".", 1)[0] for k in state if k.startswith(official + ".")}, key=_run_order)
         network = getattr(generator, ours)
         targets = [
             n for n, m in network.named_modules() if next(m.parameters(recurse=False), None) is not None
         ]
-        if len(layers) != len(targets):
-            counts = f"{len(layers)} layers in the official generator, {len(targets)} in i2i's"
-            raise CheckpointError(f"{official}: {counts}")
         for layer, target in zip(layers, targets):
             for name, param in network.get_submodule(target).named_parameters(recurse=False):
                 source = state.get(f"{layer}.{name}")
@@ -118,6 +166,9 @@ def convert_generator(model: str, state: dict[str, Tensor], generator: nn.Module
                     )
                 converted[f"{ours}.{target}.{name}"] = source
                 used.add(f"{layer}.{name}")
+        if len(layers) != len(targets):
+            counts = f"{len(layers)} layers in the official generator, {len(targets)} in i2i's"
+            raise CheckpointError(f"{official}: {counts}")
     if set(state) - used:
         raise CheckpointError(
             f"keys of no i2i layer in the official generator: {sorted(set(state) - used)[:3]}"
@@ -125,16 +176,72 @@ def convert_generator(model: str, state: dict[str, Tensor], generator: nn.Module
     return converted
 
 
-def convert(model: str, source: Path, output: Path, image_size: int, overrides: list[str]) -> Path:
-    """Write the i2i checkpoint of an official generator file; returns its path."""
-    states = load_official(source)
+def in_file(path: Path, function: Callable[..., Any], *arguments: Any) -> Any:
+    """`function(*arguments)`, a CheckpointError it raises prefixed with the file it is about."""
+    try:
+        return function(*arguments)
+    except CheckpointError as error:
+        raise CheckpointError(f"{path}: {error}") from error
+
+
+@dataclass(frozen=True)
+class OfficialFormat:
+    """How one official code base saves its generators and where they go in the i2i model."""
+
+    files: tuple[str, ...]  # the official files the command takes, in order (names for the help)
+    generators: tuple[str, ...]  # the i2i model's generator attributes, in the order `read` returns them
+    read: Callable[[Sequence[Path]], list[dict[str, Tensor]]]  # the files -> a state dict per generator
+    architecture: Callable[[dict[str, Tensor]], list[str]]  # a state dict -> config overrides
+    components: dict[str, str]  # official sub-network prefix -> the i2i generator's submodule
+
+
+FORMATS = {
+    "munit": OfficialFormat(
+        files=("gen_<iterations>.pt",),
+        generators=("G_a", "G_b"),
+        read=read_generator_pair,
+        architecture=functools.partial(architecture, "munit"),
+        components={
+            "enc_style": "style_encoder",
+            "enc_content": "content_encoder",
+            "dec": "decoder",
+            "mlp": "mlp",
+        },
+    ),
+    "unit": OfficialFormat(
+        files=("gen_<iterations>.pt",),
+        generators=("G_a", "G_b"),
+        read=read_generator_pair,
+        architecture=functools.partial(architecture, "unit"),
+        components={"enc": "encoder", "dec": "decoder"},
+    ),
+    "cyclegan": OfficialFormat(
+        files=("latest_net_G_A.pth", "latest_net_G_B.pth"),
+        generators=("G_ab", "G_ba"),
+        read=read_state_dicts,
+        architecture=resnet_architecture,
+        components={"model": "model"},
+    ),
+}
+
+
+def convert(
+    model: str, source: Path | Sequence[Path], output: Path, image_size: int, overrides: list[str]
+) -> Path:
+    """Write the i2i checkpoint of the official generator file(s) `source` (one path, or one per
+    file of `FORMATS[model].files`, in that order); returns its path."""
+    official = FORMATS[model]
+    sources = [source] if isinstance(source, Path) else list(source)
+    if len(sources) != len(official.files):
+        raise ConfigError("source", " ".join(map(str, sources)), f"{model} takes {' '.join(official.files)}")
+    states = official.read(sources)
     GlobalHydra.instance().clear()
     with initialize_config_module(version_base="1.3", config_module="i2i.conf"):
         shape = [
             f"model={model}",
             "preset=paper",
             f"data.image_size={image_size}",
-            *architecture(model, states["a"]),
+            *in_file(sources[0], official.architecture, states[0]),
         ]
         try:
             cfg = compose("train", overrides=[*shape, *overrides])
@@ -144,12 +251,16 @@ def convert(model: str, source: Path, output: Path, image_size: int, overrides: 
         cfg.paths.output_dir = str(output.parent)
     check_config(cfg, TRAIN_VALUES)
     translator = build_model(cfg)
-    for domain, generator in (("a", translator.G_a), ("b", translator.G_b)):
-        generator.load_state_dict(convert_generator(model, states[domain], generator))
+    # one file per generator (CycleGAN's), or one file holding them all (MUNIT's, UNIT's)
+    files = sources if len(sources) == len(states) else sources * len(states)
+    for name, state, file in zip(official.generators, states, files):
+        generator = getattr(translator, name)
+        generator.load_state_dict(in_file(file, convert_generator, official.components, state, generator))
+    converted_from = str(sources[0]) if len(sources) == 1 else [str(path) for path in sources]
     checkpoint: dict[str, Any] = {
         "state_dict": translator.state_dict(),
         "hyper_parameters": OmegaConf.to_container(cfg, resolve=True),
-        "i2i": {"iteration": 0, "converted_from": str(source)},
+        "i2i": {"iteration": 0, "converted_from": converted_from},
     }
     output.parent.mkdir(parents=True, exist_ok=True)
     torch.save(checkpoint, output)
@@ -159,20 +270,24 @@ def convert(model: str, source: Path, output: Path, image_size: int, overrides: 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point of `i2i-convert`."""
     parser = ArgumentParser(prog="i2i-convert", description=__doc__.splitlines()[0])
+    parser.add_argument("model", choices=sorted(FORMATS), help="the official code base the files come from")
+    files = "; ".join(f"{name}: {' '.join(f.files)}" for name, f in FORMATS.items())
     parser.add_argument(
-        "model", choices=sorted(COMPONENTS), help="the official code base the file comes from"
-    )
-    parser.add_argument("source", type=Path, help="the official generator checkpoint, gen_<iterations>.pt")
-    parser.add_argument(
-        "output", type=Path, help="the i2i checkpoint to write (for i2i-translate ckpt_path=)"
+        "paths",
+        nargs="+",
+        help=f"the official generator file(s) ({files}), then the i2i checkpoint to write (for "
+        "i2i-translate ckpt_path=), then any further config overrides, e.g. data.image_size=512",
     )
     parser.add_argument(
         "--image-size", type=int, default=256, help="the size the model was trained at (default 256)"
     )
-    parser.add_argument("overrides", nargs="*", help="further config overrides, e.g. data.image_size=512")
     args = parser.parse_intermixed_args(argv)
+    count = len(FORMATS[args.model].files)
+    if len(args.paths) < count + 1:
+        parser.error(f"{args.model} takes {' '.join(FORMATS[args.model].files)} and the checkpoint to write")
+    sources, output, overrides = args.paths[:count], args.paths[count], args.paths[count + 1 :]
     with reporting_errors():
-        written = convert(args.model, args.source, args.output, args.image_size, args.overrides)
+        written = convert(args.model, [Path(p) for p in sources], Path(output), args.image_size, overrides)
         print(f"wrote {written}")
 
 

@@ -173,6 +173,7 @@ class EvalConfig:
     n_images: int | None = checked("positive integer")
     seed: int = checked("seed")
     device: str = MISSING
+    checkpoints: str = MISSING  # given | all (i2i.evaluate.CHECKPOINT_SELECTIONS)
 
 
 R = ValueRule

@@ -16,6 +16,21 @@ with `weights_only=False`) nor torchvision's hub loader ever opens a file. A fil
 (your own weights, the random stand-ins of the tests) is used only with
 `metrics.allow_unpublished_weights=true`, still as plain tensors: a pickle cannot run either way.
 
+How images reach Inception's 299 px input is the FID protocol's other half (`metrics.protocol`):
+`torch_fidelity` (the default) resizes as torch-fidelity and torchmetrics do, with TensorFlow 1.x's
+bilinear resize (no half-pixel offset: source = output x in/out) and scales (x - 128) / 128, the
+preprocessing of the TF FID code and of FIDs computed with torch-fidelity/torchmetrics;
+`pytorch_fid` reproduces pytorch-fid (`mseitzer/pytorch-fid`, the FID of CUT, UNSB and DCLGAN's
+papers): pixels / 255, torch's bilinear interpolate to 299 px with align_corners=False (half-pixel
+centres), then 2x - 1. The two resizes differ at every input size except 299 px: measured mean
+absolute differences of the resized pixels at 256 px are 6.96/255 on uniform noise, 0.75 and
+1.49/255 on two photographs and 0.50/255 on shapes_color images (32.9/255 on noise at 64 px,
+30.5/255 at 512 px). `metrics.antialias=true` (torchmetrics' antialiased resize, under
+`torch_fidelity`) antialiases only when shrinking: below 299 px it is torch's plain bilinear resize
+(max difference 0.0005/255 at 256 px), so it differs from the default as much as pytorch-fid's does.
+Both protocols run torch-fidelity's port of the TF Inception graph (pytorch-fid's `pt_inception`
+file is its own port of the same graph).
+
 `extractor=proxy` replaces both networks with seeded untrained ones, for machines that cannot get
 the files. Their numbers measure something (identical sets score ~0, different sets > 0) but are
 not KID/FID/LPIPS; every score computed with them carries the `_proxy` suffix.
@@ -58,6 +73,15 @@ LPIPS_HEAD_SHA256 = {
 }
 UNPUBLISHED_KEY = "metrics.allow_unpublished_weights"
 EXTRACTORS = ("inception", "proxy")
+#: `metrics.protocol`: the input pipeline of the FID/KID Inception, named after the code it reproduces
+PROTOCOLS = ("torch_fidelity", "pytorch_fid")
+INCEPTION_SIZE = 299
+# torch-fidelity's Inception after its input scaling, up to the 2048-d pool_3 features
+INCEPTION_LAYERS = (
+    "Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "MaxPool_1", "Conv2d_3b_1x1", "Conv2d_4a_3x3",
+    "MaxPool_2", "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d",
+    "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c", "AvgPool",
+)  # fmt: skip
 PROXY_SEED = 0
 
 
@@ -136,14 +160,22 @@ class Extractor:
 
 
 def build_extractor(
-    kind: str, weights: str | None, allow_download: bool, antialias: bool, allow_unpublished: bool
+    kind: str,
+    weights: str | None,
+    allow_download: bool,
+    antialias: bool,
+    allow_unpublished: bool,
+    protocol: str = "torch_fidelity",
 ) -> Extractor:
     """The FID/KID feature extractor `kind` ("inception" or "proxy").
 
-    `antialias=False` resizes to 299 px with torch-fidelity's TensorFlow-1.x-compatible bilinear
-    interpolation, the resize of the published TF/torch-fidelity FIDs; True is torchmetrics'
-    default antialiased resize (the two differ only when images are larger than 299 px). The
-    weights file is verified and read by `read_weights` (`allow_unpublished`: see there).
+    `protocol` (one of PROTOCOLS, see the module docstring) chooses how images are resized to
+    299 px and scaled. Under `torch_fidelity`, `antialias=False` resizes with torch-fidelity's
+    TensorFlow-1.x-compatible bilinear interpolation, the resize of the published TF/torch-fidelity
+    FIDs, and True with torchmetrics' default antialiased bilinear resize; the resizes differ at
+    every input size but 299 px (measured in the module docstring). `pytorch_fid` has its own
+    resize and takes no `antialias`. The proxy network has its own fixed resize. The weights file
+    is verified and read by `read_weights` (`allow_unpublished`: see there).
     """
     if kind == "proxy":
         return Extractor(ProxyFeatures(seed=PROXY_SEED), ProxyFeatures.num_features, "proxy", None, None)
@@ -164,7 +196,42 @@ def build_extractor(
             feature_extractor_weights_path=None,
             antialias=antialias,
         )
+    if protocol == "pytorch_fid":
+        return Extractor(
+            PytorchFIDInput(network),
+            INCEPTION_FEATURES,
+            "inception-v3-compat (pytorch-fid input)",
+            path,
+            digest,
+        )
     return Extractor(network, INCEPTION_FEATURES, "inception-v3-compat", path, digest)
+
+
+def resize_description(protocol: str, antialias: bool) -> str:
+    """How the `protocol` brings images to Inception's input, for the record beside each score."""
+    if protocol == "pytorch_fid":
+        return "pytorch-fid input: x / 255, torch bilinear to 299 px (align_corners=False), 2x - 1"
+    if antialias:
+        return "torchmetrics' antialiased bilinear resize to 299 px, (x - 128) / 128"
+    return "torch-fidelity's TF1-compatible bilinear resize to 299 px, (x - 128) / 128"
+
+
+class PytorchFIDInput(nn.Module):
+    """pytorch-fid's input pipeline in front of torch-fidelity's Inception: uint8 images to [0, 1]
+    (pytorch-fid reads files with `ToTensor`), `F.interpolate` to 299 px (bilinear, align_corners
+    False), 2x - 1, then the Inception layers (`INCEPTION_LAYERS`) to the pool_3 features."""
+
+    def __init__(self, inception: nn.Module) -> None:
+        super().__init__()
+        self.inception = inception
+
+    def forward(self, images: Tensor) -> Tensor:
+        x = images.float() / 255
+        x = F.interpolate(x, size=(INCEPTION_SIZE, INCEPTION_SIZE), mode="bilinear", align_corners=False)
+        x = 2 * x - 1
+        for name in INCEPTION_LAYERS:
+            x = getattr(self.inception, name)(x)
+        return torch.flatten(x, 1)
 
 
 class ProxyFeatures(nn.Module):

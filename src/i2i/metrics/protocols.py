@@ -13,6 +13,9 @@ number (`Score.protocol`), because published numbers differ exactly in these cho
 - Subset size follows clean-fid: min(metrics.kid_max_subset_size, #real, #fake); subsets are drawn
   from a fixed seed, so a score is reproducible and equal under DDP and in one process.
 - FID per direction (UNIT/MUNIT, CUT): translations of the test inputs vs the target test images.
+- The Inception input (`metrics.protocol`): torch-fidelity's TF1-compatible resize (torchmetrics'
+  and torch-fidelity's FIDs) or pytorch-fid's torch bilinear resize (CUT's FIDs); they differ at
+  every image size but 299 px (metrics/extractors.py), so each score's protocol names its resize.
 - LPIPS diversity (MUNIT, after BicycleGAN): for N test inputs, M outputs with random styles each;
   the mean LPIPS over the M(M-1)/2 output pairs of every input. Multimodal models only.
 - Per-class (FUNIT's mFID; TUNIT's mFID over ground-truth domains; LOMIT per attribute vector):
@@ -38,10 +41,12 @@ from i2i.errors import ConfigError, check_choice, check_positive
 from i2i.metrics.extractors import (
     EXTRACTORS,
     LPIPS_BACKBONE_FILES,
+    PROTOCOLS,
     Extractor,
     LPIPSNetwork,
     build_extractor,
     build_lpips,
+    resize_description,
 )
 from i2i.types import DIRECTIONS, SOURCE_TARGET
 
@@ -69,10 +74,19 @@ class MetricSettings:
     lpips_inputs: int
     lpips_styles: int
     batch_size: int
+    # a default, as the YAML's: metrics configs stored in runs before the key existed read as computed
+    protocol: str = "torch_fidelity"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "names", tuple(self.names))
         check_choice("metrics.extractor", self.extractor, EXTRACTORS)
+        check_choice("metrics.protocol", self.protocol, PROTOCOLS)
+        if self.protocol == "pytorch_fid" and self.antialias:
+            raise ConfigError(
+                "metrics.antialias",
+                self.antialias,
+                "metrics.protocol=pytorch_fid resizes as pytorch-fid does: leave antialias=false",
+            )
         check_choice("metrics.lpips_net", self.lpips_net, LPIPS_BACKBONE_FILES)
         check_choice("metrics.kid_variant", self.kid_variant, KID_VARIANTS)
         for name in self.names:
@@ -230,6 +244,8 @@ def _protocol(
         "mean_kid": f"U-GAT-IT mean_KID (0.02 KID(target) + 0.98 KID(source)) / 2, each KID {kid}; "
         f"{n_fake} translations vs {n_real} real images of {where} and the inputs' domain",
     }
+    if settings.extractor == "inception":
+        return f"{texts[name]}; {resize_description(settings.protocol, settings.antialias)}"
     return texts[name]
 
 
@@ -273,7 +289,12 @@ class Evaluator:
         s = self.settings
         if self.extractor is None and {"kid", "fid"} & set(s.names):
             self.extractor = build_extractor(
-                s.extractor, s.inception_weights, s.allow_download, s.antialias, s.allow_unpublished_weights
+                s.extractor,
+                s.inception_weights,
+                s.allow_download,
+                s.antialias,
+                s.allow_unpublished_weights,
+                s.protocol,
             )
         if self.extractor is not None:
             self.extractor.network.to(self.device)
