@@ -412,6 +412,13 @@ CASES = [
         lambda t: pickled(t, "obj.pt"),
     ),
     Case("convert-not-official", "convert", ["munit", "{ckpt}", "{tmp}/out.ckpt"], "last.ckpt"),
+    Case(
+        "convert-output-exists",
+        "convert",
+        ["munit", "{ckpt}", "{tmp}/mine.ckpt"],
+        "mine.ckpt",
+        write_file("mine.ckpt", b"an earlier checkpoint"),
+    ),  # fmt: skip
     # i2i-data
     Case("data-no-command", "data", [], "command"),
     Case("data-unknown-set", "data", ["download", "horse2zebrra"], "horse2zebrra"),

@@ -229,7 +229,9 @@ def convert(
     model: str, source: Path | Sequence[Path], output: Path, image_size: int, overrides: list[str]
 ) -> Path:
     """Write the i2i checkpoint of the official generator file(s) `source` (one path, or one per
-    file of `FORMATS[model].files`, in that order); returns its path."""
+    file of `FORMATS[model].files`, in that order) to the new file `output`; returns its path."""
+    if output.exists():
+        raise ConfigError("output", output, "exists; i2i-convert writes a new file: choose another path")
     official = FORMATS[model]
     sources = [source] if isinstance(source, Path) else list(source)
     if len(sources) != len(official.files):
