@@ -134,7 +134,9 @@ def train_official(checkout: Path, overrides: list[str], seed: int = 0) -> dict:
     official.eval()
     scenario = datamodule.scenario
     generators = (("live", official.model.gen), ("average", official.model.gen_test))
-    metrics = {name: score_scenario(scenario, OfficialTranslator(g), scenario.num_test) for name, g in generators}
+    metrics = {
+        name: score_scenario(scenario, OfficialTranslator(g), scenario.num_test) for name, g in generators
+    }
     one_shot = {name: score_one_shot(scenario, OfficialTranslator(g)) for name, g in generators}
     return {
         "model": "funit",

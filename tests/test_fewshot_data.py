@@ -16,10 +16,11 @@ from i2i.data.synthetic.shapes import render
 from i2i.errors import ConfigError, DataError
 from i2i.metrics.fewshot import per_class_generations
 
-
 TONE_RANGES = ([0.65, 0.9], [0.85, 1.0], [0.4, 0.6], [0.25, 0.4])  # conf/data/shapes_fewshot.yaml
 SPACE = dict(grid=10, grid_jitter=0.2, unseen_stride=2, margin=0.04, hue_jitter=0.01, tone_jitter=0.03)
-SPACE |= dict(zip(("object_saturation", "object_value", "background_saturation", "background_value"), TONE_RANGES))
+SPACE |= dict(
+    zip(("object_saturation", "object_value", "background_saturation", "background_value"), TONE_RANGES)
+)
 
 
 def scenario(**kwargs) -> ShapesFewShot:
@@ -244,7 +245,9 @@ class Oracle:
             name, image = content_of(self.domains, self.next)
             obj, background = self.domains.class_colors(self.target(self.next))
             layout = self.domains.sample(name, "test", image).layout
-            ideal = render(np.random.default_rng(0), self.domains.image_size, layout, background, (obj,) * len(layout))
+            ideal = render(
+                np.random.default_rng(0), self.domains.image_size, layout, background, (obj,) * len(layout)
+            )
             outputs.append(torch.from_numpy(ideal.image).permute(2, 0, 1) * 2 - 1)
             self.next += 1
         return torch.stack(outputs)

@@ -352,7 +352,9 @@ def save_png(image: torch.Tensor, path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_translate_to_an_unseen_shapes_fewshot_class_from_its_exported_examples(make_cfg, tmp_path, monkeypatch):
+def test_translate_to_an_unseen_shapes_fewshot_class_from_its_exported_examples(
+    make_cfg, tmp_path, monkeypatch
+):
     _, objects = train(make_cfg("model=funit", *FEWSHOT, "trainer.max_steps=1"))
     scenario = objects["datamodule"].scenario
     unseen = scenario.classes("test")[3]
@@ -372,7 +374,9 @@ def test_translate_to_an_unseen_shapes_fewshot_class_from_its_exported_examples(
     with torch.no_grad():
         expected = (model.translate_to_class(content, shots).clamp(-1, 1) + 1) / 2 * 255
     for index in range(3):
-        written = torch.from_numpy(np.asarray(Image.open(tmp_path / "out" / f"{index}.png"), dtype=np.float32))
+        written = torch.from_numpy(
+            np.asarray(Image.open(tmp_path / "out" / f"{index}.png"), dtype=np.float32)
+        )
         assert (written.permute(2, 0, 1) - expected[index]).abs().max() <= 1.0
 
 

@@ -79,7 +79,11 @@ class ShapesFewShot(SyntheticScenario):
         check_positive("data.domains.shots", shots)
         check_integer("data.domains.grid", grid, 2)
         check_integer("data.domains.unseen_stride", unseen_stride, 1, grid)
-        for key, value in (("grid_jitter", grid_jitter), ("hue_jitter", hue_jitter), ("tone_jitter", tone_jitter)):
+        for key, value in (
+            ("grid_jitter", grid_jitter),
+            ("hue_jitter", hue_jitter),
+            ("tone_jitter", tone_jitter),
+        ):
             check_non_negative(f"data.domains.{key}", value)
         check_positive("data.domains.margin", margin)
         tones = {
@@ -90,7 +94,9 @@ class ShapesFewShot(SyntheticScenario):
         }
         for key, (low, high) in tones.items():
             if not 0 <= low <= high <= 1:
-                raise ConfigError(f"data.domains.{key}", [low, high], "must be a range [low, high] inside [0, 1]")
+                raise ConfigError(
+                    f"data.domains.{key}", [low, high], "must be a range [low, high] inside [0, 1]"
+                )
         if min(object_value) <= max(background_value):
             raise ConfigError(
                 "data.domains.object_value",
@@ -119,7 +125,9 @@ class ShapesFewShot(SyntheticScenario):
             f"train_{i:0{width}d}": (((row + dy) / grid) % 1.0, ((column + dx) / grid) % 1.0)
             for i, ((row, column), (dy, dx)) in enumerate(zip(cells, moves))
         }
-        corners = [(row + 0.5, column + 0.5) for row in range(0, grid, stride) for column in range(0, grid, stride)]
+        corners = [
+            (row + 0.5, column + 0.5) for row in range(0, grid, stride) for column in range(0, grid, stride)
+        ]
         width = len(str(len(corners) - 1))
         hues |= {f"unseen_{i:0{width}d}": (r / grid, c / grid) for i, (r, c) in enumerate(corners)}
         return hues
@@ -196,4 +204,3 @@ class ShapesFewShot(SyntheticScenario):
         train = np.array([self.hues[name] for name in self.classes("train")])
         unseen = np.array([self.hues[name] for name in self.classes("test")])
         return float(hue_distance(unseen[:, None], train[None]).min())
-
