@@ -35,7 +35,7 @@ from i2i.data.synthetic.base import SPLITS, SyntheticScenario
 from i2i.data.synthetic.shapes import RGB, Rendered, render, rng_for, sample_layout
 from i2i.errors import ConfigError, check_integer, check_non_negative, check_positive
 
-CLASS_SPACE_KEY = 2026  # seeds the training classes' grid jitter, independent of `seed`
+CLASS_SPACE_KEY = 2026  # seeds the class points (grid jitter, tones), independent of `seed`
 Range = Sequence[float]  # [low, high]
 
 
@@ -51,7 +51,7 @@ def hsv(hue: float, saturation: float, value: float) -> RGB:
 
 
 class ShapesFewShot(SyntheticScenario):
-    """`grid`^2 training classes and (grid / unseen_stride)^2 unseen ones; see the module docstring.
+    """`grid`^2 training classes and ceil(grid / unseen_stride)^2 unseen ones; see the module docstring.
 
     `num_train`/`num_test` are images per class; `shots` is K at evaluation. A class's "test" images
     are the evaluation content images of a training class and the examples of an unseen class. An
