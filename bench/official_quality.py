@@ -9,8 +9,9 @@ sides train networks of the same parameter count (checked, and reported); it tra
 `dis_update` / `gen_update` (RMSprop, R1 10, feature matching, its weight average `gen_test` after
 every generator update, from the first iteration) on the episodes of our datamodule (the recipe's
 batch size, K = 1 shot), for the recipe's number of iterations. Then both of its generators, the
-live one and the average, are scored by the scenario's metrics on the whole test split, as
-`make bench-quality` scores ours. Results: `bench/results/official_quality_funit.json`.
+live one and the average, are scored by the scenario's metrics on the whole test split, at the
+recipe's K and at K = 1, as `make bench-quality` scores ours. Results:
+`bench/results/official_quality_funit.json`.
 """
 
 import argparse
@@ -28,7 +29,7 @@ from omegaconf import DictConfig
 from torch import Tensor, nn
 
 from bench.official import check_checkout, checkout_commit, shim_old_apis
-from bench.quality import RESULTS, compose
+from bench.quality import RESULTS, compose, score_one_shot
 from i2i.callbacks.metrics import score_scenario
 from i2i.cli import source_commit
 from i2i.train import build_model
@@ -132,10 +133,11 @@ def train_official(checkout: Path, overrides: list[str], seed: int = 0) -> dict:
     train_seconds = time.perf_counter() - start
     official.eval()
     scenario = datamodule.scenario
+    generators = (("live", official.model.gen), ("average", official.model.gen_test))
     metrics = {
-        name: score_scenario(scenario, OfficialTranslator(generator), scenario.num_test)
-        for name, generator in (("live", official.model.gen), ("average", official.model.gen_test))
+        name: score_scenario(scenario, OfficialTranslator(g), scenario.num_test) for name, g in generators
     }
+    one_shot = {name: score_one_shot(scenario, OfficialTranslator(g)) for name, g in generators}
     return {
         "model": "funit",
         "recipe": "experiments/quality/funit.yaml",
@@ -143,6 +145,7 @@ def train_official(checkout: Path, overrides: list[str], seed: int = 0) -> dict:
         "iterations": iterations,
         "train_seconds": round(train_seconds, 1),
         "metrics": metrics,
+        "metrics_1_shot": one_shot,
         "parameters": {
             "official_generator": parameter_count(official.model.gen),
             "official_discriminator": parameter_count(official.model.dis),
@@ -174,6 +177,8 @@ def main() -> None:
     path.write_text(json.dumps(report, indent=2) + "\n")
     for generator, metrics in report["metrics"].items():
         print(f"official {generator:8s} " + "  ".join(f"{k} {v:.3f}" for k, v in metrics.items()))
+        one_shot = report["metrics_1_shot"][generator] or {}
+        print(f"  1 shot {generator:8s} " + "  ".join(f"{k} {v:.3f}" for k, v in one_shot.items()))
     print(f"{report['iterations']} iterations in {report['train_seconds'] / 60:.1f} min; report: {path}")
 
 

@@ -5,10 +5,12 @@ import sys
 from dataclasses import asdict
 
 import pytest
+import torch
 from hydra.utils import instantiate
 
-from bench import official, official_quality, speed
+from bench import official, official_quality, quality, speed
 from bench.quality import compose
+from i2i.data.synthetic.color import ShapesColor
 from i2i.train import build_model
 
 
@@ -214,7 +216,7 @@ def test_official_funit_gets_our_recipe_architecture_and_refuses_what_it_cannot_
         "latent_dim": cfg.model.class_encoder.style_dim,
         "n_mlp_blks": cfg.model.mlp.n_blocks,
     }
-    assert config["dis"] == {"nf": 16, "n_res_blks": 10, "num_classes": 12} and config["batch_size"] == 4
+    assert config["dis"] == {"nf": 16, "n_res_blks": 10, "num_classes": 100} and config["batch_size"] == 4
     overrides = ("loss.r1_w=5.0", "data.train_shots=2", "loss.fm_recon_w=0.0", "model.class_encoder.dim=8")
     for override in overrides:
         with pytest.raises(ValueError, match=rf"{override}: the official code can only run with"):
@@ -225,6 +227,23 @@ def test_official_funit_trains_on_our_episodes_and_is_scored_by_our_metrics(fake
     report = official_quality.train_official(fake_funit_checkout, SMALL_FEWSHOT)
     assert report["iterations"] == 3 and sys.modules["trainer"].CALLS == ["dis", "gen"] * 3
     for generator in ("live", "average"):  # the stand-in returns its input: the content, never the class
-        assert report["metrics"][generator]["class_acc"] == 0.0
-        assert report["metrics"][generator]["content_iou"] > 0.95
+        for metrics in (report["metrics"][generator], report["metrics_1_shot"][generator]):  # K = 2, K = 1
+            assert metrics["class_acc"] == 0.0 and metrics["content_iou"] > 0.95
     assert report["parameters"]["official_generator"] == 16 and report["parameters"]["ours_generator"] > 16
+
+
+def test_the_one_shot_column_scores_the_same_episodes_with_their_first_shot():
+    data = instantiate(compose("funit", SMALL_FEWSHOT).data, _convert_="all")
+    shots_seen = []
+
+    class Identity:
+        device = torch.device("cpu")
+
+        def translate_to_class(self, x, class_images):
+            shots_seen.append(class_images.shape[1])
+            return x
+
+    metrics = quality.score_one_shot(data.scenario, Identity())
+    assert set(shots_seen) == {1} and data.scenario.shots == 2  # the recipe's scenario keeps its K
+    assert metrics["class_acc"] == 0.0 and metrics["content_iou"] > 0.95
+    assert quality.score_one_shot(ShapesColor(image_size=32, num_test=2), Identity()) is None  # not few-shot

@@ -157,7 +157,7 @@ RECIPES = {
     "paper/ugatit_selfie2anime_full": ("ugatit", "unpaired", 256, "paper"),
     "paper/ugatit_selfie2anime_light": ("ugatit", "unpaired", 256, "paper"),
     "paper/unit_summer2winter": ("unit", "unpaired", 256, "paper"),
-    "quality/coco_funit": ("coco_funit", "fewshot", 64, "tiny"),
+    "quality/coco_funit": ("coco_funit", "fewshot", 96, "tiny"),
     "quality/cyclegan": ("cyclegan", "unpaired", 64, "tiny"),
     "quality/funit": ("funit", "fewshot", 64, "tiny"),
     "quality/lomit": ("lomit", "attributes", 64, "tiny"),

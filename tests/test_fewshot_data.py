@@ -11,14 +11,20 @@ from PIL import Image
 from i2i.callbacks.metrics import score_scenario
 from i2i.data.fewshot import ClassFolders, FewShotDataModule, content_of, evaluation_episodes, target_of
 from i2i.data.sampling import EpisodeSampler, ResumableLoader
-from i2i.data.synthetic.fewshot import BACKGROUNDS, HELD_OUT, OBJECT_COLORS, ShapesFewShot
+from i2i.data.synthetic.fewshot import ShapesFewShot, hue_distance
 from i2i.data.synthetic.shapes import render
 from i2i.errors import ConfigError, DataError
 from i2i.metrics.fewshot import per_class_generations
 
+TONE_RANGES = ([0.65, 0.9], [0.85, 1.0], [0.4, 0.6], [0.25, 0.4])  # conf/data/shapes_fewshot.yaml
+SPACE = dict(grid=10, grid_jitter=0.2, unseen_stride=2, margin=0.04, hue_jitter=0.01, tone_jitter=0.03)
+SPACE |= dict(
+    zip(("object_saturation", "object_value", "background_saturation", "background_value"), TONE_RANGES)
+)
+
 
 def scenario(**kwargs) -> ShapesFewShot:
-    return ShapesFewShot(**{"shots": 3, "image_size": 32, "num_train": 6, "num_test": 6, **kwargs})
+    return ShapesFewShot(**{"shots": 3, "image_size": 32, "num_train": 6, "num_test": 6, **SPACE, **kwargs})
 
 
 def datamodule(domains, **kwargs) -> FewShotDataModule:
@@ -173,55 +179,74 @@ def test_class_count_and_distinct_classes_are_checked(tmp_path):
 
 
 # ---------------------------------------------------------------------------- shapes_fewshot
-def test_the_held_out_classes_are_unseen_combinations_of_seen_attributes():
+def test_there_are_100_training_classes_and_25_unseen_ones_a_margin_away():
     domains = scenario()
     train, test = domains.classes("train"), domains.classes("test")
-    assert set(test) == set(HELD_OUT) and len(train) == 12 and not set(train) & set(test)
-    for name in test:
-        color, background = name.split("_")
-        assert (
-            sum(t.startswith(color + "_") for t in train) == 3
-            and sum(t.endswith("_" + background) for t in train) == 3
-        )
+    assert len(train) == 100 and len(test) == 25 and not set(train) & set(test)
+    assert domains.nearest_unseen_to_training() >= domains.margin == 0.04
+    hues = np.array([domains.hues[name] for name in test])
+    assert hue_distance(hues[:, None], hues[None])[~np.eye(25, dtype=bool)].min() == pytest.approx(0.2)
+    for name in test:  # inside the ranges of the training classes: every hue, the same tone ranges
+        assert all(0 <= hue < 1 for hue in domains.hues[name])
+        for (low, high), tone in zip(TONE_RANGES, domains.tones[name]):
+            assert low <= tone <= high
+
+
+def test_a_margin_the_grid_cannot_keep_is_refused():
+    with pytest.raises(ConfigError, match=r"data.domains.margin=0.07 .* lies 0.04\d+ from a training class"):
+        scenario(margin=0.07)
+    with pytest.raises(ConfigError, match="data.domains.object_value=.* must lie above"):
+        scenario(object_value=[0.3, 1.0])
+
+
+def test_images_jitter_around_their_class_point_and_objects_stand_apart():
+    domains = scenario(image_size=64)
+    for name in ("train_07", "unseen_03"):
+        obj, background = (np.asarray(c) for c in domains.class_colors(name))
+        for index in range(4):
+            sample = domains.sample(name, "train", index)
+            assert np.linalg.norm(np.asarray(sample.background) - background) < 0.08
+            assert all(np.linalg.norm(np.asarray(c) - obj) < 0.12 for c in sample.object_colors)
+            assert 1 <= len(sample.layout) <= 3 and sample.mask.any()
+            assert all(np.linalg.norm(np.asarray(c) - sample.background) > 0.4 for c in sample.object_colors)
 
 
 def test_scenario_images_are_deterministic_and_per_split():
     a, b = scenario(seed=2), scenario(seed=2)
-    assert torch.equal(a.image("red_moss", "train", 1), b.image("red_moss", "train", 1))
-    assert not torch.equal(a.image("red_moss", "train", 1), a.image("red_moss", "test", 1))
-    assert not torch.equal(a.image("red_moss", "train", 1), a.image("red_night", "train", 1))
+    assert torch.equal(a.image("train_05", "train", 1), b.image("train_05", "train", 1))
+    assert not torch.equal(a.image("train_05", "train", 1), scenario(seed=3).image("train_05", "train", 1))
+    assert not torch.equal(a.image("train_05", "train", 1), a.image("train_05", "test", 1))
+    assert not torch.equal(a.image("train_05", "train", 1), a.image("train_06", "train", 1))
+    assert a.class_colors("unseen_07") == scenario(seed=3).class_colors("unseen_07")  # the space is fixed
 
 
 def test_evaluation_episodes_meet_every_target_with_shots_of_that_class():
     domains = scenario()
-    content, targets, shots = evaluation_episodes(domains, range(48), 3)
-    assert content.shape == (48, 3, 32, 32) and shots.shape == (48, 3, 3, 32, 32)
-    pairs = {(content_of(domains, i)[0], target_of(domains, i)) for i in range(48)}
-    assert len(pairs) == 48  # 12 content classes x 4 targets
+    content, targets, shots = evaluation_episodes(domains, range(50), 3)
+    assert content.shape == (50, 3, 32, 32) and shots.shape == (50, 3, 3, 32, 32)
+    assert Counter(targets) == dict.fromkeys(domains.classes("test"), 2)  # the first n x 25: each n times
     assert torch.equal(shots[5, 0], domains.image(targets[5], "test", 15 % 6))  # shots (i K + j) mod count
+    pairs = {(content_of(domains, i)[0], target_of(domains, i)) for i in range(100 * 25)}
+    assert len(pairs) == 100 * 25  # every content class meets every target
 
 
 class Oracle:
-    """Renders each evaluation episode's ideal translation from the ground truth: the content image's
-    layout in the target class's colours."""
+    """Renders each evaluation episode's translation from the ground truth: the content image's layout
+    in the colours of `target` (default: the episode's target class)."""
 
     device = torch.device("cpu")
 
-    def __init__(self, domains: ShapesFewShot) -> None:
-        self.domains, self.next = domains, 0
+    def __init__(self, domains: ShapesFewShot, target=None) -> None:
+        self.domains, self.next, self.target = domains, 0, target or (lambda index: target_of(domains, index))
 
     def translate_to_class(self, x, class_images):
         outputs = []
         for _ in x:
             name, image = content_of(self.domains, self.next)
-            color, background = target_of(self.domains, self.next).split("_")
+            obj, background = self.domains.class_colors(self.target(self.next))
             layout = self.domains.sample(name, "test", image).layout
             ideal = render(
-                np.random.default_rng(0),
-                self.domains.image_size,
-                layout,
-                BACKGROUNDS[background],
-                tuple(OBJECT_COLORS[color] for _ in layout),
+                np.random.default_rng(0), self.domains.image_size, layout, background, (obj,) * len(layout)
             )
             outputs.append(torch.from_numpy(ideal.image).permute(2, 0, 1) * 2 - 1)
             self.next += 1
@@ -238,18 +263,25 @@ class Identity:
 def test_a_perfect_translation_scores_one():
     domains = scenario(image_size=64, num_test=4)
     metrics = score_scenario(domains, Oracle(domains), 4)
-    assert metrics["class_acc"] == metrics["object_acc"] == metrics["background_acc"] == 1.0
-    assert metrics["content_iou"] > 0.95
+    assert metrics["class_acc"] == 1.0 and metrics["content_iou"] > 0.95
+    assert metrics["colour_err"] < 0.03  # pixel noise and the objects' anti-aliased rims
 
 
 def test_the_identity_keeps_the_content_but_never_the_class():
     metrics = score_scenario(scenario(image_size=64, num_test=4), Identity(), 4)
-    assert metrics["class_acc"] == 0.0
-    assert metrics["object_acc"] == metrics["background_acc"] == 0.25  # one target in four shares each
-    assert metrics["content_iou"] > 0.95
+    assert metrics["class_acc"] == 0.0 and metrics["content_iou"] > 0.95
+    assert metrics["colour_err"] > 0.15
 
 
-def test_metrics_translate_n_content_images_of_every_training_class_to_every_unseen_class():
+def test_a_translation_to_the_wrong_unseen_class_scores_zero():
+    domains = scenario(image_size=64, num_test=4)
+    unseen = domains.classes("test")
+    wrong = lambda index: unseen[(unseen.index(target_of(domains, index)) + 1) % len(unseen)]  # noqa: E731
+    metrics = score_scenario(domains, Oracle(domains, wrong), 4)
+    assert metrics["class_acc"] == 0.0 and metrics["content_iou"] > 0.95 and metrics["colour_err"] > 0.15
+
+
+def test_metrics_translate_n_episodes_to_every_unseen_class():
     domains = scenario(image_size=64, num_test=8)
     translated = []
 
@@ -258,11 +290,13 @@ def test_metrics_translate_n_content_images_of_every_training_class_to_every_uns
             translated.append(len(x))
             return x
 
-    score_scenario(domains, Recording(), 4)
-    assert sum(translated) == 4 * len(domains.classes("train"))  # 4 per training class, the unseen in turn
-    assert {target_of(domains, i) for i in range(sum(translated))} == set(domains.classes("test"))
-    score_scenario(domains, Recording(), 100)  # capped at the split: every content image once
-    assert sum(translated) == (4 + 8) * len(domains.classes("train"))
+    score_scenario(domains, Recording(), 2)
+    assert sum(translated) == 2 * 25
+    assert Counter(target_of(domains, i) for i in range(sum(translated))) == dict.fromkeys(
+        domains.classes("test"), 2
+    )
+    score_scenario(domains, Recording(), 100)  # capped at the split: num_test episodes per unseen class
+    assert sum(translated) == (2 + 8) * 25
 
 
 def test_per_class_generations_cover_every_unseen_class():

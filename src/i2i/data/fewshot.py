@@ -113,9 +113,10 @@ class ClassFolders:
 # ---------------------------------------------------------------------------- evaluation episodes
 # One fixed protocol shared by the synthetic metrics, the sample grids and the per-class generation
 # of the evaluation: content image i is an evaluation image of the training classes in turn; its
-# target is an unseen class, the classes in turn, advancing once per round of content classes (so
-# every content class meets every target); its shots are K consecutive images of the target class,
-# a different set for each content image (wrapping).
+# target is an unseen class, the classes in turn, shifted by one per round of content classes (so
+# the first S x U episodes pair every content class with every target, and the first n x U meet
+# every target n times when the S training classes are a multiple of the U unseen ones); its shots
+# are K consecutive images of the target class, a different set for each content image (wrapping).
 
 
 def content_of(domains: ClassDomains, index: int) -> tuple[str, int]:
@@ -128,7 +129,7 @@ def content_of(domains: ClassDomains, index: int) -> tuple[str, int]:
 def target_of(domains: ClassDomains, index: int) -> str:
     """The unseen class the `index`-th content image is translated to."""
     seen, unseen = domains.classes("train"), domains.classes("test")
-    return unseen[(index // len(seen)) % len(unseen)]
+    return unseen[(index + index // len(seen)) % len(unseen)]
 
 
 def shot_indices(index: int, shots: int, count: int) -> list[int]:

@@ -156,42 +156,46 @@ def score_unlabeled(model: Any, scenario: Any, n_images: int) -> dict[str, float
 
 
 def score_fewshot(model: FewShotTranslator, scenario: Any, n_images: int) -> dict[str, float]:
-    """`shapes_fewshot`, on unseen classes, in [0, 1]: class_acc (the translation's object colour and
-    background are both nearest the target class's: the FUNIT question), its two halves object_acc
-    and background_acc, and content_iou (object mask of the translation vs the content image's).
+    """`shapes_fewshot`, on every unseen class: class_acc and content_iou in [0, 1], colour_err in RGB
+    units ([0, 1] per channel).
 
-    `n_images` counts per training class, as the other scorers count per source domain: the first
-    `n_images` evaluation content images of every training class are each translated once, to the
-    unseen classes in turn, from the scenario's evaluation episodes (`n_images` = `num_test` scores
-    the whole test split)."""
-    n_images = min(n_images, scenario.num_test) * len(scenario.classes("train"))
-    names = ("class_acc", "object_acc", "background_acc", "content_iou")
+    The colours of a translation are read at the content image's known regions: its object colour is
+    the mean over the content image's ground-truth object mask, its background colour the mean over
+    the rest of the image. class_acc: the pair (object, background) is nearer, in joint RGB distance,
+    to the target class's colours (`scenario.class_colors`) than to every other unseen class's and to
+    the content's own (source) class's. colour_err: the mean of the object's and the background's RGB
+    distance to the target class's colours, so progress below the bar is visible. content_iou: the
+    objects found in the translation (`segment_objects`) against the content's object mask.
+
+    `n_images` counts episodes per unseen class (capped at `num_test`): the first `n_images` x U
+    evaluation episodes (`scenario.evaluation_episodes`), each unseen class n_images times."""
+    unseen = scenario.classes("test")
+    count = min(n_images, scenario.num_test) * len(unseen)
+    names = ("class_acc", "colour_err", "content_iou")
     scores: dict[str, list[Tensor]] = {name: [] for name in names}
-    for start in range(0, n_images, FEWSHOT_CHUNK):
-        indices = range(start, min(start + FEWSHOT_CHUNK, n_images))
+    for start in range(0, count, FEWSHOT_CHUNK):
+        indices = range(start, min(start + FEWSHOT_CHUNK, count))
         content, targets, shots = scenario.evaluation_episodes(indices)
         translated = model.translate_to_class(content.to(model.device), shots.to(model.device))
         outputs = (translated.float().cpu().clamp(-1, 1) + 1) / 2
         masks = scenario.content_masks(indices)
-        object_ok, background_ok = _looks_like_classes(outputs, masks, scenario, targets)
-        scores["class_acc"].append((object_ok & background_ok).float())
-        scores["object_acc"].append(object_ok.float())
-        scores["background_acc"].append(background_ok.float())
+        looks = torch.cat([mean_color(outputs, masks), mean_color(outputs, ~masks)], dim=1)
+        candidates = _class_looks(scenario, unseen)  # (U, 6)
+        sources = _class_looks(scenario, scenario.content_classes(indices))  # (n, 6)
+        target_index = torch.tensor([unseen.index(target) for target in targets])
+        to_unseen = torch.cdist(looks, candidates)  # (n, U)
+        to_target = to_unseen.gather(1, target_index[:, None])[:, 0]
+        others = to_unseen.scatter(1, target_index[:, None], float("inf")).min(dim=1).values
+        to_source = (looks - sources).norm(dim=1)
+        scores["class_acc"].append(((to_target < others) & (to_target < to_source)).float())
+        target = candidates[target_index]
+        object_err = (looks[:, :3] - target[:, :3]).norm(dim=1)
+        background_err = (looks[:, 3:] - target[:, 3:]).norm(dim=1)
+        scores["colour_err"].append((object_err + background_err) / 2)
         scores["content_iou"].append(mask_iou(segment_objects(outputs), masks))
     return {name: torch.cat(values).mean().item() for name, values in scores.items()}
 
 
-def _looks_like_classes(
-    outputs: Tensor, masks: Tensor, scenario: Any, targets: list[str]
-) -> tuple[Tensor, Tensor]:
-    """Per image: is the object colour (mean over the object pixels found inside the content's mask)
-    nearest the target class's colour, and the background (border median) nearest its tone?"""
-    colors, backgrounds = scenario.object_colors, scenario.backgrounds
-    looks = [scenario.class_look(target) for target in targets]
-    target_color = torch.tensor([list(colors).index(color) for color, _ in looks])
-    target_background = torch.tensor([list(backgrounds).index(background) for _, background in looks])
-    objects = mean_color(outputs, segment_objects(outputs) & masks)
-    found = ~objects.isnan().any(dim=1)
-    object_ok = found & (nearest_entry(objects.nan_to_num(), list(colors.values())) == target_color)
-    background_ok = nearest_entry(border_color(outputs), list(backgrounds.values())) == target_background
-    return object_ok, background_ok
+def _class_looks(scenario: Any, names: Sequence[str]) -> Tensor:
+    """(len(names), 6): each class's object colour then background colour, RGB in [0, 1]."""
+    return torch.tensor([[*obj, *background] for obj, background in map(scenario.class_colors, names)])
