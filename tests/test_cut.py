@@ -252,3 +252,34 @@ def test_a_cut_trained_b_to_a_translates_b_to_a_and_the_cli_refuses_a_to_b(tmp_p
     err = capsys.readouterr().err.strip().splitlines()
     assert exit_info.value.code == 2 and len(err) == 1 and err[0].startswith("error: direction='AtoB'")
     assert "data.direction=AtoB" in err[0] and not (tmp_path / "no").exists()
+
+
+@pytest.mark.slow
+def test_fastcut_resumes_exactly_with_its_flips_and_patch_draws(make_cfg, tmp_path):
+    overrides = ["model=fastcut", "model.scheduler.lr_lambda.total=6", "data.domains.num_train=4"]
+    _, straight = train(make_cfg(*overrides, "trainer.max_steps=6", output_dir=tmp_path / "straight"))
+    train(make_cfg(*overrides, "trainer.max_steps=3", output_dir=tmp_path / "first"))
+    checkpoint = tmp_path / "first" / "checkpoints" / "last.ckpt"
+    resumed_cfg = make_cfg(
+        *overrides, "trainer.max_steps=6", f"ckpt_path={checkpoint}", output_dir=tmp_path / "resumed"
+    )
+    _, resumed = train(resumed_cfg)
+    assert resumed["model"].iteration == 6
+    expected, actual = straight["model"].state_dict(), resumed["model"].state_dict()
+    assert expected.keys() == actual.keys()
+    assert all(torch.equal(expected[key], actual[key]) for key in expected)
+
+
+@pytest.mark.slow
+def test_two_ddp_processes_on_cpu_train_cut_with_equal_weights(tmp_path):
+    from test_scale import DETERMINISTIC, finish, free_port, launch
+
+    settings = [o for o in DETERMINISTIC if not o.startswith("model")] + ["model=cut", "data.batch_size=1"]
+    finish(
+        launch(["trainer=ddp_cpu", *settings], tmp_path / "w", tmp_path / "run", MASTER_PORT=str(free_port()))
+    )
+    ranks = [torch.load(tmp_path / "w" / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    assert ranks[0]["iteration"] == ranks[1]["iteration"] == 3
+    # each rank samples its own patches; the averaged gradients keep the networks equal
+    for key, value in ranks[0]["state_dict"].items():
+        assert torch.equal(value, ranks[1]["state_dict"][key]), key
