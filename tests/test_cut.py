@@ -283,3 +283,26 @@ def test_two_ddp_processes_on_cpu_train_cut_with_equal_weights(tmp_path):
     # each rank samples its own patches; the averaged gradients keep the networks equal
     for key, value in ranks[0]["state_dict"].items():
         assert torch.equal(value, ranks[1]["state_dict"][key]), key
+
+
+@pytest.mark.slow
+def test_cut_optuna_searches_the_nce_weight_and_the_number_of_patches(monkeypatch, tmp_path):
+    import yaml
+    from test_scale import FAST_CLI
+
+    from i2i import train as train_cli
+
+    run_cli(
+        train_cli.main,
+        monkeypatch,
+        "hparams_search=cut_optuna",
+        "hydra.sweeper.n_trials=2",
+        *[o for o in FAST_CLI if o != "model=cyclegan"],
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+    )
+    results = yaml.safe_load((tmp_path / "sweep" / "optimization_results.yaml").read_text())
+    assert set(results["best_params"]) == {"loss.nce_w", "loss.num_patches"}
+    reported = [json.loads((tmp_path / "sweep" / str(j) / "metrics.json").read_text()) for j in (0, 1)]
+    assert results["best_value"] == max(r["metrics"]["domain_acc_AtoB"] for r in reported)
+    job = yaml.safe_load((tmp_path / "sweep" / "0" / ".hydra" / "config.yaml").read_text())
+    assert job["model"]["_target_"] == "i2i.models.cut.CUT"
