@@ -306,3 +306,16 @@ def test_cut_optuna_searches_the_nce_weight_and_the_number_of_patches(monkeypatc
     assert results["best_value"] == max(r["metrics"]["domain_acc_AtoB"] for r in reported)
     job = yaml.safe_load((tmp_path / "sweep" / "0" / ".hydra" / "config.yaml").read_text())
     assert job["model"]["_target_"] == "i2i.models.cut.CUT"
+
+
+@pytest.mark.slow
+def test_image_metrics_score_the_one_direction_a_cut_learned(
+    make_cfg, tmp_path, metric_weights_home, monkeypatch
+):
+    from test_image_metrics import IMAGE_METRICS
+
+    monkeypatch.setenv("TORCH_HOME", str(metric_weights_home))
+    train(make_cfg("model=cut", "data.direction=BtoA", *IMAGE_METRICS))
+    report = json.loads((tmp_path / "image_metrics.json").read_text())
+    assert [s["metric"] for s in report["scores"]] == ["fid_BtoA", "kid_BtoA"]
+    assert "translations vs 2 real images of domain A" in report["scores"][1]["protocol"]
