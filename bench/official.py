@@ -3,7 +3,8 @@ code's, interleaved in one process so the speedup is a ratio measured under the 
 
 Not run in CI and nothing official is in this repository: `--official` is the path of a checkout made
 elsewhere (NVlabs/MUNIT, mingyuliutw/UNIT, NVlabs/FUNIT, znxlwm/UGATIT-pytorch, or the CycleGAN files
-of junyanz/pytorch-CycleGAN-and-pix2pix), imported from there at run time.
+of junyanz/pytorch-CycleGAN-and-pix2pix, taesungp/contrastive-unpaired-translation), imported from there
+at run time.
 
 Protocol (research/reference_perf.md): batch 1, fp32, this machine's threads, the official default
 config and ours at the paper width (`bench/speed.py`'s `compose_case`, with `our_overrides`
@@ -19,6 +20,8 @@ the official side is its own train-loop body on fixed random inputs in [-1, 1]:
 - U-GAT-IT: one step of `UGATIT.train()` with the args of `main.parse_args()` given only `--device cpu
   --light --img_size`; its discriminators need at least 96 px, so it runs at 128 px by default;
 - CycleGAN: `set_input(data); optimize_parameters()` with the default train options.
+- CUT / FastCUT: `set_input(data); optimize_parameters()` with the default train options and
+  `--CUT_mode CUT` / `FastCUT`, after the `data_dependent_initialize(data)` that builds its F.
 Each side runs `--warmup` untimed iterations (2), then blocks of `--block` iterations alternate
 (`bench.speed.Interleave`) until each side has `--iterations` timed ones. The speedup is
 official / ours, of the medians and of the minima. The parameters each side's optimizers train are
@@ -76,6 +79,13 @@ OFFICIAL = {
         "junyanz/pytorch-CycleGAN-and-pix2pix",
         ("models/cycle_gan_model.py", "models/networks.py", "options/train_options.py"),
     ),
+    **{
+        model: Official(
+            "taesungp/contrastive-unpaired-translation",
+            ("models/cut_model.py", "models/patchnce.py", "options/train_options.py"),
+        )
+        for model in ("cut", "fastcut")
+    },
 }
 
 
@@ -241,6 +251,32 @@ def cyclegan(checkout: Path, image_size: int) -> OfficialSide:
     return OfficialSide(iteration, trained_parameters(official.optimizers))
 
 
+def cut(image_size: int, mode: str) -> OfficialSide:
+    from models.cut_model import CUTModel
+    from options.train_options import TrainOptions
+
+    # TrainOptions.parse reduced to its defaults, on CPU; the CUT options read --CUT_mode from sys.argv
+    argv = sys.argv
+    sys.argv = ["train.py", "--dataroot", "unused", "--CUT_mode", mode]
+    try:
+        parser = TrainOptions().initialize(argparse.ArgumentParser())
+        parser = CUTModel.modify_commandline_options(parser, is_train=True)
+        opt = parser.parse_args(sys.argv[1:])
+    finally:
+        sys.argv = argv
+    opt.isTrain, opt.gpu_ids = True, []
+    official = CUTModel(opt)
+    x_a, x_b = images(image_size)
+    data = {"A": x_a, "B": x_b, "A_paths": ["a.png"], "B_paths": ["b.png"]}
+    official.data_dependent_initialize(data)
+
+    def iteration() -> None:
+        official.set_input(data)
+        official.optimize_parameters()
+
+    return OfficialSide(iteration, trained_parameters(official.optimizers))
+
+
 def official_side(model: str, checkout: Path, image_size: int, full: bool) -> OfficialSide:
     """The official trainer of `model`, built from `checkout` with its default config."""
     shim_old_apis()
@@ -252,6 +288,8 @@ def official_side(model: str, checkout: Path, image_size: int, full: bool) -> Of
             return funit(checkout, image_size)
         if model == "ugatit":
             return ugatit(checkout, image_size, full)
+        if model in ("cut", "fastcut"):
+            return cut(image_size, "CUT" if model == "cut" else "FastCUT")
         return cyclegan(checkout, image_size)
 
 

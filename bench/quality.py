@@ -47,6 +47,9 @@ BARS: dict[str, dict[str, tuple[str, float]]] = {
     "funit": {"class_acc": (">=", 0.80), "content_iou": (">=", 0.80)},
     "coco_funit": {"class_acc": (">=", 0.80), "content_iou": (">=", 0.80)},
     "ugatit": {"shape_acc": (">=", 0.80), "centroid_err": ("<=", 2.0)},
+    # one-sided: the bar of its one direction (CUT: CycleGAN's; FastCUT on shapes_geometry: U-GAT-IT's)
+    "cut": {"content_iou": (">=", 0.85), "domain_acc": (">=", 0.90)},
+    "fastcut": {"shape_acc": (">=", 0.80), "centroid_err": ("<=", 2.0)},
     "lomit": {"domain_acc": (">=", 0.90), "bg_err": ("<=", 0.05)},
     "tunit": {"cluster_nmi": (">=", 0.80), "domain_acc": (">=", 0.80)},
 }

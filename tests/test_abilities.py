@@ -21,6 +21,7 @@ from i2i.abilities import (
     Clusterer,
     ExemplarMaskTranslator,
     FewShotTranslator,
+    OneWayTranslator,
     ReferenceTranslator,
     SampleGrid,
     StyleTranslator,
@@ -36,6 +37,7 @@ from i2i.types import Batch, Direction
 
 ABILITIES = (
     Translator,
+    OneWayTranslator,
     StyleTranslator,
     ReferenceTranslator,
     ExemplarMaskTranslator,
@@ -51,6 +53,8 @@ MODELS = {
     "unit": ("shapes_color", "unpaired", {Translator, SampleGrid}),
     "munit": ("shapes_color", "unpaired", {Translator, StyleTranslator, SampleGrid}),
     "ugatit": ("shapes_geometry", "unpaired", {Translator, AttentionMaps, SampleGrid}),
+    "cut": ("shapes_color", "unpaired", {Translator, OneWayTranslator, SampleGrid}),
+    "fastcut": ("shapes_geometry", "unpaired", {Translator, OneWayTranslator, SampleGrid}),
     "funit": ("shapes_fewshot", "fewshot", {FewShotTranslator, WeightAveraged, SampleGrid}),
     "coco_funit": ("shapes_fewshot", "fewshot", {FewShotTranslator, WeightAveraged, SampleGrid}),
     "lomit": ("shapes_local", "attributes", {ReferenceTranslator, ExemplarMaskTranslator, SampleGrid}),

@@ -148,7 +148,9 @@ def test_the_tiny_preset_is_narrower_than_the_paper_one(make_cfg):
 # size and the width preset.
 RECIPES = {
     "paper/coco_funit_animals": ("coco_funit", "fewshot", 256, "paper"),
+    "paper/cut_horse2zebra": ("cut", "unpaired", 256, "paper"),
     "paper/cyclegan_horse2zebra": ("cyclegan", "unpaired", 256, "paper"),
+    "paper/fastcut_horse2zebra": ("fastcut", "unpaired", 256, "paper"),
     "paper/funit_animals": ("funit", "fewshot", 128, "paper"),
     "paper/lomit_celeba": ("lomit", "attributes", 128, "paper"),
     "paper/munit_edges2shoes": ("munit", "unpaired", 256, "paper"),
@@ -158,7 +160,9 @@ RECIPES = {
     "paper/ugatit_selfie2anime_light": ("ugatit", "unpaired", 256, "paper"),
     "paper/unit_summer2winter": ("unit", "unpaired", 256, "paper"),
     "quality/coco_funit": ("coco_funit", "fewshot", 96, "tiny"),
+    "quality/cut": ("cut", "unpaired", 64, "tiny"),
     "quality/cyclegan": ("cyclegan", "unpaired", 64, "tiny"),
+    "quality/fastcut": ("fastcut", "unpaired", 64, "tiny"),
     "quality/funit": ("funit", "fewshot", 64, "tiny"),
     "quality/lomit": ("lomit", "attributes", 64, "tiny"),
     "quality/munit": ("munit", "unpaired", 64, "tiny"),

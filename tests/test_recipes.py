@@ -20,7 +20,9 @@ QUALITY_RECIPES = sorted(p.stem for p in (EXPERIMENTS / "quality").glob("*.yaml"
 # One recipe per paper setting of the scale-out issue (issue 9, item 5).
 EXPECTED_RECIPES = [
     "coco_funit_animals",
+    "cut_horse2zebra",
     "cyclegan_horse2zebra",
+    "fastcut_horse2zebra",
     "funit_animals",
     "lomit_celeba",
     "munit_edges2shoes",

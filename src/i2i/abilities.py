@@ -8,7 +8,8 @@ tests. The abilities of the models of today:
 
 | ability | methods | models |
 |---|---|---|
-| `Translator` | `translate(x, direction)` | CycleGAN, UNIT, MUNIT, U-GAT-IT |
+| `Translator` | `translate(x, direction)` | CycleGAN, UNIT, MUNIT, U-GAT-IT, CUT |
+| `OneWayTranslator` | `trained_direction()` (and `translate`) | CUT, FastCUT |
 | `StyleTranslator` | `translate_styles`, `translate_reference` (and `translate`) | MUNIT |
 | `ReferenceTranslator` | `translate_like(x, reference)` | TUNIT, LOMIT |
 | `ExemplarMaskTranslator` | `translate_with_masks` (and `translate_like`) | LOMIT |
@@ -29,7 +30,7 @@ from typing import Literal, Protocol, runtime_checkable
 import torch
 from torch import Tensor, nn
 
-from i2i.types import Direction
+from i2i.types import DIRECTIONS, Direction
 
 #: the kinds of training data: two unpaired domains; classes shown by K images each (few-shot);
 #: images of unlabelled domains; image pairs with attribute vectors
@@ -46,6 +47,20 @@ class Translator(Protocol):
         """x of the source domain of `direction` as images of its target domain, one per input; a
         model with styles uses one style per input, sampled from the global generator."""
         ...
+
+
+@runtime_checkable
+class OneWayTranslator(Translator, Protocol):
+    """Translates in the one direction it learned; `translate` refuses the other."""
+
+    def trained_direction(self) -> Direction:
+        """The direction `translate` accepts."""
+        ...
+
+
+def translation_directions(model: Translator) -> tuple[Direction, ...]:
+    """The directions `model` translates: its one direction if it is a `OneWayTranslator`, else both."""
+    return (model.trained_direction(),) if isinstance(model, OneWayTranslator) else DIRECTIONS
 
 
 @runtime_checkable

@@ -115,6 +115,14 @@ class DataConfig:
 
 
 @dataclass
+class UnpairedDataConfig(DataConfig):
+    """i2i.data.datamodule.UnpairedDataModule."""
+
+    # the direction a one-sided model (CUT) learns: BtoA swaps the domains of the training pairs
+    direction: str = "AtoB"
+
+
+@dataclass
 class FewShotDataConfig(DataConfig):
     """i2i.data.fewshot.FewShotDataModule."""
 
@@ -284,6 +292,7 @@ def loss_schema(weights: type) -> type:
 
 def loss_weight_classes() -> list[type]:
     """Every model's loss-weight dataclass (imported here, not at module level: the models need torch)."""
+    from i2i.models.cut import CUTLoss
     from i2i.models.cyclegan import CycleGANLoss
     from i2i.models.funit import FUNITLoss
     from i2i.models.lomit import LOMITLoss
@@ -292,11 +301,11 @@ def loss_weight_classes() -> list[type]:
     from i2i.models.ugatit import UGATITLoss
     from i2i.models.unit import UNITLoss
 
-    return [CycleGANLoss, UNITLoss, MUNITLoss, UGATITLoss, FUNITLoss, LOMITLoss, TUNITLoss]
+    return [CycleGANLoss, UNITLoss, MUNITLoss, UGATITLoss, FUNITLoss, LOMITLoss, TUNITLoss, CUTLoss]
 
 
 DATA_SCHEMAS = {
-    "unpaired": DataConfig,
+    "unpaired": UnpairedDataConfig,
     "fewshot": FewShotDataConfig,
     "attributes": AttributeDataConfig,
     "unlabeled": UnlabeledDataConfig,

@@ -42,7 +42,8 @@ log = logging.getLogger("i2i")
 
 
 def check_data_fits_model(cfg: DictConfig, datamodule: pl.LightningDataModule) -> None:
-    """Refuse a data config of another kind than the model trains on, naming both."""
+    """Refuse a data config of another kind than the model trains on, naming both, and a swapped
+    `data.direction` for a model that learns both directions."""
     model_class = get_class(cfg.model._target_)
     if model_class.data_kind != datamodule.kind:
         choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
@@ -50,6 +51,13 @@ def check_data_fits_model(cfg: DictConfig, datamodule: pl.LightningDataModule) -
             "data",
             choices.get("data", type(datamodule).__name__),
             f"{model_class.__name__} trains on {model_class.data_kind} data, this data is {datamodule.kind}",
+        )
+    direction = getattr(datamodule, "direction", "AtoB")
+    if direction != "AtoB" and "direction" not in cfg.model:
+        raise ConfigError(
+            "data.direction",
+            direction,
+            f"{model_class.__name__} learns both directions; keep AtoB (BtoA is for one-sided cut, fastcut)",
         )
 
 

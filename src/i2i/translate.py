@@ -47,6 +47,7 @@ from i2i.abilities import (
     ReferenceTranslator,
     StyleTranslator,
     Translator,
+    translation_directions,
 )
 from i2i.checkpoints import load_model
 from i2i.cli import reporting_errors, run_hydra_cli
@@ -303,6 +304,10 @@ def translation_asked(
         return lambda x: model.translate_like(x, reference), None
     if not isinstance(model, Translator):
         raise ConfigError("ckpt_path", cfg.ckpt_path, f"i2i-translate cannot translate with {name}")
+    if direction not in translation_directions(model):  # a one-sided model (CUT), asked the other way
+        learned = translation_directions(model)[0]
+        why = f"{name} learned {learned} only: pass direction={learned}, or train one with data.direction"
+        raise ConfigError("direction", direction, f"{why}={direction}")
     if isinstance(model, StyleTranslator) and reference is not None:
         return lambda x: model.translate_reference(x, direction, reference), None
     if isinstance(model, StyleTranslator) and options:

@@ -9,8 +9,8 @@ from torch.utils.data import Dataset
 
 from i2i.data.sampling import Key, ResumableLoader, UnpairedSampler, ranks, resumable_loader
 from i2i.data.synthetic.base import SyntheticScenario
-from i2i.errors import ConfigError, check_positive
-from i2i.types import Batch
+from i2i.errors import ConfigError, check_choice, check_positive
+from i2i.types import DIRECTIONS, SOURCE_TARGET, Batch
 
 
 class ImageSource(Protocol):
@@ -43,15 +43,28 @@ class UnpairedDataset(Dataset):
 
 
 class UnpairedDataModule(pl.LightningDataModule):
-    """Training pairs from the train split; fixed test images for sample grids and metrics."""
+    """Training pairs from the train split; fixed test images for sample grids and metrics.
+
+    `direction` BtoA swaps the domains of the training pairs (batch "A" holds domain-B images), so
+    that a one-sided model, which maps batch "A" to batch "B", learns B -> A (the official CUT and
+    CycleGAN `--direction`); the test images keep their domains.
+    """
 
     kind = "unpaired"
 
     def __init__(
-        self, *, domains: Domains, image_size: int, batch_size: int = 1, num_workers: int = 0, seed: int = 0
+        self,
+        *,
+        domains: Domains,
+        image_size: int,
+        batch_size: int = 1,
+        num_workers: int = 0,
+        seed: int = 0,
+        direction: str = "AtoB",
     ) -> None:
         super().__init__()
         check_positive("data.batch_size", batch_size)
+        check_choice("data.direction", direction, DIRECTIONS)
         if image_size != domains.image_size:
             raise ConfigError(
                 "data.image_size", image_size, f"must equal the images' size {domains.image_size}"
@@ -59,6 +72,7 @@ class UnpairedDataModule(pl.LightningDataModule):
         self.domains = domains
         self.image_size = image_size
         self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
+        self.direction = direction
         self.train_set: UnpairedDataset | None = None
         self.test_sources: dict[str, ImageSource] = {}
 
@@ -69,8 +83,9 @@ class UnpairedDataModule(pl.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is None:
+            source, target = SOURCE_TARGET[self.direction]
             self.train_set = UnpairedDataset(
-                self.domains.source("A", "train"), self.domains.source("B", "train")
+                self.domains.source(source, "train"), self.domains.source(target, "train")
             )
             self.test_sources = {
                 domain: self.domains.source(domain, "test") for domain in self.domains.domains

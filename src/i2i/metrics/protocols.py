@@ -36,7 +36,7 @@ from torch import Tensor, nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 
-from i2i.abilities import StyleTranslator, Translator
+from i2i.abilities import StyleTranslator, Translator, translation_directions
 from i2i.errors import ConfigError, check_choice, check_positive
 from i2i.metrics.extractors import (
     EXTRACTORS,
@@ -48,7 +48,7 @@ from i2i.metrics.extractors import (
     build_lpips,
     resize_description,
 )
-from i2i.types import DIRECTIONS, SOURCE_TARGET
+from i2i.types import SOURCE_TARGET
 
 METRICS = ("kid", "fid", "lpips_diversity")
 KID_VARIANTS = ("target", "mean")
@@ -322,7 +322,7 @@ class Evaluator:
         """Every configured score of `model` in both directions on `images` {"A": ..., "B": ...}
         (the whole fixed set; each rank uses its shard)."""
         scores = []
-        for direction in DIRECTIONS:
+        for direction in translation_directions(model):
             source, target = SOURCE_TARGET[direction]
             inputs = images[source]
             if self.extractor is not None:

@@ -15,7 +15,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from i2i.abilities import Clusterer, FewShotTranslator, ReferenceTranslator, StyleTranslator, Translator
+from i2i.abilities import (
+    Clusterer,
+    FewShotTranslator,
+    ReferenceTranslator,
+    StyleTranslator,
+    Translator,
+    translation_directions,
+)
 from i2i.metrics.clustering import normalized_mutual_information
 from i2i.metrics.shapes import (
     background_error,
@@ -30,7 +37,7 @@ from i2i.metrics.shapes import (
     segment_objects,
 )
 from i2i.metrics.translation import translate_in_chunks
-from i2i.types import DIRECTIONS, SOURCE_TARGET
+from i2i.types import SOURCE_TARGET
 
 Color = Sequence[float]  # RGB in [0, 1]
 
@@ -50,7 +57,7 @@ def score_color(model: Translator, scenario: Any, n_images: int) -> dict[str, fl
     the target modes each input reaches (B's three for AtoB; A has one mode, so BtoA checks that
     some style reaches it). The ground truth: `scenario.looks[domain]` (background, modes), masks."""
     results = {}
-    for direction in DIRECTIONS:
+    for direction in translation_directions(model):
         source, target = SOURCE_TARGET[direction]
         masks = scenario.masks(source, "test", n_images)
         images = scenario.images(source, "test", n_images)
@@ -76,7 +83,7 @@ def score_geometry(model: Translator, scenario: Any, n_images: int) -> dict[str,
     centroid_err, the mean distance in pixels from each translated object's centroid to the input
     object's centre (`measure_objects` against the input's layout)."""
     results = {}
-    for direction in DIRECTIONS:
+    for direction in translation_directions(model):
         source, target = SOURCE_TARGET[direction]
         images = scenario.images(source, "test", n_images)
         outputs = translate_in_chunks(
@@ -97,7 +104,7 @@ def score_local(model: Translator | ReferenceTranslator, scenario: Any, n_images
     translation's object colour is nearer the exemplar's than the input's
     (`scenario.object_colors`); bg_err: mean absolute error on the input's background pixels."""
     results = {}
-    for direction in DIRECTIONS:
+    for direction in translation_directions(model):
         source, target = SOURCE_TARGET[direction]
         inputs = scenario.images(source, "test", n_images)
         exemplars = scenario.images(target, "test", n_images)

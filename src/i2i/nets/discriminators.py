@@ -1,12 +1,14 @@
 """Convolutional discriminators shared by the models."""
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm as spectral_normed
 
 from i2i.errors import ConfigError
+from i2i.nets.antialias import BlurDownsample
 from i2i.nets.blocks import ActFirstResidualBlock, ConvBlock, PreNormResidualBlock, make_activation
 from i2i.nets.cam import CAM
 
@@ -16,26 +18,41 @@ class PatchDiscriminator(nn.Module):
 
     C64 (no norm) -> `n_layers - 1` stride-2 convs doubling the width (capped at 8x) -> one stride-1
     conv -> a 1-channel conv; every conv k4 p1 with LeakyReLU 0.2 (official `NLayerDiscriminator`).
+    `antialias` (CUT's default, off for CycleGAN): each stride-2 conv is a stride-1 conv followed by
+    a blur down-sampling (`i2i.nets.antialias.BlurDownsample`), the weights unchanged.
     """
 
-    def __init__(self, *, in_channels: int = 3, ndf: int, n_layers: int, norm: str) -> None:
+    def __init__(
+        self, *, in_channels: int = 3, ndf: int, n_layers: int, norm: str, antialias: bool = False
+    ) -> None:
         super().__init__()
         bias = norm != "bn"
-        layers: list[nn.Module] = [ConvBlock(in_channels, ndf, 4, 2, 1, activation="lrelu")]
+
+        def strided(c_in: int, c_out: int, **options: Any) -> list[nn.Module]:
+            if antialias:
+                return [ConvBlock(c_in, c_out, 4, 1, 1, activation="lrelu", **options), BlurDownsample(c_out)]
+            return [ConvBlock(c_in, c_out, 4, 2, 1, activation="lrelu", **options)]
+
+        layers: list[nn.Module] = strided(in_channels, ndf)
         width = 1
         for n in range(1, n_layers + 1):
             previous, width = width, min(2**n, 8)
-            stride = 2 if n < n_layers else 1
-            layers.append(
-                ConvBlock(ndf * previous, ndf * width, 4, stride, 1, norm=norm, activation="lrelu", bias=bias)
-            )
+            if n < n_layers:
+                layers += strided(ndf * previous, ndf * width, norm=norm, bias=bias)
+            else:
+                layers.append(
+                    ConvBlock(ndf * previous, ndf * width, 4, 1, 1, norm=norm, activation="lrelu", bias=bias)
+                )
         layers.append(ConvBlock(ndf * width, 1, 4, 1, 1, activation="none"))
         self.model = nn.Sequential(*layers)
 
     def output_size(self, size: int) -> int:
         """Side of the patch map for a `size` x `size` input."""
-        for conv in (m for m in self.model.modules() if isinstance(m, nn.Conv2d)):
-            size = (size + 2 * conv.padding[0] - conv.kernel_size[0]) // conv.stride[0] + 1
+        for layer in self.model.modules():
+            if isinstance(layer, nn.Conv2d):
+                size = (size + 2 * layer.padding[0] - layer.kernel_size[0]) // layer.stride[0] + 1
+            elif isinstance(layer, BlurDownsample):
+                size = layer.output_size(size)
         return size
 
     def check_input_size(self, size: int) -> None:
