@@ -158,6 +158,12 @@ CASES = [
         "callbacks.checkpoint.keep_every=0",
     ),
     Case(
+        "train-keep-every-between-saves",
+        "train",
+        [*TRAIN, "callbacks.checkpoint.every_n_iterations=4", "callbacks.checkpoint.keep_every=6"],
+        "callbacks.checkpoint.keep_every=6",
+    ),
+    Case(
         "train-cadence-zero",
         "train",
         [*TRAIN, "callbacks.checkpoint.every_n_iterations=0"],

@@ -15,7 +15,7 @@ import torch
 from pytorch_lightning.plugins import TorchCheckpointIO
 
 from i2i.callbacks.periodic import EveryNIterations
-from i2i.errors import check_integer
+from i2i.errors import check_divisible, check_integer
 from i2i.loggers import LOGGER_RUNS_KEY, logger_runs
 
 log = logging.getLogger(__name__)
@@ -75,8 +75,13 @@ class IterationCheckpoint(EveryNIterations):
     def __init__(self, dirpath: str, every_n_iterations: int, keep_every: int | None = None) -> None:
         super().__init__(every_n_iterations, "checkpoint")
         self.dirpath = Path(dirpath)
-        if keep_every is not None:
-            check_integer("callbacks.checkpoint.keep_every", keep_every, minimum=1)
+        if keep_every is not None:  # a copy is kept when a save falls on it: a multiple of the saves
+            check_divisible(
+                "callbacks.checkpoint.keep_every",
+                keep_every,
+                every_n_iterations,
+                "a copy is kept at a save; callbacks.checkpoint.every_n_iterations saves",
+            )
         self.keep_every = keep_every
         self.last_path = self.dirpath / "last.ckpt"
 
