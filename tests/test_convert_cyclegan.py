@@ -82,7 +82,7 @@ def write_official(folder: Path, ngf: int = 8, n_blocks: int = 3) -> dict[str, R
     generators = {}
     for seed, name in enumerate(("G_A", "G_B")):
         torch.manual_seed(seed)
-        generator = ResnetGenerator(ngf=ngf, n_blocks=n_blocks, n_downsampling=2, norm="in")
+        generator = ResnetGenerator(ngf=ngf, n_blocks=n_blocks, n_downsampling=2, norm="in", antialias=False)
         for parameter in generator.parameters():
             torch.nn.init.normal_(parameter, 0.0, 0.1)
         torch.save(

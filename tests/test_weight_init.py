@@ -37,6 +37,7 @@ FORMER_INIT = {
 }
 # ... and the network arguments no config wrote then (Python defaults), by model.
 FORMER_UNWRITTEN = {
+    "cyclegan": {"generator": ("antialias",), "discriminator": ("antialias",)},
     "funit": {"content_encoder": ("res_scale",), "decoder": ("res_scale",)},
     "funit_imaginaire": {"content_encoder": ("res_scale",)},
     "coco_funit": {"content_encoder": ("res_scale",)},
@@ -125,3 +126,19 @@ def test_a_checkpoint_with_the_former_init_keys_loads_as_the_same_model(model, t
 def test_a_current_model_config_is_read_as_it_is(tmp_path):
     model = OmegaConf.to_container(fast_config("munit", tmp_path).model, resolve=True)
     assert with_current_network_keys(model) is model
+
+
+def test_a_cyclegan_checkpoint_from_before_the_antialias_option_loads_strided(tmp_path):
+    """Checkpoints written with `model.init` but before `antialias` became a network argument."""
+    cfg = fast_config("cyclegan", tmp_path)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    for network in ("generator", "discriminator"):
+        del config["model"][network]["antialias"]
+    torch.manual_seed(0)
+    state = build_model(cfg).state_dict()
+    torch.save(
+        {"state_dict": state, "hyper_parameters": config, "i2i": {"iteration": 2}}, tmp_path / "c.ckpt"
+    )
+    loaded, stored = load_model(tmp_path / "c.ckpt")
+    assert stored["model"]["generator"]["antialias"] is False
+    assert all(torch.equal(value, state[key]) for key, value in loaded.state_dict().items())

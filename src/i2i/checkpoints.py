@@ -86,6 +86,9 @@ FORMER_FIXED_INIT = {
 FORMER_NETWORK_DEFAULTS = {
     "i2i.nets.autoencoder.ContentEncoder": {"res_final_activation": "none", "res_scale": 1.0},
     "i2i.nets.autoencoder.Decoder": {"res_scale": 1.0},
+    # before CUT's anti-aliased down/up-sampling (stop 24) every ResNet generator and PatchGAN strided
+    "i2i.nets.resnet.ResnetGenerator": {"antialias": False},
+    "i2i.nets.discriminators.PatchDiscriminator": {"antialias": False},
 }
 
 
@@ -101,9 +104,12 @@ def with_current_network_keys(model: Any) -> Any:
             return {**FORMER_NETWORK_DEFAULTS.get(node.get("_target_"), {}), **filled}
         return [fill_defaults(item) for item in node] if isinstance(node, list) else node
 
-    if not isinstance(model, dict) or "init" in model:
+    if not isinstance(model, dict):
         return model
-    model = fill_defaults(model)
+    filled = fill_defaults(model)
+    if "init" in model:
+        return model if filled == model else filled
+    model = filled
     former = next((keys for keys in FORMER_INIT_KEYS if keys[0] in model), None)
     if former is not None:
         init = dict(zip(("generator", "discriminator", "gain"), (model[key] for key in former)))

@@ -1,14 +1,19 @@
-"""`i2i-convert`: import official pretrained generators (MUNIT, UNIT, CycleGAN) as an i2i checkpoint.
+"""`i2i-convert`: import official pretrained generators (MUNIT, UNIT, CycleGAN, CUT) as an i2i checkpoint.
 
     i2i-convert munit gen_01000000.pt munit_edges2shoes.ckpt --image-size 256
     i2i-convert cyclegan latest_net_G_A.pth latest_net_G_B.pth horse2zebra.ckpt
+    i2i-convert cut latest_net_G.pth cut_horse2zebra.ckpt               # or model=fastcut's: the same G
     i2i-translate ckpt_path=munit_edges2shoes.ckpt input_dir=edges output_dir=out n_styles=5
 
 The official trainers (`NVlabs/MUNIT`, `mingyuliutw/UNIT`: `trainer.py save`) write the two
 generators as `{'a': gen_a.state_dict(), 'b': gen_b.state_dict()}` (`AdaINGen` for MUNIT, `VAEGen`
 for UNIT); the CycleGAN code (`junyanz/pytorch-CycleGAN-and-pix2pix`: `save_networks`) writes each
 generator's state dict to its own file, `latest_net_G_A.pth` (A to B) and `latest_net_G_B.pth`
-(B to A), `ResnetGenerator` as `model.<index in its nn.Sequential>.*`. Every file is read with
+(B to A), `ResnetGenerator` as `model.<index in its nn.Sequential>.*`; CUT's code (`taesungp/
+contrastive-unpaired-translation`, the same `save_networks`) writes its one generator, A to B, to
+`latest_net_G.pth` (CUT and FastCUT alike), the same `ResnetGenerator` with anti-aliased down- and
+up-sampling, whose fixed blur kernels (`filt` buffers) are in the file: their presence chooses
+`model.generator.antialias`, and they are dropped (i2i builds the same kernels). Every file is read with
 `weights_only=True`. The architecture (widths, depths, style and MLP sizes) is read off the tensor
 shapes, the i2i model is composed from conf/ at the paper preset with those values, and each
 official layer is matched with the i2i layer at the same place in the forward pass, its shapes
@@ -43,6 +48,11 @@ from i2i.train import build_model
 STATISTICS = ("running_mean", "running_var", "num_batches_tracked")
 # Within an official Conv2dBlock/LinearBlock the norm is registered before the conv, but runs after.
 RUN_ORDER = {"conv": 0, "fc": 0, "norm": 1}
+
+
+#: buffers of official layers fixed by the architecture, not trained: the blur kernels of CUT's
+#: anti-aliased down- and up-sampling (i2i's are built the same and not saved)
+FIXED_BUFFERS = ("filt",)
 
 
 def without_statistics(state: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -134,6 +144,13 @@ def resnet_architecture(state: dict[str, Tensor]) -> list[str]:
     ]
 
 
+def cut_architecture(state: dict[str, Tensor]) -> list[str]:
+    """`resnet_architecture`, and anti-aliasing on when the file holds the blur kernels (the official
+    default; `--no_antialias` files have strided convs of the same shapes instead)."""
+    antialias = any(key.rsplit(".", 1)[-1] in FIXED_BUFFERS for key in state)
+    return [*resnet_architecture(state), f"model.generator.antialias={str(antialias).lower()}"]
+
+
 def _run_order(layer: str) -> tuple[tuple[int, int | str], ...]:
     """Sort key of an official layer path: numbered children in order, a conv before its norm."""
     return tuple(
@@ -149,6 +166,7 @@ def convert_generator(
     Layers are compared in order, so a file of another architecture is refused at its first layer
     whose tensors do not fit; with every compared layer fitting, a difference in the number of
     layers is refused after."""
+    state = {k: v for k, v in state.items() if k.rsplit(".", 1)[-1] not in FIXED_BUFFERS}
     converted, used = {}, set()
     for official, ours in components.items():
         layers = sorted({k.rsplit(".", 1)[0] for k in state if k.startswith(official + ".")}, key=_run_order)
@@ -220,6 +238,13 @@ FORMATS = {
         generators=("G_ab", "G_ba"),
         read=read_state_dicts,
         architecture=resnet_architecture,
+        components={"model": "model"},
+    ),
+    "cut": OfficialFormat(
+        files=("latest_net_G.pth",),
+        generators=("G",),
+        read=read_state_dicts,
+        architecture=cut_architecture,
         components={"model": "model"},
     ),
 }

@@ -22,9 +22,7 @@ class PatchDiscriminator(nn.Module):
     a blur down-sampling (`i2i.nets.antialias.BlurDownsample`), the weights unchanged.
     """
 
-    def __init__(
-        self, *, in_channels: int = 3, ndf: int, n_layers: int, norm: str, antialias: bool = False
-    ) -> None:
+    def __init__(self, *, in_channels: int = 3, ndf: int, n_layers: int, norm: str, antialias: bool) -> None:
         super().__init__()
         bias = norm != "bn"
 

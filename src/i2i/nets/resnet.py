@@ -31,7 +31,7 @@ class ResnetGenerator(nn.Module):
         n_blocks: int,
         n_downsampling: int,
         norm: str,
-        antialias: bool = False,
+        antialias: bool,
     ) -> None:
         super().__init__()
         bias = norm != "bn"
