@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from bench.official import check_checkout, checkout_commit, shim_old_apis
 from bench.quality import RESULTS, compose, score_one_shot
 from i2i.callbacks.metrics import score_scenario
-from i2i.cli import source_commit
+from i2i.cli import reporting_errors, source_commit
 from i2i.train import build_model
 
 OFFICIAL_KEYS = ("gen", "dis", "lr_gen", "lr_dis", "weight_decay", "gan_w", "r_w", "fm_w", "batch_size")
@@ -183,4 +183,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with reporting_errors():
+        main()

@@ -31,7 +31,7 @@ from omegaconf import open_dict
 from bench.speed import conv_peak
 from i2i.callbacks.metrics import score_scenario
 from i2i.callbacks.periodic import evaluating
-from i2i.cli import source_commit
+from i2i.cli import reporting_errors, source_commit
 from i2i.data.synthetic.fewshot import ShapesFewShot
 from i2i.train import train
 
@@ -61,13 +61,25 @@ def recipe(model: str) -> str:
 
 
 def compose(model: str, overrides: list[str], run_name: str | None = None):
-    """The model's quality recipe with `overrides`, writing into bench/results/runs/<run_name>."""
+    """The model's quality recipe with `overrides`, writing into a new run directory
+    bench/results/runs/<run_name>_<time>: a benchmark trains from scratch, and each run keeps its own
+    checkpoints and logs (a re-run neither resumes nor overwrites the previous one)."""
     GlobalHydra.instance().clear()
     with initialize_config_module(version_base="1.3", config_module="i2i.conf"):
         cfg = hydra_compose("train", overrides=[f"experiment={recipe(model)}", *overrides])
     with open_dict(cfg):
-        cfg.paths.output_dir = str(RESULTS / "runs" / (run_name or f"quality_{model}"))
+        cfg.paths.output_dir = str(new_run_directory(run_name or f"quality_{model}"))
     return cfg
+
+
+def new_run_directory(name: str) -> Path:
+    """bench/results/runs/<name>_<UTC time>, with a counter when that exists already."""
+    stem = RESULTS / "runs" / f"{name}_{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
+    path, copies = stem, 1
+    while path.exists():
+        copies += 1
+        path = stem.with_name(f"{stem.name}.{copies}")
+    return path
 
 
 def check(metrics: dict[str, float], bar: dict[str, tuple[str, float]]) -> dict[str, bool]:
@@ -98,6 +110,7 @@ def train_and_score(cfg) -> dict:
         metrics = score_scenario(scenario, model, scenario.num_test)
         one_shot = score_one_shot(scenario, model)
     return {
+        "run_directory": cfg.paths.output_dir,
         "iterations": model.iteration,
         "train_seconds": round(train_seconds, 1),
         "machine_conv_gflops": {"before": gflops_before, "after": gflops_after},
@@ -172,4 +185,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with reporting_errors():
+        main()

@@ -1,15 +1,17 @@
 """The benchmark code paths at a trivial size, so they cannot rot (no timing is asserted)."""
 
 import json
+import subprocess
 import sys
 from dataclasses import asdict
 
 import pytest
 import torch
+from conftest import FAST, FAST_SHAPES
 from hydra.utils import instantiate
 
 from bench import official, official_quality, quality, speed
-from bench.quality import compose
+from bench.quality import ROOT, compose
 from i2i.data.synthetic.color import ShapesColor
 from i2i.train import build_model
 
@@ -247,3 +249,31 @@ def test_the_one_shot_column_scores_the_same_episodes_with_their_first_shot():
     assert set(shots_seen) == {1} and data.scenario.shots == 2  # the recipe's scenario keeps its K
     assert metrics["class_acc"] == 0.0 and metrics["content_iou"] > 0.95
     assert quality.score_one_shot(ShapesColor(image_size=32, num_test=2), Identity()) is None  # not few-shot
+
+
+def test_quality_reruns_train_afresh_into_a_new_run_directory_and_refusals_are_one_line(
+    tmp_path, monkeypatch, capsys
+):
+    """Re-running `make bench-quality` once a run exists used to stop on a CheckpointError traceback (the
+    run directory already held checkpoints): each run now has its own directory and keeps the last."""
+    monkeypatch.setattr(quality, "RESULTS", tmp_path)
+    monkeypatch.setattr(quality, "machine_gflops", lambda: 0.0)
+    small = [*(o for o in FAST if o != "~callbacks.progress_bar"), *FAST_SHAPES, "trainer.max_steps=2"]
+    monkeypatch.setattr(sys, "argv", ["bench.quality", "--model", "cyclegan", *small])
+    for _ in range(2):
+        with pytest.raises(SystemExit):  # the bar is not met in two iterations
+            quality.main()
+    runs = sorted((tmp_path / "runs").iterdir())
+    assert len(runs) == 2 and all((run / "checkpoints" / "last.ckpt").is_file() for run in runs)
+    report = json.loads((tmp_path / "quality_cyclegan.json").read_text())
+    assert report["run_directory"] == str(runs[-1]) and report["iterations"] == 2
+
+    refused = subprocess.run(
+        [sys.executable, "-m", "bench.quality", "--model", "cyclegan", "trainer.max_steps=-3"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.startswith("error: ") and len(refused.stderr.strip().splitlines()) == 1
+    assert "max_steps" in refused.stderr
