@@ -213,6 +213,9 @@ def test_a_two_sided_model_refuses_a_swapped_direction(make_cfg):
     cfg = make_cfg("model=cyclegan", "data.direction=BtoA")
     with pytest.raises(ConfigError, match="data.direction='BtoA'.*CycleGAN learns both directions"):
         check_data_fits_model(cfg, instantiate(cfg.data, _convert_="all"))
+    for one_way in ("cut", "fastcut"):
+        cfg = make_cfg(f"model={one_way}", "data.direction=BtoA")
+        check_data_fits_model(cfg, instantiate(cfg.data, _convert_="all"))
 
 
 @pytest.mark.slow

@@ -53,7 +53,8 @@ def check_data_fits_model(cfg: DictConfig, datamodule: pl.LightningDataModule) -
             f"{model_class.__name__} trains on {model_class.data_kind} data, this data is {datamodule.kind}",
         )
     direction = getattr(datamodule, "direction", "AtoB")
-    if direction != "AtoB" and "direction" not in cfg.model:
+    one_way = callable(getattr(model_class, "trained_direction", None))  # the OneWayTranslator ability
+    if direction != "AtoB" and not one_way:
         raise ConfigError(
             "data.direction",
             direction,
