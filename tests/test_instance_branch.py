@@ -11,6 +11,7 @@ import torchvision.models._api as torchvision_weights
 
 from i2i.errors import ConfigError
 from i2i.losses.instance import detection_consistency, roi_feature_consistency
+from i2i.nets import instance as instance_nets
 from i2i.nets.instance import (
     DETECTOR_WEIGHTS_KEY,
     FUSIONS,
@@ -232,7 +233,21 @@ def test_detector_builds_offline_and_loads_the_file_frozen(detector_file):
     assert not valid.any() and not boxes.any()
 
 
-def test_a_missing_detector_file_is_one_line_naming_the_key_and_the_file(offline, tmp_path):
+def test_a_file_in_the_published_format_loads(detector_file, tmp_path):
+    """torchvision's published detectors were saved with frozen batch norm: no num_batches_tracked."""
+    _, state = detector_file
+    published = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
+    assert len(published) < len(state)
+    torch.save(published, tmp_path / "published.pth")
+    loaded = detector(tmp_path / "published.pth").network.state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in published.items())
+
+
+def test_a_missing_detector_file_is_one_line_naming_the_key_and_the_file(offline, tmp_path, monkeypatch):
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the detector was built before its file was read")
+
+    monkeypatch.setattr(instance_nets, "build_torchvision_detector", refuse)
     for path in (None, tmp_path / "absent.pth"):
         with pytest.raises(ConfigError) as error:
             detector(path)

@@ -29,16 +29,17 @@ chosen here:
    `spatial_scale` is feature size / image size (torchvision's convention: 1/4 for DRIT's encoder).
 3. Conditioning on the target attribute: concatenated per pixel (tiled) at the input of every block, as
    DRIT's default generator `G_concat` concatenates z to its content map and again before each of its
-   up-sampling stages. This works with either of DRIT's attribute encoders (both give an 8-d vector;
-   the feature-wise `--concat 0` generator needs an MLP per layer, which 2-4-cell instances do not
-   warrant). One code per image, shared by its instances: the image's style is the target's.
+   up-sampling stages. It needs nothing from the global generator, so it serves either of DRIT's
+   generators: both attribute encoders give an 8-d code, and the feature-wise one of `--concat 0`
+   (an MLP to per-block codes) would tie the branch to that generator's layer widths. One code per
+   image, shared by its instances: the image is translated to one target style.
 4. The translator is residual (instances + f(instances, z)) with instance norm and reflection padding,
    DRIT's block kind: an instance keeps its content unless the network learns to change it, and at
    initialisation the pasted features stay close to the global ones.
 5. Pasting: each translated instance is resized bilinearly (`grid_sample`, the inverse of the RoIAlign
    above) onto every feature cell its box overlaps, so a box smaller than a cell still writes one cell
    (DUNIT's point is small objects). Where boxes of one image overlap, their features are averaged:
-   independent of box order, and differentiable in every box.
+   the result does not depend on the boxes' order, and every overlapping instance gets a gradient.
 6. Fusion (`fusion`): "gated" (default), a learned weighted sum, global + g * (instance - global) with a
    per-cell gate g = sigmoid(conv3x3([global, instance])); or "replace", the instance features alone.
    A box is a rectangle and an object is not: the gate lets the background cells inside a box keep the
@@ -64,7 +65,7 @@ from torchvision.models import detection
 from torchvision.models.detection.transform import resize_boxes
 from torchvision.ops import roi_align
 
-from i2i.errors import ConfigError, check_choice, check_integer
+from i2i.errors import ConfigError, check_choice, check_integer, check_number
 from i2i.nets.blocks import ConvBlock
 
 FUSIONS = ("gated", "replace")
@@ -275,15 +276,21 @@ def build_torchvision_detector(arch: str, *, num_classes: int, min_size: int, ma
     )
 
 
-def load_detector_weights(network: nn.Module, weights_path: str | None, arch: str, num_classes: int) -> None:
-    """Load the state dict in the file `weights_path` into `network` with `weights_only=True` (nothing
-    in it can run code); every problem (no path, no file, not a state dict, not this detector's) is
-    one ConfigError line naming DETECTOR_WEIGHTS_KEY and the file wanted."""
+def load_detector(
+    arch: str, *, num_classes: int, weights_path: str | None, min_size: int, max_size: int
+) -> nn.Module:
+    """`build_torchvision_detector`'s network with the state dict in the file `weights_path`, read with
+    `weights_only=True` (nothing in it can run code) before anything is built; every problem (no path,
+    no file, not a state dict, not this detector's) is one ConfigError line naming DETECTOR_WEIGHTS_KEY
+    and the file wanted."""
+    check_choice("model.detector.arch", arch, DETECTORS)
     wanted = f"a state dict of torchvision's {arch} with num_classes={num_classes}"
     published = f"torchvision's COCO one, num_classes=91, is {DETECTORS[arch][1].url}"
     if not weights_path:
         raise ConfigError(
-            DETECTOR_WEIGHTS_KEY, weights_path, f"boxes=detector needs the file of {wanted} ({published})"
+            DETECTOR_WEIGHTS_KEY,
+            weights_path,
+            f"boxes=detector needs {wanted}: set {DETECTOR_WEIGHTS_KEY}=<that file> ({published})",
         )
     path = Path(weights_path).expanduser()
     if not path.is_file():
@@ -297,6 +304,7 @@ def load_detector_weights(network: nn.Module, weights_path: str | None, arch: st
         raise ConfigError(DETECTOR_WEIGHTS_KEY, str(path), why) from error
     if not isinstance(state, Mapping):
         raise ConfigError(DETECTOR_WEIGHTS_KEY, str(path), f"holds a {type(state).__name__}, not {wanted}")
+    network = build_torchvision_detector(arch, num_classes=num_classes, min_size=min_size, max_size=max_size)
     try:
         loaded = network.load_state_dict(state, strict=False)
         problems = {"missing": loaded.missing_keys, "unexpected": loaded.unexpected_keys}
@@ -305,6 +313,7 @@ def load_detector_weights(network: nn.Module, weights_path: str | None, arch: st
     found = [f"{len(keys)} {kind} (first: {keys[0]})" for kind, keys in problems.items() if keys]
     if found:
         raise ConfigError(DETECTOR_WEIGHTS_KEY, str(path), f"not {wanted}: {'; '.join(found)}")
+    return network
 
 
 def detections_to_boxes(
@@ -327,7 +336,7 @@ def detections_to_boxes(
 
 class Detector:
     """A frozen torchvision Faster R-CNN for `boxes: detector`, its weights read from the local file
-    `weights_path` (`load_detector_weights`); not an `nn.Module` of the model (module docstring,
+    `weights_path` (`load_detector`); not an `nn.Module` of the model (module docstring,
     choice 8), so it moves to the device of the images it is given.
 
     `detect(images)` gives the batch's box format; `box_head(images, boxes, valid)` the RoI box head's
@@ -345,11 +354,12 @@ class Detector:
         score_threshold: float,
         max_boxes: int,
     ) -> None:
+        check_integer("model.detector.num_classes", num_classes, minimum=2)  # background and one class
+        check_number("model.detector.score_threshold", score_threshold)
         check_integer("model.detector.max_boxes", max_boxes, minimum=1)
-        self.network = build_torchvision_detector(
-            arch, num_classes=num_classes, min_size=min_size, max_size=max_size
+        self.network = load_detector(
+            arch, num_classes=num_classes, weights_path=weights_path, min_size=min_size, max_size=max_size
         )
-        load_detector_weights(self.network, weights_path, arch, num_classes)
         self.network.eval().requires_grad_(False)
         self.score_threshold = score_threshold
         self.max_boxes = max_boxes
