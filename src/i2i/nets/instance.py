@@ -11,7 +11,7 @@ detector inside the model provides the instances at test time. The pipeline, one
     content = E_c(x)                                  (B, C, h, w): C = 256, h = H / 4 in DRIT
     rois = boxes_to_rois(boxes, valid)                (K, 5): the valid boxes of every image
     instances = roi_features(content, rois, ...)      (K, C, S, S): RoIAlign, S = roi_size
-    instances = InstanceTranslator(instances, z)      z: the target attribute code of each box's image
+    instances = InstanceNetwork(instances, z)         z: the target attribute code of each box's image
     instance_map, covered = paste_instances(...)      instances resized back to their boxes
     fused = InstanceFusion(content, instance_map, covered)
     y = G(fused, z)                                   DRIT's generator, unchanged
@@ -177,7 +177,7 @@ class ConcatResidualBlock(nn.Module):
         return x + self.body(with_code(x, code))
 
 
-class InstanceTranslator(nn.Module):
+class InstanceNetwork(nn.Module):
     """DUNIT's instance encoder/translator: RoI content features (K, C, S, S) and the target attribute
     code of each (K, A) -> translated instance features (K, C, S, S).
 
@@ -220,7 +220,7 @@ class InstanceFusion(nn.Module):
 
 
 class InstanceBranch(nn.Module):
-    """RoIAlign at the boxes, `InstanceTranslator`, `paste_instances` and `InstanceFusion`: the content
+    """RoIAlign at the boxes, `InstanceNetwork`, `paste_instances` and `InstanceFusion`: the content
     map DUNIT's generator decodes, from DRIT's content map and attribute code and the boxes.
 
     roi_size: RoIAlign's output S (>= 2: the translator's reflection padding); sampling_ratio: RoIAlign
@@ -243,7 +243,7 @@ class InstanceBranch(nn.Module):
         check_integer("sampling_ratio", sampling_ratio, minimum=1)
         self.roi_size = roi_size
         self.sampling_ratio = sampling_ratio
-        self.translator = InstanceTranslator(
+        self.translator = InstanceNetwork(
             content_channels=content_channels,
             attribute_dim=attribute_dim,
             channels=channels,
