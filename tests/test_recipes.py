@@ -22,6 +22,8 @@ EXPECTED_RECIPES = [
     "coco_funit_animals",
     "cut_horse2zebra",
     "cyclegan_horse2zebra",
+    "drit_cat2dog",
+    "drit_portrait",
     "fastcut_horse2zebra",
     "funit_animals",
     "lomit_celeba",
