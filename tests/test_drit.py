@@ -315,3 +315,52 @@ def test_drit_without_mode_seeking_and_featurewise_injection_train(make_cfg):
     for overrides in (["loss.mode_seeking_w=0"], ["model.injection=featurewise", "data.batch_size=2"]):
         _, objects = train(make_cfg("model=drit", "trainer.max_steps=3", *overrides))
         assert objects["model"].iteration == 3
+
+
+@pytest.mark.slow
+def test_resume_continues_exactly_across_content_only_iterations(make_cfg, tmp_path):
+    """Stopped after iteration 4 (a content-only one follows), resumed to 6: the same weights as a
+    straight run, so the iteration counter (which picks the updates) and the draws are restored."""
+    run = lambda n, name, *more: train(
+        make_cfg(
+            "model=drit",
+            f"trainer.max_steps={n}",
+            "model.scheduler.lr_lambda.total=6",
+            "data.batch_size=2",
+            *more,
+            output_dir=tmp_path / name,
+        )
+    )[1]["model"]
+    straight = run(6, "straight")
+    run(4, "first")
+    resumed = run(6, "resumed", f"ckpt_path={tmp_path / 'first' / 'checkpoints' / 'last.ckpt'}")
+    assert resumed.iteration == 6
+    expected, actual = straight.state_dict(), resumed.state_dict()
+    assert all(torch.equal(expected[key], actual[key]) for key in expected)
+
+
+@pytest.mark.slow
+def test_two_ddp_processes_on_cpu_train_drit_in_step(tmp_path):
+    """Each rank draws its own attributes and noise; the averaged gradients keep the ranks' weights
+    equal through every kind of update (content-only, D, EG, G with random attributes)."""
+    from test_scale import finish, free_port, launch
+
+    arguments = [
+        "model=drit",
+        "trainer=ddp_cpu",
+        "trainer.max_steps=3",
+        "data.image_size=64",
+        "data.batch_size=2",
+        "data.domains.num_train=8",
+        "data.domains.num_test=4",
+        "~callbacks",
+        "~logger",
+        "trainer.enable_progress_bar=false",
+        "trainer.enable_model_summary=false",
+        "print_config=false",
+    ]
+    finish(launch(arguments, tmp_path / "weights", tmp_path / "run", MASTER_PORT=str(free_port())))
+    ranks = [torch.load(tmp_path / "weights" / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    assert ranks[0]["iteration"] == ranks[1]["iteration"] == 3
+    for key, value in ranks[0]["state_dict"].items():
+        assert torch.equal(value, ranks[1]["state_dict"][key]), key

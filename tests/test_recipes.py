@@ -46,7 +46,11 @@ NOT_PUBLISHED = {
 }
 
 # Architecture variants a recipe sets on top of the paper widths (the official option, not a width).
-VARIANTS = {"ugatit_selfie2anime_light": ["model.generator.light=true"]}
+VARIANTS = {
+    "ugatit_selfie2anime_light": ["model.generator.light=true"],
+    "drit_cat2dog": ["model.injection=featurewise"],
+    "drit_portrait": ["model.injection=featurewise"],
+}
 
 
 def header(recipe: str, kind: str = "paper") -> str:
