@@ -33,11 +33,13 @@ FAST = [
 # 64 px there, the smallest size imaginaire's 6-stage FUNIT discriminator takes).
 FAST_SHAPES = ["data.domains.num_train=8", "data.domains.num_test=4"]
 # Models that cannot run at 32 px: the official 3-scale discriminator of MUNIT/UNIT/DRIT needs 64 px.
-FAST_IMAGE_SIZE = {"munit": 64, "unit": 64, "drit": 64}
+FAST_IMAGE_SIZE = {"munit": 64, "unit": 64, "drit": 64, "dunit": 64}
 # Scenarios that need more: shapes_fewshot at K <= 4 shots per class (FAST_SHAPES keeps 4 test images
 # of each), at 64 px for imaginaire's 6-stage FUNIT discriminator.
 FAST_DATA = {"shapes_fewshot": ["data.test_shots=2", "data.image_size=64", "data.batch_size=2"]}
 DEFAULT_MODEL = "munit"  # conf/train.yaml
+# Models that train only on some data of their kind: DUNIT (boxes=annotations) on data with boxes.
+TRAIN_DATA = {"dunit": "shapes_instances"}
 
 
 def small_data(model: str, data: str) -> list[str]:

@@ -55,6 +55,7 @@ MODELS = {
     "unit": ("shapes_color", "unpaired", {Translator, SampleGrid}),
     "munit": ("shapes_color", "unpaired", {Translator, StyleTranslator, SampleGrid}),
     "drit": ("shapes_color", "unpaired", {Translator, StyleTranslator, SampleGrid}),
+    "dunit": ("shapes_instances", "unpaired", {Translator, InstanceTranslator, StyleTranslator, SampleGrid}),
     "ugatit": ("shapes_geometry", "unpaired", {Translator, AttentionMaps, SampleGrid}),
     "cut": ("shapes_color", "unpaired", {Translator, OneWayTranslator, SampleGrid}),
     "fastcut": ("shapes_geometry", "unpaired", {Translator, OneWayTranslator, SampleGrid}),

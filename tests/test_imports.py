@@ -3,8 +3,9 @@
 Forbidden: any import between `data/` and `metrics/` (either way: scenarios expose ground truth,
 `metrics/` scores it, the callers pair them); any import of `models/` from `nets/`, `losses/`,
 `data/` or `metrics/`; any import of one model file by another (`models/base.py` and
-`models/schedules.py`, the spine, are not model files), except the one DESIGN §2 states:
-`models/coco_funit.py` imports `models/funit.py`, because COCO-FUNIT is FUNIT with its own generator.
+`models/schedules.py`, the spine, are not model files), except the two DESIGN §2 states:
+`models/coco_funit.py` imports `models/funit.py`, because COCO-FUNIT is FUNIT with its own generator,
+and `models/dunit.py` imports `models/drit.py`, because DUNIT is DRIT++ with an instance branch.
 """
 
 import ast
@@ -17,8 +18,12 @@ import i2i
 PACKAGE = Path(i2i.__file__).resolve().parent
 SPINE = {"i2i.models", "i2i.models.base", "i2i.models.schedules"}
 NEVER_IMPORT_MODELS = ("i2i.nets", "i2i.losses", "i2i.data", "i2i.metrics")
-# The one exception (DESIGN §2): COCO-FUNIT subclasses FUNIT, whose objective and training it reuses.
-ALLOWED_MODEL_IMPORTS = {("i2i.models.coco_funit", "i2i.models.funit")}
+# The exceptions (DESIGN §2): COCO-FUNIT subclasses FUNIT, DUNIT subclasses DRIT++, whose objective
+# and training each reuses.
+ALLOWED_MODEL_IMPORTS = {
+    ("i2i.models.coco_funit", "i2i.models.funit"),
+    ("i2i.models.dunit", "i2i.models.drit"),
+}
 
 
 def module_name(path: Path, root: Path) -> str:

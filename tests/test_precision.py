@@ -4,7 +4,7 @@ gradients clipped after unscaling."""
 
 import pytest
 import torch
-from conftest import small_data
+from conftest import TRAIN_DATA, small_data
 from hydra.utils import get_class, instantiate
 from omegaconf import open_dict
 from test_configs import MODELS, options
@@ -13,7 +13,9 @@ from i2i.train import build_model, train
 
 
 def synthetic_data_for(model: str, make_cfg) -> str:
-    """The first synthetic data config whose kind is the one `model` trains on."""
+    """The first synthetic data config whose kind is the one `model` trains on (TRAIN_DATA's, if any)."""
+    if model in TRAIN_DATA:
+        return TRAIN_DATA[model]
     kind = get_class(make_cfg(f"model={model}").model._target_).data_kind
     for data in options("data"):
         if data.startswith("shapes") and get_class(make_cfg(f"data={data}").data._target_).kind == kind:

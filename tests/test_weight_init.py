@@ -22,6 +22,7 @@ from i2i.train import build_model
 MODELS = sorted(path.stem for path in (Path(i2i.conf.__file__).parent / "model").glob("*.yaml"))
 DATA = {"funit": "shapes_fewshot", "funit_imaginaire": "shapes_fewshot", "coco_funit": "shapes_fewshot"}
 DATA |= {"lomit": "shapes_local", "tunit": "shapes_unlabeled", "ugatit": "shapes_geometry"}
+DATA |= {"dunit": "shapes_instances"}
 # What conf/model/*.yaml said up to bbf4374, before `model.init` (later models, CUT, never had
 # another form); TUNIT fixed its init in code.
 FORMER_INIT = {

@@ -167,6 +167,7 @@ class TranslateConfig:
     style_seed: int | None = checked("seed")
     reference: str | None = MISSING
     save_attention: bool = MISSING
+    boxes: str | None = MISSING
     exemplar: str | None = MISSING
     input_mask: str | None = MISSING
     exemplar_mask: str | None = MISSING
@@ -297,6 +298,7 @@ def loss_weight_classes() -> list[type]:
     from i2i.models.cut import CUTLoss
     from i2i.models.cyclegan import CycleGANLoss
     from i2i.models.drit import DRITLoss
+    from i2i.models.dunit import DUNITLoss
     from i2i.models.funit import FUNITLoss
     from i2i.models.lomit import LOMITLoss
     from i2i.models.munit import MUNITLoss
@@ -304,7 +306,18 @@ def loss_weight_classes() -> list[type]:
     from i2i.models.ugatit import UGATITLoss
     from i2i.models.unit import UNITLoss
 
-    return [CycleGANLoss, UNITLoss, MUNITLoss, UGATITLoss, FUNITLoss, LOMITLoss, TUNITLoss, CUTLoss, DRITLoss]
+    return [
+        CycleGANLoss,
+        UNITLoss,
+        MUNITLoss,
+        UGATITLoss,
+        FUNITLoss,
+        LOMITLoss,
+        TUNITLoss,
+        CUTLoss,
+        DRITLoss,
+        DUNITLoss,
+    ]
 
 
 DATA_SCHEMAS = {

@@ -9,6 +9,15 @@ models (FUNIT, COCO-FUNIT) translate to the class shown by example images instea
 `class_dir=<folder of K images of the class> [k=<use the first k>]`. Models without named domains
 (TUNIT) translate every input like a reference image: `reference=<image>`.
 
+Models that translate object instances apart (DUNIT) take the objects' boxes from a COCO-style file
+(`images` with file_name, width, height; `annotations` with image_id and bbox [x, y, w, h] in pixels of
+the image file; an image it does not list has no objects), scaled with the image to the model's size:
+
+    i2i-translate ckpt_path=... input_dir=street output_dir=out boxes=street.json
+
+Without `boxes=` such a model translates each image without given boxes (globally, or at the boxes its
+own detector finds), and says so in one line on stderr.
+
 `save_attention=true` also writes `<input name>_attention.png` beside each output: the generator's
 attention map in the jet colour map (models with attention maps, e.g. U-GAT-IT's CAM heatmap).
 
@@ -28,6 +37,7 @@ files written (translations, and the attention maps or masks written beside them
 """
 
 import logging
+import sys
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -44,6 +54,7 @@ from i2i.abilities import (
     AttentionMaps,
     ExemplarMaskTranslator,
     FewShotTranslator,
+    InstanceTranslator,
     ReferenceTranslator,
     StyleTranslator,
     Translator,
@@ -51,7 +62,8 @@ from i2i.abilities import (
 )
 from i2i.checkpoints import load_model
 from i2i.cli import reporting_errors, run_hydra_cli
-from i2i.data.folder import list_images, read_image
+from i2i.data.boxes import pad_boxes, read_coco_boxes
+from i2i.data.folder import list_images, read_image, read_image_size
 from i2i.errors import ConfigError, DataError, check_choice, check_positive
 from i2i.models.base import TranslationModule
 from i2i.nets.cam import heatmap_rgb
@@ -171,13 +183,15 @@ def translate_folder(
     n_styles: int | None = None,
     attention: Callable[[Tensor], Tensor] | None = None,
     overwrite: bool = False,
+    boxes: Callable[[list[Path]], tuple[Tensor, Tensor]] | None = None,
 ) -> list[Path]:
     """Translate every image of `input_dir` with `translation` (a batch on `device` -> its
     translations) into `<output_dir>/<input name>.png`, or, when it makes `n_styles=k` translations
     per input, into `<input name>_s{j}.png` for j < k; with `attention` (a batch -> its attention
-    maps) also the map into `<input name>_attention.png`; returns the files written. Nothing is
-    written when an output name is taken twice or, without `overwrite`, already exists
-    (`plan_outputs`)."""
+    maps) also the map into `<input name>_attention.png`; with `boxes` (the inputs of a batch -> their
+    boxes and valid rows, `box_reader`), `translation` also takes the batch's boxes and valid rows;
+    returns the files written. Nothing is written when an output name is taken twice or, without
+    `overwrite`, already exists (`plan_outputs`)."""
     check_output_dir(input_dir, output_dir)
 
     def names(path: Path) -> list[str]:
@@ -193,7 +207,8 @@ def translate_folder(
     for start in range(0, len(files), batch_size):
         chunk = files[start : start + batch_size]
         batch = torch.stack([load_image(path, image_size) for path in chunk]).to(device)
-        for path, images in zip(chunk, translation(batch)):
+        given = [] if boxes is None else [part.to(device) for part in boxes(chunk)]
+        for path, images in zip(chunk, translation(batch, *given)):
             for target, image in zip(targets[path], [images] if n_styles is None else images):
                 save_image((image.float().cpu().clamp(-1, 1) + 1) / 2, target)
                 written.append(target)
@@ -202,6 +217,34 @@ def translate_folder(
                 save_image((heatmap.float().cpu() + 1) / 2, targets[path][-1])
                 written.append(targets[path][-1])
     return written
+
+
+def box_reader(path: Path, input_dir: Path, size: int) -> Callable[[list[Path]], tuple[Tensor, Tensor]]:
+    """The boxes of the images of `input_dir` from the COCO-style file `path` (`data.boxes`), scaled
+    to the `size` x `size` image a model translates, as a function of some of those images giving
+    their boxes (B, M, 4) and valid rows (B, M), M the most boxes of any image. An image the file does
+    not list has no objects; an entry must give the size its image file has (checked here, before
+    anything is translated)."""
+    if not path.is_file():
+        raise DataError(f"boxes file not found: {path}")
+    entries = read_coco_boxes(path)
+    scaled = {}
+    for image in list_images(input_dir):
+        (width, height), boxes = entries.get(image.name, (read_image_size(image), torch.zeros(0, 4)))
+        if (width, height) != read_image_size(image):
+            real = "x".join(map(str, read_image_size(image)))
+            raise DataError(
+                f"{path}: the entry of {image.name} gives its size as {width}x{height}, but {image} is "
+                f"{real} (fix the entry's width and height)"
+            )
+        scaled[image] = boxes * torch.tensor([size / width, size / height, size / width, size / height])
+    rows = max([1, *(len(boxes) for boxes in scaled.values())])
+
+    def boxes_of(images: list[Path]) -> tuple[Tensor, Tensor]:
+        padded = [pad_boxes(scaled[image], rows) for image in images]
+        return torch.stack([boxes for boxes, _ in padded]), torch.stack([valid for _, valid in padded])
+
+    return boxes_of
 
 
 def load_class_images(class_dir: Path, k: int | None, size: int) -> torch.Tensor:
@@ -308,6 +351,20 @@ def translation_asked(
         learned = translation_directions(model)[0]
         why = f"{name} learned {learned} only: pass direction={learned}, or train one with data.direction"
         raise ConfigError("direction", direction, f"{why}={direction}")
+    if cfg.boxes is not None:
+        if not isinstance(model, InstanceTranslator):
+            raise ConfigError("boxes", cfg.boxes, f"{name} translates no object instances; drop it")
+        if options:
+            key = next(key for key in ("n_styles", "style_seed", "reference") if cfg[key] is not None)
+            why = "with boxes each input gets one translation with a sampled style; drop one of them"
+            raise ConfigError(key, cfg[key], why)
+        return lambda x, boxes, valid: model.translate_instances(x, direction, boxes, valid), None
+    if isinstance(model, InstanceTranslator):
+        print(
+            f"note: no boxes=<COCO JSON> given: {name} translates each image without given object boxes "
+            "(globally, or at the boxes its detector finds where it has one)",
+            file=sys.stderr,
+        )
     if isinstance(model, StyleTranslator) and reference is not None:
         return lambda x: model.translate_reference(x, direction, reference), None
     if isinstance(model, StyleTranslator) and options:
@@ -353,6 +410,7 @@ def _main(cfg: DictConfig) -> None:
                 if not isinstance(model, AttentionMaps):
                     raise ConfigError("save_attention", True, f"{name} has no attention maps to save")
                 attention = partial(model.attention_maps, direction=cfg.direction)
+            boxes = box_reader(Path(cfg.boxes), Path(cfg.input_dir), size) if cfg.boxes is not None else None
             written = translate_folder(
                 translation,
                 Path(cfg.input_dir),
@@ -363,6 +421,7 @@ def _main(cfg: DictConfig) -> None:
                 n_styles=n_styles,
                 attention=attention,
                 overwrite=cfg.overwrite,
+                boxes=boxes,
             )
         log.info("wrote %d images to %s", len(written), cfg.output_dir)
 

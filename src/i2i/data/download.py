@@ -93,6 +93,14 @@ MANUAL: dict[str, str] = {
         "download ILSVRC2012_img_train.tar from image-net.org, build the crops with the FUNIT authors' "
         "tools/extract_animalfaces.py, and place them as {root}/animal_faces/{{train,test}}/<class>/*.jpg"
     ),
+    "init_sunny2night": (
+        "INIT (Shen et al., CVPR 2019; DUNIT's sunny -> night) is shared by its authors from the INIT "
+        "project page on request (no direct URL): download it, put the sunny images as "
+        "{root}/init_sunny2night/{{trainA,testA}}/* and the night images as {{trainB,testB}}/*, and each "
+        "folder's object boxes as a COCO-style file beside it, {root}/init_sunny2night/"
+        "{{trainA,trainB,testA,testB}}.json ('images' with file_name, id, width, height; 'annotations' "
+        "with image_id and bbox [x, y, width, height] in pixels), which data.domains.boxes=true reads"
+    ),
     "celeba": (
         "CelebA requires accepting its licence on the CelebA website (Google Drive / Baidu links): download "
         "img_align_celeba.zip and list_attr_celeba.txt and place them as "

@@ -71,6 +71,40 @@ from i2i.types import DIRECTIONS, SOURCE_TARGET, Batch, Direction
 GRID_STYLE_SEED = 0
 # The official mode-seeking term's guard against a zero ratio (`backward_G_alone`: eps = 1e-5).
 MODE_SEEKING_EPS = 1e-5
+# The object boxes of a batch of images, (boxes (B, M, 4) in pixels, valid (B, M)) in the batch format of
+# `i2i.data.boxes`, or None. DRIT++ decodes without them; the hook `_decode` lets DUNIT
+# (`models/dunit.py`), DRIT++ with an instance branch, fuse instance features at them first.
+Boxes = tuple[Tensor, Tensor] | None
+
+
+def boxes_of(images: Mapping[str, Tensor], domain: Domain) -> Boxes:
+    """The boxes of `domain`'s images in a batch or a sample grid's inputs, None when they have none."""
+    key = f"boxes_{domain}"
+    return (images[key], images[f"{key}_valid"]) if key in images else None
+
+
+@dataclass(frozen=True)
+class CrossTranslations:
+    """The forward pass of the EG update (`DRIT.cross_translations`): the encoded halves and their
+    boxes, contents, attributes (z, mu, logvar), cross translations u, self-reconstructions, the
+    contents encoded back from the translations and the cross-cycle reconstructions v."""
+
+    x_a: Tensor
+    x_b: Tensor
+    boxes_a: Boxes
+    boxes_b: Boxes
+    c_a: Tensor
+    c_b: Tensor
+    attribute_a: tuple[Tensor, Tensor, Tensor | None]
+    attribute_b: tuple[Tensor, Tensor, Tensor | None]
+    u_a: Tensor
+    u_b: Tensor
+    recon_a: Tensor
+    recon_b: Tensor
+    c_a_cycle: Tensor  # E^c_B(u_b): the content of x_a, encoded back from its translation
+    c_b_cycle: Tensor
+    v_a: Tensor
+    v_b: Tensor
 
 
 @dataclass(frozen=True)
@@ -203,10 +237,21 @@ class DRIT(TranslationModule):
             for _ in range(2 if self.mode_seeking else 1)
         ]
 
-    def _decoded(self, domain: Domain, *inputs: tuple[Tensor, Tensor]) -> list[Tensor]:
-        """G_domain of each (content, attribute) pair, decoded in one pass (every norm is per sample)."""
-        contents, attributes = zip(*inputs, strict=True)
-        return list(self.G(torch.cat(contents), torch.cat(attributes), domain).split(len(contents[0])))
+    def _boxes(self, batch: Batch, carry: Carry, domain: Domain, images: Tensor) -> Boxes:
+        """The object boxes of `images`, the encoded half of the batch's `domain` images: DRIT++ has none."""
+        return None
+
+    def _decode(self, content: Tensor, code: Tensor, domain: Domain, boxes: Boxes) -> Tensor:
+        """G_domain(content, code); `boxes` are those of the images `content` encodes, which DRIT++'s
+        generator does not see."""
+        return self.G(content, code, domain)
+
+    def _decoded(self, domain: Domain, *inputs: tuple[Tensor, Tensor, Boxes]) -> list[Tensor]:
+        """`_decode` of each (content, attribute, boxes), in one pass (every norm is per sample)."""
+        contents, attributes, boxes = zip(*inputs, strict=True)
+        joined = None if boxes[0] is None else tuple(torch.cat(parts) for parts in zip(*boxes, strict=True))
+        images = self._decode(torch.cat(contents), torch.cat(attributes), domain, joined)
+        return list(images.split(len(contents[0])))
 
     def _undecided(self, score: Tensor) -> Tensor:
         """The loss that makes a discriminator output 1/2: the mean of its real and fake losses."""
@@ -224,11 +269,12 @@ class DRIT(TranslationModule):
 
     def discriminator_loss(self, batch: Batch, carry: Carry) -> tuple[Tensor, Logs]:
         (x_a, x_a2), (x_b, x_b2) = self._halves(batch["A"]), self._halves(batch["B"])
+        boxes_a, boxes_b = self._boxes(batch, carry, "A", x_a), self._boxes(batch, carry, "B", x_b)
         c_a, c_b = self.E_c(x_a, "A"), self.E_c(x_b, "B")
         z_a, z_b = self._attribute(x_a, "A")[0], self._attribute(x_b, "B")[0]
         codes = self._random_codes(len(x_a), x_a)
-        u_a, *r_a = self._decoded("A", (c_b, z_a), *((c_b, z) for z in codes))
-        u_b, *r_b = self._decoded("B", (c_a, z_b), *((c_a, z) for z in codes))
+        u_a, *r_a = self._decoded("A", (c_b, z_a, boxes_b), *((c_b, z, boxes_b) for z in codes))
+        u_b, *r_b = self._decoded("B", (c_a, z_b, boxes_a), *((c_a, z, boxes_a) for z in codes))
         # every image D scores 3 scales (model.discriminator.num_scales): terms summed over them
         d_a = self.adv.d_summed(self.D_a, x_a, u_a)
         d_b = self.adv.d_summed(self.D_b, x_b, u_b)
@@ -239,19 +285,35 @@ class DRIT(TranslationModule):
         return total, {"d_a": d_a, "d_b": d_b, "d_a2": d_a2, "d_b2": d_b2, "d_content": d_content}
 
     def generator_loss(self, batch: Batch, carry: Carry) -> tuple[Tensor, Logs]:
-        x_a, x_b, w = self._halves(batch["A"])[0], self._halves(batch["B"])[0], self.weights
+        return self.cross_objective(self.cross_translations(batch, carry))
+
+    def cross_translations(self, batch: Batch, carry: Carry) -> CrossTranslations:
+        """The forward pass of the EG update."""
+        x_a, x_b = self._halves(batch["A"])[0], self._halves(batch["B"])[0]
+        boxes_a, boxes_b = self._boxes(batch, carry, "A", x_a), self._boxes(batch, carry, "B", x_b)
         c_a, c_b = self.E_c(x_a, "A"), self.E_c(x_b, "B")
-        (z_a, mu_a, logvar_a), (z_b, mu_b, logvar_b) = self._attribute(x_a, "A"), self._attribute(x_b, "B")
-        u_a, recon_a = self._decoded("A", (c_b, z_a), (c_a, z_a))
-        u_b, recon_b = self._decoded("B", (c_a, z_b), (c_b, z_b))
+        attribute_a, attribute_b = self._attribute(x_a, "A"), self._attribute(x_b, "B")
+        z_a, z_b = attribute_a[0], attribute_b[0]
+        u_a, recon_a = self._decoded("A", (c_b, z_a, boxes_b), (c_a, z_a, boxes_a))
+        u_b, recon_b = self._decoded("B", (c_a, z_b, boxes_a), (c_b, z_b, boxes_b))
         # the cross-cycle: encode the translations, swap their attributes back, decode again
         c_b_cycle, c_a_cycle = self.E_c(u_a, "A"), self.E_c(u_b, "B")
         z_a_cycle, z_b_cycle = self._attribute(u_a, "A")[0], self._attribute(u_b, "B")[0]
-        v_a, v_b = self.G(c_a_cycle, z_a_cycle, "A"), self.G(c_b_cycle, z_b_cycle, "B")
+        v_a = self._decode(c_a_cycle, z_a_cycle, "A", boxes_a)
+        v_b = self._decode(c_b_cycle, z_b_cycle, "B", boxes_b)
+        return CrossTranslations(
+            x_a, x_b, boxes_a, boxes_b, c_a, c_b, attribute_a, attribute_b,
+            u_a, u_b, recon_a, recon_b, c_a_cycle, c_b_cycle, v_a, v_b,
+        )  # fmt: skip
+
+    def cross_objective(self, t: CrossTranslations) -> tuple[Tensor, Logs]:
+        """L_EG of the cross translations `t`, and its unweighted terms."""
+        x_a, x_b, c_a, c_b, u_a, u_b, w = t.x_a, t.x_b, t.c_a, t.c_b, t.u_a, t.u_b, self.weights
+        (z_a, mu_a, logvar_a), (z_b, mu_b, logvar_b) = t.attribute_a, t.attribute_b
         gan = summed_over(self.adv.g, self.D_a(u_a)) + summed_over(self.adv.g, self.D_b(u_b))  # over scales
         content_gan = self._undecided(self.D_c(c_a)) + self._undecided(self.D_c(c_b))
-        cross_cycle = F.l1_loss(v_a, x_a) + F.l1_loss(v_b, x_b)
-        self_recon = F.l1_loss(recon_a, x_a) + F.l1_loss(recon_b, x_b)
+        cross_cycle = F.l1_loss(t.v_a, x_a) + F.l1_loss(t.v_b, x_b)
+        self_recon = F.l1_loss(t.recon_a, x_a) + F.l1_loss(t.recon_b, x_b)
         if logvar_a is None or logvar_b is None:  # "featurewise": deterministic codes, kept near 0
             kl = z_a.float().pow(2).mean() + z_b.float().pow(2).mean()
         else:
@@ -277,10 +339,11 @@ class DRIT(TranslationModule):
 
     def random_attribute_loss(self, batch: Batch, carry: Carry) -> tuple[Tensor, Logs]:
         x_a, x_b, w = self._halves(batch["A"])[0], self._halves(batch["B"])[0], self.weights
+        boxes_a, boxes_b = self._boxes(batch, carry, "A", x_a), self._boxes(batch, carry, "B", x_b)
         c_a, c_b = self.E_c(x_a, "A"), self.E_c(x_b, "B")
         codes = self._random_codes(len(x_a), x_a)
-        r_a = self._decoded("A", *((c_b, z) for z in codes))
-        r_b = self._decoded("B", *((c_a, z) for z in codes))
+        r_a = self._decoded("A", *((c_b, z, boxes_b) for z in codes))
+        r_b = self._decoded("B", *((c_a, z, boxes_a) for z in codes))
         gan = summed_over(self.adv.g, [s for r in r_a for s in self.D_a2(r)])
         gan = gan + summed_over(self.adv.g, [s for r in r_b for s in self.D_b2(r)])
         z = codes[0]  # the latent regression recovers the first code, from the attribute means
@@ -311,25 +374,34 @@ class DRIT(TranslationModule):
 
     @torch.inference_mode()
     def translate_styles(
-        self, x: Tensor, direction: Direction, n_styles: int, style_seed: int | None = None
+        self,
+        x: Tensor,
+        direction: Direction,
+        n_styles: int,
+        style_seed: int | None = None,
+        boxes: Boxes = None,
     ) -> Tensor:
         """(B, n_styles, 3, H, W): x translated with `n_styles` attributes sampled from the prior each;
-        `style_seed` makes them reproducible (`sample_styles`)."""
+        `style_seed` makes them reproducible (`sample_styles`); `boxes`, x's objects, go to `_decode`."""
         if n_styles < 1:
             raise ValueError(f"n_styles must be >= 1, got {n_styles}")
         source, target = SOURCE_TARGET[direction]
         content = self.E_c(x, source)
         codes = self.sample_styles(len(x), n_styles, style_seed, x.device)
-        images = self.G(content.repeat_interleave(n_styles, dim=0), codes, target)
+        if boxes is not None:
+            boxes = (boxes[0].repeat_interleave(n_styles, dim=0), boxes[1].repeat_interleave(n_styles, dim=0))
+        images = self._decode(content.repeat_interleave(n_styles, dim=0), codes, target, boxes)
         return images.view(len(x), n_styles, *images.shape[1:])
 
     @torch.inference_mode()
-    def translate_reference(self, x: Tensor, direction: Direction, reference: Tensor) -> Tensor:
+    def translate_reference(
+        self, x: Tensor, direction: Direction, reference: Tensor, boxes: Boxes = None
+    ) -> Tensor:
         """x translated with the mean attribute code of `reference`, images (1 or B, 3, H', W') of
-        the target domain."""
+        the target domain; `boxes`, x's objects, go to `_decode`."""
         source, target = SOURCE_TARGET[direction]
         code = self.E_a(reference, target)[0]
-        return self.G(self.E_c(x, source), code.expand(len(x), -1), target)
+        return self._decode(self.E_c(x, source), code.expand(len(x), -1), target, boxes)
 
     @torch.no_grad()
     def sample_rows(self, images: Mapping[str, Tensor]) -> list[tuple[str, Tensor]]:
@@ -339,10 +411,11 @@ class DRIT(TranslationModule):
         rows = []
         for direction in DIRECTIONS:
             source, target = SOURCE_TARGET[direction]
-            real = images[source]
-            recon = self.G(self.E_c(real, source), self.E_a(real, source)[0], source)
+            real, boxes = images[source], boxes_of(images, source)
+            recon = self._decode(self.E_c(real, source), self.E_a(real, source)[0], source, boxes)
             rows += [(f"real_{source}", real), (f"recon_{source}", recon)]
-            styles = self.translate_styles(real, direction, self.grid_styles, GRID_STYLE_SEED)
+            styles = self.translate_styles(real, direction, self.grid_styles, GRID_STYLE_SEED, boxes)
             rows += [(f"fake_{target}_style{j}", styles[:, j]) for j in range(self.grid_styles)]
-            rows.append((f"fake_{target}_ref", self.translate_reference(real, direction, images[target])))
+            reference = self.translate_reference(real, direction, images[target], boxes)
+            rows.append((f"fake_{target}_ref", reference))
         return rows
