@@ -166,6 +166,7 @@ RECIPES = {
     "quality/cut": ("cut", "unpaired", 64, "tiny"),
     "quality/cyclegan": ("cyclegan", "unpaired", 64, "tiny"),
     "quality/drit": ("drit", "unpaired", 64, "tiny"),
+    "quality/drit_instances": ("drit", "unpaired", 64, "tiny"),
     "quality/dunit": ("dunit", "unpaired", 64, "tiny"),
     "quality/fastcut": ("fastcut", "unpaired", 64, "tiny"),
     "quality/funit": ("funit", "fewshot", 64, "tiny"),

@@ -236,6 +236,15 @@ def test_tiny_end_to_end_run_checkpoint_round_trip_and_translation_with_a_boxes_
         )
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.strip().startswith("error: n_styles=2 is not allowed: with boxes")
+    annotations["images"][0]["width"] = SIZE
+    (tmp_path / "boxes.json").write_text(json.dumps(annotations))
+    for output, message in (("k", "photo0.jpg gives its size as 64x128, but"), ("m", "boxes file not found")):
+        if output == "m":
+            (tmp_path / "boxes.json").unlink()
+        with pytest.raises(SystemExit) as exit_info:
+            run_cli(translate_cli.main, monkeypatch, *common, f"output_dir={tmp_path / output}", *given)
+        err = capsys.readouterr().err.strip()
+        assert exit_info.value.code == 2 and err.startswith("error: ") and message in err and "\n" not in err
 
 
 def test_a_model_without_instances_refuses_a_boxes_file(make_cfg, tmp_path, monkeypatch, capsys):
@@ -304,3 +313,16 @@ def test_two_ddp_processes_on_cpu_train_dunit_in_step(tmp_path):
     assert any(key.startswith("instance_branch.") for key in ranks[0]["state_dict"])
     for key, value in ranks[0]["state_dict"].items():
         assert torch.equal(value, ranks[1]["state_dict"][key]), key
+
+
+def test_the_bars_of_dunit_and_of_drit_on_its_data():
+    from bench.quality import BARS, check
+
+    metrics = {"domain_acc_AtoB": 0.95, "instance_acc_AtoB": 0.7, "instance_iou_AtoB": 0.85}
+    metrics |= {"instance_acc_small_AtoB": 0.1}  # by size: reported, not barred
+    assert check(metrics, BARS["dunit"]) == {
+        "domain_acc_AtoB": True,
+        "instance_acc_AtoB": False,
+        "instance_iou_AtoB": True,
+    }
+    assert check(metrics, BARS["drit_instances"]) == {"domain_acc_AtoB": True, "instance_iou_AtoB": True}
