@@ -107,12 +107,8 @@ class DUNIT(DRIT):
 
     def on_fit_start(self) -> None:
         super().on_fit_start()
-        datamodule = getattr(self.trainer, "datamodule", None)
-        if (
-            self.boxes == "annotations"
-            and datamodule is not None
-            and not getattr(datamodule, "has_boxes", False)
-        ):
+        has_boxes = getattr(self.trainer.datamodule, "has_boxes", True)  # no datamodule: batches are given
+        if self.boxes == "annotations" and not has_boxes:
             raise ConfigError(
                 "model.boxes",
                 self.boxes,
@@ -148,32 +144,23 @@ class DUNIT(DRIT):
         """The instance-consistency term of both directions at the source's boxes (module docstring)."""
         assert t.boxes_a is not None and t.boxes_b is not None, "DUNIT decodes with boxes"
         if self.detector is not None:
-            return detection_consistency(self.detector, t.x_a, t.u_b, *t.boxes_a) + detection_consistency(
-                self.detector, t.x_b, t.u_a, *t.boxes_b
-            )
-        branch = self.instance_branch["A"]
-        image_size = tuple(t.x_a.shape[-2:])
-        roi = {
-            "image_size": image_size,
-            "output_size": branch.roi_size,
-            "sampling_ratio": branch.sampling_ratio,
-        }
-        return roi_feature_consistency(t.c_a, t.c_a_cycle, *t.boxes_a, **roi) + roi_feature_consistency(
-            t.c_b, t.c_b_cycle, *t.boxes_b, **roi
-        )
+            to_b = detection_consistency(self.detector, t.x_a, t.u_b, *t.boxes_a)
+            return to_b + detection_consistency(self.detector, t.x_b, t.u_a, *t.boxes_b)
+        branch, size = self.instance_branch["A"], tuple(t.x_a.shape[-2:])  # both branches RoIAlign alike
+        roi = {"image_size": size, "output_size": branch.roi_size, "sampling_ratio": branch.sampling_ratio}
+        to_b = roi_feature_consistency(t.c_a, t.c_a_cycle, *t.boxes_a, **roi)
+        return to_b + roi_feature_consistency(t.c_b, t.c_b_cycle, *t.boxes_b, **roi)
 
     # ------------------------------------------------------------------ inference
     @torch.no_grad()
     def sample_rows(self, images: Mapping[str, Tensor]) -> list[tuple[str, Tensor]]:
         """DRIT++'s rows, every translation and reconstruction with the inputs' boxes (the detector's
         where they have none and the boxes come from a detector)."""
-        if self.detector is not None:
-            images = dict(images)
-            for domain in ("A", "B"):
-                if f"boxes_{domain}" not in images:
-                    images[f"boxes_{domain}"], images[f"boxes_{domain}_valid"] = self.detector.detect(
-                        images[domain]
-                    )
+        images = dict(images)
+        for domain in ("A", "B"):
+            found = self._found(images[domain], boxes_of(images, domain))
+            if found is not None:
+                images[f"boxes_{domain}"], images[f"boxes_{domain}_valid"] = found
         return super().sample_rows(images)
 
     def _found(self, x: Tensor, boxes: Boxes) -> Boxes:
