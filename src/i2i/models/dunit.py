@@ -22,7 +22,8 @@ consistency of `losses/instance.py` in the EG update, both directions, at the so
 - `boxes: annotations` (default): the boxes come with the batch (`data=shapes_instances`, or
   `data=folder data.domains.boxes=true`); the term is `roi_feature_consistency` of the content maps,
   E^c_A(x_a) against E^c_B(u_b) (DRIT's cross-cycle already encodes u_b: no extra pass), RoIAligned as
-  the instance branch does. Neither side is detached (as DRIT's cross-cycle, which trains both).
+  the instance branch does. Neither side is detached (as DRIT's cross-cycle, which trains both). Both
+  maps carry E^c's training noise (DRIT's Gaussian noise layer), so in training the term stays above 0.
 - `boxes: detector`: a frozen Faster R-CNN (`nets/instance.Detector`, weights from a local file) finds
   the boxes of the encoded images at every update (no gradient; once per iteration and domain, shared
   by the updates through `carry`) and at test time; the term is `detection_consistency`, its RoI box
