@@ -21,6 +21,7 @@ from i2i.abilities import (
     Clusterer,
     ExemplarMaskTranslator,
     FewShotTranslator,
+    InstanceTranslator,
     OneWayTranslator,
     ReferenceTranslator,
     SampleGrid,
@@ -37,6 +38,7 @@ from i2i.types import Batch, Direction
 
 ABILITIES = (
     Translator,
+    InstanceTranslator,
     OneWayTranslator,
     StyleTranslator,
     ReferenceTranslator,

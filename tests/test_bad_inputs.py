@@ -10,6 +10,7 @@ console scripts print the same.
 """
 
 import hashlib
+import json
 import os
 import pickle
 import shutil
@@ -48,6 +49,8 @@ TINY_CYCLEGAN = [*TINY_RUN[:-1], *FAST_SHAPES]
 TRAIN = [*TINY_RUN, *FAST_SHAPES]
 FOLDER = [*TINY_RUN, "data=folder", "data.domains.load_size=32", "data.num_workers=0"]
 FOLDER_DATA = [*FOLDER, "data.domains.root={data}"]
+BOXES = [*FOLDER_DATA, "data.domains.boxes=true"]
+INSTANCES = ["data=shapes_instances"]
 TRANSLATE = ["ckpt_path={ckpt}", "input_dir={images}", "output_dir={tmp}/translated"]
 EVAL = ["ckpt_path={ckpt}", "output={tmp}/eval.json", "n_images=2", "metrics.extractor=proxy"]
 MARKER = "pwned.txt"  # what a hostile file tries to write; it must never appear
@@ -58,6 +61,12 @@ def write_png(path: Path, size: int = 40) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     pixels = np.random.default_rng(len(path.name)).integers(0, 255, (size, size, 3), dtype=np.uint8)
     Image.fromarray(pixels).save(path)
+
+
+def coco(annotations: list[dict]) -> bytes:
+    """A COCO-style file listing the data folder's 0.png and 1.png (40 px) with `annotations`."""
+    images = [{"id": i, "file_name": f"{i}.png", "width": 40, "height": 40} for i in range(2)]
+    return json.dumps({"images": images, "annotations": annotations}).encode()
 
 
 def truncated(tmp: Path, name: str) -> None:
@@ -271,6 +280,29 @@ CASES = [
         "train",
         [*FOLDER_DATA, "data.domains.load_size=16"],
         "data.domains.load_size=16",
+    ),
+    # ... with object boxes (data.domains.boxes=true: <root>/<split><domain>.json, COCO-style)
+    Case("boxes-json-missing", "train", BOXES, "trainA.json"),
+    Case("boxes-json-malformed", "train", BOXES, "trainA.json", write_file("data/trainA.json", b"{")),
+    Case(
+        "boxes-unknown-image",
+        "train",
+        BOXES,
+        "trainA.json: annotations[0] names image_id 9",
+        write_file("data/trainA.json", coco([{"image_id": 9, "bbox": [1, 1, 4, 4]}])),
+    ),
+    Case(
+        "boxes-bbox-outside",
+        "train",
+        BOXES,
+        "trainA.json: annotations[0] (image 0.png): bbox [30, 30, 20, 20]",
+        write_file("data/trainA.json", coco([{"image_id": 0, "bbox": [30, 30, 20, 20]}])),
+    ),
+    Case(
+        "boxes-max-instances-below-objects",
+        "train",
+        [*TRAIN, *INSTANCES, "data.max_instances=3"],
+        "data.max_instances=3",
     ),
     # i2i-translate
     Case("translate-size-negative", "translate", [*TRANSLATE, "image_size=-5"], "image_size=-5"),

@@ -9,6 +9,7 @@ tests. The abilities of the models of today:
 | ability | methods | models |
 |---|---|---|
 | `Translator` | `translate(x, direction)` | CycleGAN, UNIT, MUNIT, U-GAT-IT, CUT |
+| `InstanceTranslator` | `translate_instances(x, direction, boxes, valid)` (and `translate`) | (DUNIT) |
 | `OneWayTranslator` | `trained_direction()` (and `translate`) | CUT, FastCUT |
 | `StyleTranslator` | `translate_styles`, `translate_reference` (and `translate`) | MUNIT |
 | `ReferenceTranslator` | `translate_like(x, reference)` | TUNIT, LOMIT |
@@ -46,6 +47,16 @@ class Translator(Protocol):
     def translate(self, x: Tensor, direction: Direction) -> Tensor:
         """x of the source domain of `direction` as images of its target domain, one per input; a
         model with styles uses one style per input, sampled from the global generator."""
+        ...
+
+
+@runtime_checkable
+class InstanceTranslator(Translator, Protocol):
+    """Translates a scene and, apart, each object in given boxes (DUNIT)."""
+
+    def translate_instances(self, x: Tensor, direction: Direction, boxes: Tensor, valid: Tensor) -> Tensor:
+        """x translated as `translate` does, with its objects' boxes (B, M, 4) float (x1, y1, x2, y2) in
+        pixels and which rows hold a box (B, M) bool (the batch format of `i2i.data.boxes`)."""
         ...
 
 

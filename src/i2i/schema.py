@@ -120,6 +120,8 @@ class UnpairedDataConfig(DataConfig):
 
     # the direction a one-sided model (CUT) learns: BtoA swaps the domains of the training pairs
     direction: str = "AtoB"
+    # the rows of a batch's object boxes (i2i.data.boxes), for data with boxes; null: data without
+    max_instances: Optional[int] = checked("positive integer", None)  # noqa: UP045 (OmegaConf)
 
 
 @dataclass

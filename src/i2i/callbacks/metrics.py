@@ -17,12 +17,20 @@ from i2i.data.synthetic.base import SyntheticScenario
 from i2i.data.synthetic.color import ShapesColor
 from i2i.data.synthetic.fewshot import ShapesFewShot
 from i2i.data.synthetic.geometry import ShapesGeometry
+from i2i.data.synthetic.instances import ShapesInstances
 from i2i.data.synthetic.local import ShapesLocal
 from i2i.data.synthetic.unlabeled import ShapesUnlabeled
 from i2i.errors import check_positive
 from i2i.metrics.protocols import Evaluator, MetricSettings, Score
 from i2i.metrics.scoring import check_kind, score_model
-from i2i.metrics.synthetic import score_color, score_fewshot, score_geometry, score_local, score_unlabeled
+from i2i.metrics.synthetic import (
+    score_color,
+    score_fewshot,
+    score_geometry,
+    score_instances,
+    score_local,
+    score_unlabeled,
+)
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +38,7 @@ Scorer = Callable[[Any, Any, int], dict[str, float]]  # (model, scenario, n_imag
 SCENARIO_SCORERS: dict[type[SyntheticScenario], Scorer] = {
     ShapesColor: score_color,
     ShapesGeometry: score_geometry,
+    ShapesInstances: score_instances,
     ShapesLocal: score_local,
     ShapesUnlabeled: score_unlabeled,
     ShapesFewShot: score_fewshot,

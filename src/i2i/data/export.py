@@ -4,12 +4,16 @@
     i2i-data export shapes_geometry inputs/ --num-train 100 --image-size 128
 
 Two-domain scenarios are written in the CycleGAN layout (`testA`, `testB`, and `trainA`, `trainB`
-with `--num-train`, so `data=folder data.domains.root=<folder>` trains on them). The images are the
-ones `data=<scenario>` trains and evaluates on with the same seed and size: the scenario is built
-from its own config in `conf/data/`, so export and training never disagree. The target folder must
-be new or empty: nothing is overwritten.
+with `--num-train`, so `data=folder data.domains.root=<folder>` trains on them). A scenario with
+object boxes (shapes_instances) also gets one COCO-style JSON per image folder, `<folder>/testA.json`
+..., which `data=folder data.domains.boxes=true` reads back. The images are the ones `data=<scenario>`
+trains and evaluates on with the same seed and size: the scenario is built from its own config in
+`conf/data/`, so export and training never disagree. The target folder must be new or empty: nothing
+is overwritten.
 """
 
+import json
+import logging
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -18,9 +22,12 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torchvision.utils import save_image
 
+from i2i.data.boxes import BoxedImageSource, coco_document
 from i2i.data.datamodule import UnpairedDataModule
 from i2i.data.synthetic.base import SyntheticScenario
 from i2i.errors import DataError, check_non_negative, check_positive
+
+log = logging.getLogger(__name__)
 
 TWO_DOMAIN_MODULE = f"{UnpairedDataModule.__module__}.{UnpairedDataModule.__qualname__}"
 
@@ -69,7 +76,8 @@ def build_scenario(request: ExportRequest) -> SyntheticScenario:
 
 
 def export(request: ExportRequest) -> dict[str, int]:
-    """Write the scenario's images as `<folder>/<split><domain>/<index>.png`; {subfolder: count}.
+    """Write the scenario's images as `<folder>/<split><domain>/<index>.png`, and their boxes as
+    `<folder>/<split><domain>.json` when it has boxes; {subfolder: count}.
 
     Refuses a folder that holds anything, before writing a file."""
     check_positive("--num-test", request.num_test)
@@ -87,4 +95,17 @@ def export(request: ExportRequest) -> dict[str, int]:
             for index in range(count):
                 save_image(scenario.image(domain, split, index) * 0.5 + 0.5, subfolder / f"{index:04d}.png")
             written[subfolder.name] = count
+            source = scenario.source(domain, split)
+            if isinstance(source, BoxedImageSource):
+                _write_boxes(source, count, scenario.image_size, subfolder.with_suffix(".json"))
     return written
+
+
+def _write_boxes(source: BoxedImageSource, count: int, size: int, path: Path) -> None:
+    """The boxes of the source's first `count` images as a COCO-style file, images named as `export`
+    names them."""
+    entries = [
+        (f"{index:04d}.png", size, size, source.load_boxed(index, seed=index)[1]) for index in range(count)
+    ]
+    path.write_text(json.dumps(coco_document(entries), indent=1) + "\n")
+    log.info("%s: the boxes of %d images", path, count)

@@ -1,9 +1,11 @@
-"""Folders of real images in the CycleGAN layout: root/{trainA,trainB,testA,testB}.
+"""Folders of real images in the CycleGAN layout: root/{trainA,trainB,testA,testB}, optionally with
+object boxes in one COCO-style file per folder, root/{trainA,trainB,testA,testB}.json.
 
 Training transforms follow the official CycleGAN code: resize to load_size x load_size (bicubic),
 random crop crop_size, random horizontal flip, scale to [-1, 1]. Test images are resized to
 load_size and centre-cropped, so evaluation is deterministic. Each random choice comes from the
-seed the sampler gives the pair, so a resumed run sees the same crops.
+seed the sampler gives the pair, so a resumed run sees the same crops. Boxes go through the same
+resize, crop and flip as their image (`ImageFolderSource.transform_boxed`).
 """
 
 import logging
@@ -17,7 +19,8 @@ import torchvision.transforms.functional as TF
 from PIL import Image
 from torch import Tensor
 
-from i2i.errors import DataError, check_choice, check_positive
+from i2i.data.boxes import read_coco_boxes
+from i2i.errors import ConfigError, DataError, check_choice, check_positive
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +30,8 @@ LAYOUT = "root/{trainA,trainB,testA,testB}"
 # ValueError and EOFError from some decoders, and DecompressionBombError (not an OSError) for a
 # header claiming more than twice Image.MAX_IMAGE_PIXELS.
 UNREADABLE_IMAGE = (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
+NO_BOXES = torch.zeros(0, 4)
+MIN_BOX_SIDE = 1.0  # pixels of a box's width and height that must stay inside a crop to keep the box
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -78,8 +83,9 @@ class ImageFileSource:
         self._check_headers(min_size, size_key)
 
     def _check_headers(self, min_size: int, size_key: str) -> None:
+        self.sizes: dict[Path, tuple[int, int]] = {}
         for path in self.files:
-            width, height = read_image_size(path)
+            width, height = self.sizes[path] = read_image_size(path)
             if min(self.resized(width, height)) < min_size:
                 raise DataError(
                     f"image {path} is {width}x{height}; {size_key}={min_size} needs at least "
@@ -96,17 +102,19 @@ class ImageFileSource:
     def load(self, index: int, seed: int) -> Tensor:
         """Image `index` in [-1, 1]. A file that fails to decode is reported once by name and
         replaced by the next readable one, so a long run is not lost to it."""
+        return self.transform(self.read(index)[1], seed)
+
+    def read(self, index: int) -> tuple[Path, Image.Image]:
+        """The file `load` reads for image `index` (the next readable one from `index` on), decoded."""
         for offset in range(len(self.files)):
             path = self.files[(index + offset) % len(self.files)]
             if path in self.bad_files:
                 continue
             try:
-                rgb = read_image(path)
+                return path, read_image(path)
             except DataError as error:
                 self.bad_files.add(path)
-                warnings.warn(f"skipping unreadable image {path}: {error.__cause__}", stacklevel=2)
-                continue
-            return self.transform(rgb, seed)
+                warnings.warn(f"skipping unreadable image {path}: {error.__cause__}", stacklevel=3)
         raise DataError(f"no readable image left in {self.where}")
 
     def transform(self, image: Image.Image, seed: int) -> Tensor:
@@ -147,9 +155,17 @@ class ImageFolderSource(ImageFileSource):
         return int(width * scale), self.load_size
 
     def transform(self, image: Image.Image, seed: int) -> Tensor:
+        return self.transform_boxed(image, NO_BOXES, seed)[0]
+
+    def transform_boxed(self, image: Image.Image, boxes: Tensor, seed: int) -> tuple[Tensor, Tensor]:
+        """The image resized, cropped and flipped as the module docstring says, in [-1, 1], and its
+        boxes (K, 4) (x1, y1, x2, y2) in pixels moved with it: clipped to the crop, and dropped when
+        less than MIN_BOX_SIDE of them is left inside it."""
         generator = torch.Generator().manual_seed(seed)
         size = [self.load_size, self.load_size] if self.resize == "square" else self.load_size
+        width, height = image.size
         image = TF.resize(image, size, TF.InterpolationMode.BICUBIC)
+        boxes = boxes * torch.tensor([image.width / width, image.height / height] * 2)
         margin_y, margin_x = image.height - self.crop_size, image.width - self.crop_size
         if self.train and margin_y == margin_x:
             top, left = (int(v) for v in torch.randint(0, margin_x + 1, (2,), generator=generator))
@@ -159,18 +175,75 @@ class ImageFolderSource(ImageFileSource):
         else:
             top, left = margin_y // 2, margin_x // 2
         image = TF.crop(image, top, left, self.crop_size, self.crop_size)
+        boxes = (boxes - torch.tensor([left, top] * 2)).clamp(0, self.crop_size)
+        boxes = boxes[(boxes[:, 2:] - boxes[:, :2] >= MIN_BOX_SIDE).all(dim=1)]
         if self.flip and torch.rand((), generator=generator) < 0.5:
             image = TF.hflip(image)
-        return TF.to_tensor(image) * 2 - 1
+            boxes = torch.stack(
+                [self.crop_size - boxes[:, 2], boxes[:, 1], self.crop_size - boxes[:, 0], boxes[:, 3]], 1
+            )
+        return TF.to_tensor(image) * 2 - 1, boxes
+
+
+class BoxedFolderSource(ImageFolderSource):
+    """An `ImageFolderSource` whose images come with object boxes (`data.boxes.BoxedImageSource`),
+    read from the COCO-style file `annotations` (`data.boxes.read_coco_boxes`). An image the file
+    does not list has no objects; an entry must give the size its image file has."""
+
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        annotations: Path,
+        load_size: int,
+        crop_size: int,
+        train: bool,
+        flip: bool = True,
+        resize: str = "square",
+    ) -> None:
+        super().__init__(
+            folder, load_size=load_size, crop_size=crop_size, train=train, flip=flip, resize=resize
+        )
+        self.annotations = annotations
+        entries = read_coco_boxes(annotations)
+        self.boxes: dict[Path, Tensor] = {}
+        for path in self.files:
+            size, boxes = entries.get(path.name, (self.sizes[path], NO_BOXES))
+            if size != self.sizes[path]:
+                width, height = self.sizes[path]
+                raise DataError(
+                    f"{annotations}: the entry of {path.name} gives its size as {size[0]}x{size[1]}, but "
+                    f"{path} is {width}x{height} (fix the entry's width and height)"
+                )
+            self.boxes[path] = boxes
+
+    def load_boxed(self, index: int, seed: int) -> tuple[Tensor, Tensor]:
+        """Image `index` and its boxes, transformed together (`transform_boxed`)."""
+        path, image = self.read(index)
+        return self.transform_boxed(image, self.boxes[path], seed)
+
+    def check_max_instances(self, max_instances: int) -> None:
+        """Refuse an image with more than `max_instances` boxes, naming it and its annotation file."""
+        for path, boxes in self.boxes.items():
+            if len(boxes) > max_instances:
+                raise DataError(
+                    f"{self.annotations}: {path.name} has {len(boxes)} boxes, more than "
+                    f"data.max_instances={max_instances} (raise data.max_instances)"
+                )
 
 
 class UnpairedFolders:
-    """Two domains read from a CycleGAN-layout folder."""
+    """Two domains read from a CycleGAN-layout folder; with `boxes`, each image folder's object boxes
+    from the COCO-style file beside it, `<root>/<split><domain>.json` (`BoxedFolderSource`)."""
 
     domains = ("A", "B")
 
-    def __init__(self, *, root: str, load_size: int = 286, crop_size: int = 256, flip: bool = True) -> None:
+    def __init__(
+        self, *, root: str, load_size: int = 286, crop_size: int = 256, flip: bool = True, boxes: bool = False
+    ) -> None:
         check_positive("data.domains.crop_size", crop_size)
+        if not isinstance(boxes, bool):
+            raise ConfigError("data.domains.boxes", boxes, "must be true or false")
         if load_size < crop_size:
             raise DataError(
                 f"data.domains.load_size={load_size} must be >= data.domains.crop_size={crop_size}"
@@ -182,12 +255,20 @@ class UnpairedFolders:
             )
         self.load_size, self.crop_size, self.flip = load_size, crop_size, flip
         self.image_size = crop_size
+        self.boxes = boxes
 
     def source(self, domain: str, split: str) -> ImageFolderSource:
+        folder = self.root / f"{split}{domain}"
+        train = split == "train"
+        if self.boxes:
+            return BoxedFolderSource(
+                folder,
+                annotations=folder.with_suffix(".json"),
+                load_size=self.load_size,
+                crop_size=self.crop_size,
+                train=train,
+                flip=self.flip,
+            )
         return ImageFolderSource(
-            self.root / f"{split}{domain}",
-            load_size=self.load_size,
-            crop_size=self.crop_size,
-            train=split == "train",
-            flip=self.flip,
+            folder, load_size=self.load_size, crop_size=self.crop_size, train=train, flip=self.flip
         )
