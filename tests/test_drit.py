@@ -173,7 +173,7 @@ def test_every_term_of_every_update_is_finite_and_mode_seeking_switches_off(make
     _, logs = drit_pp.random_attribute_loss(batch, {})
     assert logs["mode_seeking"] > 0 and torch.isfinite(logs["latent"])
     drit = build_model(make_cfg("model=drit", "loss.mode_seeking_w=0"))
-    assert len(drit._random_codes(1, batch["A"])) == 1  # DRIT draws one random code, DRIT++ two
+    assert len(drit._random_codes(1, batch["A"].device)) == 1  # DRIT draws one random code, DRIT++ two
     total, logs = drit.random_attribute_loss(batch, {})
     assert logs["mode_seeking"] == 0 and torch.isfinite(total)
     with pytest.raises(ConfigError, match="loss.mode_seeking_w=-1"):
