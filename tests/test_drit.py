@@ -311,10 +311,12 @@ def test_tiny_end_to_end_run_translation_and_checkpoint_round_trip(make_cfg, tmp
 
 
 @pytest.mark.slow
-def test_drit_without_mode_seeking_and_featurewise_injection_train(make_cfg):
-    for overrides in (["loss.mode_seeking_w=0"], ["model.injection=featurewise", "data.batch_size=2"]):
-        _, objects = train(make_cfg("model=drit", "trainer.max_steps=3", *overrides))
-        assert objects["model"].iteration == 3
+@pytest.mark.parametrize(
+    "overrides", [["loss.mode_seeking_w=0"], ["model.injection=featurewise", "data.batch_size=2"]]
+)
+def test_drit_without_mode_seeking_and_featurewise_injection_train(make_cfg, overrides):
+    _, objects = train(make_cfg("model=drit", "trainer.max_steps=3", *overrides))
+    assert objects["model"].iteration == 3
 
 
 @pytest.mark.slow
