@@ -32,8 +32,8 @@ FAST = [
 # ... and, for the synthetic scenarios, a handful of images (per class for shapes_fewshot, so K <= 4;
 # 64 px there, the smallest size imaginaire's 6-stage FUNIT discriminator takes).
 FAST_SHAPES = ["data.domains.num_train=8", "data.domains.num_test=4"]
-# Models that cannot run at 32 px: the official 3-scale discriminator of MUNIT/UNIT needs 64 px.
-FAST_IMAGE_SIZE = {"munit": 64, "unit": 64}
+# Models that cannot run at 32 px: the official 3-scale discriminator of MUNIT/UNIT/DRIT needs 64 px.
+FAST_IMAGE_SIZE = {"munit": 64, "unit": 64, "drit": 64}
 # Scenarios that need more: shapes_fewshot at K <= 4 shots per class (FAST_SHAPES keeps 4 test images
 # of each), at 64 px for imaginaire's 6-stage FUNIT discriminator.
 FAST_DATA = {"shapes_fewshot": ["data.test_shots=2", "data.image_size=64", "data.batch_size=2"]}

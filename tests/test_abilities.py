@@ -54,6 +54,7 @@ MODELS = {
     "cyclegan": ("shapes_color", "unpaired", {Translator, SampleGrid}),
     "unit": ("shapes_color", "unpaired", {Translator, SampleGrid}),
     "munit": ("shapes_color", "unpaired", {Translator, StyleTranslator, SampleGrid}),
+    "drit": ("shapes_color", "unpaired", {Translator, StyleTranslator, SampleGrid}),
     "ugatit": ("shapes_geometry", "unpaired", {Translator, AttentionMaps, SampleGrid}),
     "cut": ("shapes_color", "unpaired", {Translator, OneWayTranslator, SampleGrid}),
     "fastcut": ("shapes_geometry", "unpaired", {Translator, OneWayTranslator, SampleGrid}),

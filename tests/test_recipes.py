@@ -22,6 +22,8 @@ EXPECTED_RECIPES = [
     "coco_funit_animals",
     "cut_horse2zebra",
     "cyclegan_horse2zebra",
+    "drit_cat2dog",
+    "drit_portrait",
     "fastcut_horse2zebra",
     "funit_animals",
     "lomit_celeba",
@@ -44,7 +46,11 @@ NOT_PUBLISHED = {
 }
 
 # Architecture variants a recipe sets on top of the paper widths (the official option, not a width).
-VARIANTS = {"ugatit_selfie2anime_light": ["model.generator.light=true"]}
+VARIANTS = {
+    "ugatit_selfie2anime_light": ["model.generator.light=true"],
+    "drit_cat2dog": ["model.injection=featurewise"],
+    "drit_portrait": ["model.injection=featurewise"],
+}
 
 
 def header(recipe: str, kind: str = "paper") -> str:

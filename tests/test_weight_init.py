@@ -103,7 +103,7 @@ def test_i2i_train_refuses_an_unknown_kind_in_one_line(monkeypatch, capsys, tmp_
     with pytest.raises(SystemExit) as exit_info:
         run_cli(train_cli.main, monkeypatch, *arguments, "print_config=false")
     assert exit_info.value.code == 2
-    kinds = "normal, gaussian, xavier, kaiming, orthogonal, default"
+    kinds = "normal, gaussian, xavier, kaiming, orthogonal, default, conv_normal"
     message = f"error: model.init.discriminator='kaimin' is not allowed: choose one of {kinds}"
     assert capsys.readouterr().err.strip() == message
 

@@ -8,10 +8,10 @@ tests. The abilities of the models of today:
 
 | ability | methods | models |
 |---|---|---|
-| `Translator` | `translate(x, direction)` | CycleGAN, UNIT, MUNIT, U-GAT-IT, CUT |
+| `Translator` | `translate(x, direction)` | CycleGAN, UNIT, MUNIT, U-GAT-IT, CUT, DRIT |
 | `InstanceTranslator` | `translate_instances(x, direction, boxes, valid)` (and `translate`) | (DUNIT) |
 | `OneWayTranslator` | `trained_direction()` (and `translate`) | CUT, FastCUT |
-| `StyleTranslator` | `translate_styles`, `translate_reference` (and `translate`) | MUNIT |
+| `StyleTranslator` | `translate_styles`, `translate_reference` (and `translate`) | MUNIT, DRIT |
 | `ReferenceTranslator` | `translate_like(x, reference)` | TUNIT, LOMIT |
 | `ExemplarMaskTranslator` | `translate_with_masks` (and `translate_like`) | LOMIT |
 | `FewShotTranslator` | `translate_to_class(x, class_images)` | FUNIT, COCO-FUNIT |

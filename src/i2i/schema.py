@@ -296,6 +296,7 @@ def loss_weight_classes() -> list[type]:
     """Every model's loss-weight dataclass (imported here, not at module level: the models need torch)."""
     from i2i.models.cut import CUTLoss
     from i2i.models.cyclegan import CycleGANLoss
+    from i2i.models.drit import DRITLoss
     from i2i.models.funit import FUNITLoss
     from i2i.models.lomit import LOMITLoss
     from i2i.models.munit import MUNITLoss
@@ -303,7 +304,7 @@ def loss_weight_classes() -> list[type]:
     from i2i.models.ugatit import UGATITLoss
     from i2i.models.unit import UNITLoss
 
-    return [CycleGANLoss, UNITLoss, MUNITLoss, UGATITLoss, FUNITLoss, LOMITLoss, TUNITLoss, CUTLoss]
+    return [CycleGANLoss, UNITLoss, MUNITLoss, UGATITLoss, FUNITLoss, LOMITLoss, TUNITLoss, CUTLoss, DRITLoss]
 
 
 DATA_SCHEMAS = {

@@ -12,13 +12,15 @@ from torch.nn.utils import parametrize
 
 from i2i.errors import check_choice, check_non_negative
 
-INIT_KINDS = ("normal", "gaussian", "xavier", "kaiming", "orthogonal", "default")
+INIT_KINDS = ("normal", "gaussian", "xavier", "kaiming", "orthogonal", "default", "conv_normal")
 
 
 def init_weights(module: nn.Module, kind: str, gain: float) -> nn.Module:
     """Initialise every conv/linear weight of `module` in place and zero its biases.
 
-    normal/gaussian: N(0, gain) (CycleGAN `normal`, MUNIT `gaussian`); xavier: xavier_normal with
+    normal/gaussian: N(0, gain) (CycleGAN `normal`, MUNIT `gaussian`); conv_normal: N(0, gain) on conv
+    weights only, biases and linear layers keeping PyTorch's init (DRIT's `gaussian_weights_init`,
+    which matches class names starting with "Conv"); xavier: xavier_normal with
     `gain`; kaiming: kaiming_normal, fan_in (MUNIT/FUNIT); orthogonal: with `gain`; default: leave
     PyTorch's own init (U-GAT-IT PyTorch). BatchNorm weights get N(1, gain) as in CycleGAN.
     """
@@ -26,12 +28,12 @@ def init_weights(module: nn.Module, kind: str, gain: float) -> nn.Module:
     if kind == "default":
         return module
     for layer in module.modules():
+        if kind == "conv_normal":
+            if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
+                nn.init.normal_(_learned_weight(layer), 0.0, gain)
+            continue
         if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            # under a parametrization (spectral norm) `weight` is computed; initialise what is learned
-            if parametrize.is_parametrized(layer, "weight"):
-                weight = layer.parametrizations.weight.original
-            else:
-                weight = layer.weight
+            weight = _learned_weight(layer)
             if kind in ("normal", "gaussian"):
                 nn.init.normal_(weight, 0.0, gain)
             elif kind == "xavier":
@@ -46,6 +48,13 @@ def init_weights(module: nn.Module, kind: str, gain: float) -> nn.Module:
             nn.init.normal_(layer.weight, 1.0, gain)
             nn.init.zeros_(layer.bias)
     return module
+
+
+def _learned_weight(layer: nn.Module) -> nn.Parameter:
+    """The weight a layer learns: under a parametrization (spectral norm) `weight` is computed."""
+    if parametrize.is_parametrized(layer, "weight"):
+        return layer.parametrizations.weight.original
+    return layer.weight
 
 
 @dataclass(frozen=True)
