@@ -173,7 +173,7 @@ def test_every_term_of_every_update_is_finite_and_mode_seeking_switches_off(make
     _, logs = drit_pp.random_attribute_loss(batch, {})
     assert logs["mode_seeking"] > 0 and torch.isfinite(logs["latent"])
     drit = build_model(make_cfg("model=drit", "loss.mode_seeking_w=0"))
-    assert len(drit._random_codes(1, batch["A"])) == 1  # DRIT draws one random code, DRIT++ two
+    assert len(drit._random_codes(1, batch["A"].device)) == 1  # DRIT draws one random code, DRIT++ two
     total, logs = drit.random_attribute_loss(batch, {})
     assert logs["mode_seeking"] == 0 and torch.isfinite(total)
     with pytest.raises(ConfigError, match="loss.mode_seeking_w=-1"):
@@ -311,10 +311,12 @@ def test_tiny_end_to_end_run_translation_and_checkpoint_round_trip(make_cfg, tmp
 
 
 @pytest.mark.slow
-def test_drit_without_mode_seeking_and_featurewise_injection_train(make_cfg):
-    for overrides in (["loss.mode_seeking_w=0"], ["model.injection=featurewise", "data.batch_size=2"]):
-        _, objects = train(make_cfg("model=drit", "trainer.max_steps=3", *overrides))
-        assert objects["model"].iteration == 3
+@pytest.mark.parametrize(
+    "overrides", [["loss.mode_seeking_w=0"], ["model.injection=featurewise", "data.batch_size=2"]]
+)
+def test_drit_without_mode_seeking_and_featurewise_injection_train(make_cfg, overrides):
+    _, objects = train(make_cfg("model=drit", "trainer.max_steps=3", *overrides))
+    assert objects["model"].iteration == 3
 
 
 @pytest.mark.slow

@@ -327,3 +327,4 @@ def test_the_bars_of_dunit_and_of_drit_on_its_data():
         "instance_iou_AtoB": True,
     }
     assert check(metrics, BARS["drit_instances"]) == {"domain_acc_AtoB": True, "instance_iou_AtoB": True}
+    assert check(metrics, BARS["drit"]) == check(metrics, BARS["drit_instances"])  # as DUNIT's baseline

@@ -173,6 +173,16 @@ def test_a_global_translation_takes_the_domain_but_no_instance(scenario, transla
     assert min(metric(metrics, "instance_iou")) > 0.95  # the objects are kept, as outlines or filled
 
 
+def flooded(source, target):
+    """The whole image in the target's object colour: no object stands out from the background."""
+    return replace(LOOKS[target], background=LOOKS[target].object_color)
+
+
+def test_the_target_object_colour_everywhere_takes_no_instance(scenario):
+    metrics = score_scenario(scenario, Repainter(scenario, flooded), SCORED)
+    assert metric(metrics, "instance_acc") == [0.0, 0.0]
+
+
 def test_objects_that_vanish_score_no_instance_and_no_iou(scenario):
     metrics = score_scenario(scenario, Repainter(scenario, erased), SCORED)
     assert metric(metrics, "domain_acc") == [1.0, 1.0] and metric(metrics, "instance_acc") == [0.0, 0.0]
@@ -428,6 +438,11 @@ def test_more_boxes_than_max_instances_names_the_file_and_the_key(make_cfg, tmp_
     overrides += ["data.domains.load_size=40", "data.max_instances=2"]
     with pytest.raises(DataError, match=r"testB\.json: 1\.png has 3 boxes, more than data\.max_instances=2"):
         datamodule(make_cfg, *overrides)
+
+
+def test_the_boxes_switch_takes_true_or_false_only(tmp_path):
+    with pytest.raises(ConfigError, match="data.domains.boxes='yes' is not allowed: must be true or false"):
+        UnpairedFolders(root=str(folder_with_boxes(tmp_path)), boxes="yes")
 
 
 def test_folder_data_with_boxes_fills_batches_and_without_them_reads_no_json(make_cfg, tmp_path):

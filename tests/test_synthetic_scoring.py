@@ -24,7 +24,7 @@ def test_every_scenario_class_has_a_scorer():
     for module in pkgutil.iter_modules(i2i.data.synthetic.__path__, "i2i.data.synthetic."):
         importlib.import_module(module.name)
     scenarios = {c for c in SyntheticScenario.__subclasses__() if c.__module__.startswith("i2i.")}
-    assert len(scenarios) == 5 and scenarios <= set(SCENARIO_SCORERS)
+    assert len(scenarios) == 6 and scenarios <= set(SCENARIO_SCORERS)
 
 
 def test_a_subclass_is_scored_by_its_base_class_scorer():

@@ -4,7 +4,8 @@ object boxes in one COCO-style file per folder, root/{trainA,trainB,testA,testB}
 Training transforms follow the official CycleGAN code: resize to load_size x load_size (bicubic),
 random crop crop_size, random horizontal flip, scale to [-1, 1]. Test images are resized to
 load_size and centre-cropped, so evaluation is deterministic. Each random choice comes from the
-seed the sampler gives the pair, so a resumed run sees the same crops.
+seed the sampler gives the pair, so a resumed run sees the same crops. Boxes go through the same
+resize, crop and flip as their image (`ImageFolderSource.transform_boxed`).
 """
 
 import logging
@@ -19,7 +20,7 @@ from PIL import Image
 from torch import Tensor
 
 from i2i.data.boxes import read_coco_boxes
-from i2i.errors import DataError, check_choice, check_positive
+from i2i.errors import ConfigError, DataError, check_choice, check_positive
 
 log = logging.getLogger(__name__)
 
@@ -189,8 +190,20 @@ class BoxedFolderSource(ImageFolderSource):
     read from the COCO-style file `annotations` (`data.boxes.read_coco_boxes`). An image the file
     does not list has no objects; an entry must give the size its image file has."""
 
-    def __init__(self, folder: Path, *, annotations: Path, **options: object) -> None:
-        super().__init__(folder, **options)  # type: ignore[arg-type]
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        annotations: Path,
+        load_size: int,
+        crop_size: int,
+        train: bool,
+        flip: bool = True,
+        resize: str = "square",
+    ) -> None:
+        super().__init__(
+            folder, load_size=load_size, crop_size=crop_size, train=train, flip=flip, resize=resize
+        )
         self.annotations = annotations
         entries = read_coco_boxes(annotations)
         self.boxes: dict[Path, Tensor] = {}
@@ -229,6 +242,8 @@ class UnpairedFolders:
         self, *, root: str, load_size: int = 286, crop_size: int = 256, flip: bool = True, boxes: bool = False
     ) -> None:
         check_positive("data.domains.crop_size", crop_size)
+        if not isinstance(boxes, bool):
+            raise ConfigError("data.domains.boxes", boxes, "must be true or false")
         if load_size < crop_size:
             raise DataError(
                 f"data.domains.load_size={load_size} must be >= data.domains.crop_size={crop_size}"
@@ -244,9 +259,16 @@ class UnpairedFolders:
 
     def source(self, domain: str, split: str) -> ImageFolderSource:
         folder = self.root / f"{split}{domain}"
-        options = dict(
-            load_size=self.load_size, crop_size=self.crop_size, train=split == "train", flip=self.flip
-        )
+        train = split == "train"
         if self.boxes:
-            return BoxedFolderSource(folder, annotations=self.root / f"{split}{domain}.json", **options)
-        return ImageFolderSource(folder, **options)
+            return BoxedFolderSource(
+                folder,
+                annotations=folder.with_suffix(".json"),
+                load_size=self.load_size,
+                crop_size=self.crop_size,
+                train=train,
+                flip=self.flip,
+            )
+        return ImageFolderSource(
+            folder, load_size=self.load_size, crop_size=self.crop_size, train=train, flip=self.flip
+        )

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from i2i.metrics.shapes import border_color, nearest_entry, segment_objects
+from i2i.metrics.shapes import OBJECT_THRESHOLD, border_color, nearest_entry, segment_objects
 
 
 def masked_mean(images: Tensor, masks: Tensor) -> Tensor:
@@ -26,17 +26,33 @@ def took_look(
     ring_masks: Tensor,
     core_masks: Tensor,
     palette: Sequence[Sequence[float]],
-    ring_entry: int,
-    core_entry: int,
+    object_entry: int,
+    background_entry: int,
+    filled: bool,
 ) -> Tensor:
-    """Per object (N,) bool: the mean colour of its image (N, 3, H, W) on the object's ring is nearest
-    palette entry `ring_entry`, and on its core nearest `core_entry` (an object's look: an outline is
-    (object colour, background), a filled object (object colour, object colour)); False for an
-    object with an empty ring or core."""
-    rings = nearest_entry(masked_mean(images, ring_masks).nan_to_num(), palette)
-    cores = nearest_entry(masked_mean(images, core_masks).nan_to_num(), palette)
+    """Per object (N,) bool: its image (N, 3, H, W) shows the object in the look of a domain whose
+    object and background colours are palette entries `object_entry` and `background_entry`, read as
+    the mean colours on the object's ring and core. The ring's colour is nearest the object colour and
+    stands out from the image's own background (border colour) as an object pixel does
+    (`segment_objects`); so does the core's when the look is `filled`, and when it is an outline the
+    core's colour is nearest the background colour and does not stand out. False for an object with an
+    empty ring or core."""
+    backgrounds = border_color(images)
+    ring, core = masked_mean(images, ring_masks), masked_mean(images, core_masks)
+
+    def stands_out(colors: Tensor) -> Tensor:
+        return (colors - backgrounds).norm(dim=1) > OBJECT_THRESHOLD
+
+    def nearest(colors: Tensor) -> Tensor:
+        return nearest_entry(colors.nan_to_num(), palette)
+
+    ring_ok = (nearest(ring) == object_entry) & stands_out(ring)
+    if filled:
+        core_ok = (nearest(core) == object_entry) & stands_out(core)
+    else:
+        core_ok = (nearest(core) == background_entry) & ~stands_out(core)
     readable = ring_masks.flatten(1).any(1) & core_masks.flatten(1).any(1)
-    return readable & (rings == ring_entry) & (cores == core_entry)
+    return readable & ring_ok & core_ok
 
 
 def box_masks(boxes: Tensor, size: int, margin: float) -> Tensor:

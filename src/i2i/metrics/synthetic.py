@@ -104,9 +104,10 @@ def score_instances(model: Translator, scenario: Any, n_images: int) -> dict[str
     - domain_acc (global, per image): the translation's background (border colour) is nearer the
       target domain's than the source's;
     - instance_acc (per object of the input): the translation took the target domain's object look at
-      the object's place: its mean colour on the object's ring and on its core (the ground truth's
-      regions) are nearest, among both domains' background and object colours, to the target look's
-      (an outline: object colour, background; filled: object colour twice);
+      the object's place (`took_look`): its mean colours on the object's ring and on its core (the
+      ground truth's regions) are nearest, among both domains' background and object colours, to the
+      target look's (an outline: object colour, background; filled: object colour twice), and those
+      of object colours stand out from the translation's background as object pixels do;
     - instance_iou (per object): IoU of the object's true mask and the object found in the translation
       inside its box grown by half the least gap between boxes (`found_objects`: object pixels with
       the regions they enclose filled, so an outline counts as the shape it outlines);
@@ -136,9 +137,8 @@ def score_instances(model: Translator, scenario: Any, n_images: int) -> dict[str
             torch.from_numpy(np.concatenate([getattr(t, name) for t in truth]))
             for name in ("ring_masks", "core_masks", "object_masks")
         )
-        ring_entry = len(domains) + domains.index(target)
-        core_entry = ring_entry if looks[target].filled else domains.index(target)
-        took = took_look(objects, ring_masks, core_masks, palette, ring_entry, core_entry).float()
+        target_entries = (len(domains) + domains.index(target), domains.index(target))
+        took = took_look(objects, ring_masks, core_masks, palette, *target_entries, looks[target].filled)
         object_boxes = torch.from_numpy(np.concatenate([t.boxes for t in truth])).float()
         ious = mask_iou(found_objects(objects, object_boxes, scenario.gap / 2), object_masks)
         background = background_nearer(outputs, looks[source].background, looks[target].background)
@@ -146,7 +146,7 @@ def score_instances(model: Translator, scenario: Any, n_images: int) -> dict[str
         small = torch.tensor([instance.side < scenario.small_side for t in truth for instance in t.instances])
         for size, chosen in (("", torch.ones_like(small)), ("_small", small), ("_large", ~small)):
             if chosen.any():
-                results[f"instance_acc{size}_{direction}"] = took[chosen].mean().item()
+                results[f"instance_acc{size}_{direction}"] = took[chosen].float().mean().item()
                 results[f"instance_iou{size}_{direction}"] = ious[chosen].mean().item()
     return results
 

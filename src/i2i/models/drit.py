@@ -159,7 +159,6 @@ class DRIT(TranslationModule):
         check_non_negative("model.content_discriminator_clip", content_discriminator_clip)
         check_positive("model.grid_styles", grid_styles)
         self.weights = loss
-        self.injection = injection
         self.attribute_dim = attribute_dim
         self.full_update_every = full_update_every
         self.content_discriminator_clip = content_discriminator_clip
@@ -230,11 +229,10 @@ class DRIT(TranslationModule):
             return mu, mu, None
         return mu + torch.randn_like(mu) * (0.5 * logvar).exp(), mu, logvar
 
-    def _random_codes(self, n: int, like: Tensor) -> list[Tensor]:
+    def _random_codes(self, n: int, device: torch.device) -> list[Tensor]:
         """One code z ~ N(0, I) per encoded image, and a second z' for the mode-seeking term."""
         return [
-            torch.randn(n, self.attribute_dim, device=like.device)
-            for _ in range(2 if self.mode_seeking else 1)
+            torch.randn(n, self.attribute_dim, device=device) for _ in range(2 if self.mode_seeking else 1)
         ]
 
     def _boxes(self, batch: Batch, carry: Carry, domain: Domain, images: Tensor) -> Boxes:
@@ -272,7 +270,7 @@ class DRIT(TranslationModule):
         boxes_a, boxes_b = self._boxes(batch, carry, "A", x_a), self._boxes(batch, carry, "B", x_b)
         c_a, c_b = self.E_c(x_a, "A"), self.E_c(x_b, "B")
         z_a, z_b = self._attribute(x_a, "A")[0], self._attribute(x_b, "B")[0]
-        codes = self._random_codes(len(x_a), x_a)
+        codes = self._random_codes(len(x_a), x_a.device)
         u_a, *r_a = self._decoded("A", (c_b, z_a, boxes_b), *((c_b, z, boxes_b) for z in codes))
         u_b, *r_b = self._decoded("B", (c_a, z_b, boxes_a), *((c_a, z, boxes_a) for z in codes))
         # every image D scores 3 scales (model.discriminator.num_scales): terms summed over them
@@ -341,7 +339,7 @@ class DRIT(TranslationModule):
         x_a, x_b, w = self._halves(batch["A"])[0], self._halves(batch["B"])[0], self.weights
         boxes_a, boxes_b = self._boxes(batch, carry, "A", x_a), self._boxes(batch, carry, "B", x_b)
         c_a, c_b = self.E_c(x_a, "A"), self.E_c(x_b, "B")
-        codes = self._random_codes(len(x_a), x_a)
+        codes = self._random_codes(len(x_a), x_a.device)
         r_a = self._decoded("A", *((c_b, z, boxes_b) for z in codes))
         r_b = self._decoded("B", *((c_a, z, boxes_a) for z in codes))
         gan = summed_over(self.adv.g, [s for r in r_a for s in self.D_a2(r)])
