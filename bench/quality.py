@@ -31,7 +31,7 @@ from omegaconf import open_dict
 from bench.speed import conv_peak
 from i2i.callbacks.metrics import score_scenario
 from i2i.callbacks.periodic import evaluating
-from i2i.cli import reporting_errors, source_commit
+from i2i.cli import reporting_errors, silence_lightning_advertising, source_commit
 from i2i.data.synthetic.fewshot import ShapesFewShot
 from i2i.train import train
 
@@ -149,6 +149,7 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. trainer.max_steps=100")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    silence_lightning_advertising()
     cfg = compose(args.model, args.overrides)
     result = train_and_score(cfg)
     metrics = result["metrics"]
