@@ -319,13 +319,12 @@ def test_drit_without_mode_seeking_and_featurewise_injection_train(make_cfg, ove
     assert objects["model"].iteration == 3
 
 
-@pytest.mark.slow
-def test_resume_continues_exactly_across_content_only_iterations(make_cfg, tmp_path):
-    """Stopped after iteration 4 (a content-only one follows), resumed to 6: the same weights as a
-    straight run, so the iteration counter (which picks the updates) and the draws are restored."""
+def assert_resume_continues_exactly(make_cfg, tmp_path, *model):
+    """Stopped after iteration 4, resumed to 6: the weights of a straight run (`model`: the overrides
+    choosing the model and its data; DUNIT's tests use it too)."""
     run = lambda n, name, *more: train(
         make_cfg(
-            "model=drit",
+            *model,
             f"trainer.max_steps={n}",
             "model.scheduler.lr_lambda.total=6",
             "data.batch_size=2",
@@ -341,14 +340,13 @@ def test_resume_continues_exactly_across_content_only_iterations(make_cfg, tmp_p
     assert all(torch.equal(expected[key], actual[key]) for key in expected)
 
 
-@pytest.mark.slow
-def test_two_ddp_processes_on_cpu_train_drit_in_step(tmp_path):
-    """Each rank draws its own attributes and noise; the averaged gradients keep the ranks' weights
-    equal through every kind of update (content-only, D, EG, G with random attributes)."""
+def ddp_trained_ranks(tmp_path, *model) -> list[dict]:
+    """Two gloo processes train `model` (overrides choosing it and its data) for 3 iterations; each
+    rank's saved state, whose weights are asserted equal (DUNIT's tests use it too)."""
     from test_scale import finish, free_port, launch
 
     arguments = [
-        "model=drit",
+        *model,
         "trainer=ddp_cpu",
         "trainer.max_steps=3",
         "data.image_size=64",
@@ -366,3 +364,18 @@ def test_two_ddp_processes_on_cpu_train_drit_in_step(tmp_path):
     assert ranks[0]["iteration"] == ranks[1]["iteration"] == 3
     for key, value in ranks[0]["state_dict"].items():
         assert torch.equal(value, ranks[1]["state_dict"][key]), key
+    return ranks
+
+
+@pytest.mark.slow
+def test_resume_continues_exactly_across_content_only_iterations(make_cfg, tmp_path):
+    """Stopped after iteration 4 (a content-only one follows), resumed to 6: the same weights as a
+    straight run, so the iteration counter (which picks the updates) and the draws are restored."""
+    assert_resume_continues_exactly(make_cfg, tmp_path, "model=drit")
+
+
+@pytest.mark.slow
+def test_two_ddp_processes_on_cpu_train_drit_in_step(tmp_path):
+    """Each rank draws its own attributes and noise; the averaged gradients keep the ranks' weights
+    equal through every kind of update (content-only, D, EG, G with random attributes)."""
+    ddp_trained_ranks(tmp_path, "model=drit")

@@ -8,6 +8,7 @@ import pytest
 import torch
 from helpers.params import count
 from hydra.utils import instantiate
+from test_drit import assert_resume_continues_exactly, ddp_trained_ranks
 from test_train import run_cli, write_pngs
 
 from i2i import translate as translate_cli
@@ -268,52 +269,15 @@ def test_a_model_without_instances_refuses_a_boxes_file(make_cfg, tmp_path, monk
 def test_resume_continues_exactly(make_cfg, tmp_path):
     """Stopped after iteration 4, resumed to 6: the weights of a straight run (the instance branches'
     too), so the counter, the draws and the boxes of the batches are restored."""
-    run = lambda n, name, *more: train(
-        make_cfg(
-            "model=dunit",
-            "data=shapes_instances",
-            f"trainer.max_steps={n}",
-            "model.scheduler.lr_lambda.total=6",
-            "data.batch_size=2",
-            *more,
-            output_dir=tmp_path / name,
-        )
-    )[1]["model"]
-    straight = run(6, "straight")
-    run(4, "first")
-    resumed = run(6, "resumed", f"ckpt_path={tmp_path / 'first' / 'checkpoints' / 'last.ckpt'}")
-    assert resumed.iteration == 6
-    expected, actual = straight.state_dict(), resumed.state_dict()
-    assert all(torch.equal(expected[key], actual[key]) for key in expected)
+    assert_resume_continues_exactly(make_cfg, tmp_path, "model=dunit", "data=shapes_instances")
 
 
 @pytest.mark.slow
 def test_two_ddp_processes_on_cpu_train_dunit_in_step(tmp_path):
     """Each rank translates its own images and boxes; averaged gradients keep the ranks' weights, the
     instance branches' included, equal."""
-    from test_scale import finish, free_port, launch
-
-    arguments = [
-        "model=dunit",
-        "data=shapes_instances",
-        "trainer=ddp_cpu",
-        "trainer.max_steps=3",
-        "data.image_size=64",
-        "data.batch_size=2",
-        "data.domains.num_train=8",
-        "data.domains.num_test=4",
-        "~callbacks",
-        "~logger",
-        "trainer.enable_progress_bar=false",
-        "trainer.enable_model_summary=false",
-        "print_config=false",
-    ]
-    finish(launch(arguments, tmp_path / "weights", tmp_path / "run", MASTER_PORT=str(free_port())))
-    ranks = [torch.load(tmp_path / "weights" / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
-    assert ranks[0]["iteration"] == ranks[1]["iteration"] == 3
+    ranks = ddp_trained_ranks(tmp_path, "model=dunit", "data=shapes_instances")
     assert any(key.startswith("instance_branch.") for key in ranks[0]["state_dict"])
-    for key, value in ranks[0]["state_dict"].items():
-        assert torch.equal(value, ranks[1]["state_dict"][key]), key
 
 
 def test_the_bars_of_dunit_and_of_drit_on_its_data():

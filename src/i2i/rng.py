@@ -1,5 +1,6 @@
 """The global random generators a run draws from: their state, kept in checkpoints so that a resumed
-run draws what the uninterrupted one would have (DESIGN §10), and the seed of each DDP rank."""
+run draws what the uninterrupted one would have (DESIGN §10), the seed of each DDP rank, and the
+style codes that multimodal models draw from their prior."""
 
 import random
 from typing import Any
@@ -38,3 +39,19 @@ def seed_rank(seed: int, rank: int) -> None:
     torch.manual_seed(rank_seed)
     np.random.seed(rank_seed)
     random.seed(rank_seed)
+
+
+def prior_codes(
+    batch_size: int, n_styles: int, dim: int, style_seed: int | None, device: torch.device
+) -> torch.Tensor:
+    """(batch_size * n_styles, dim) codes from N(0, I), grouped per input (MUNIT's styles, DRIT's
+    attributes).
+
+    With a seed, the same n_styles codes (drawn on the CPU, so identical on every device) are used for
+    every input, like MUNIT's official `test.py --synchronized`: an image's outputs do not depend on its
+    batch. Without one, every input gets its own draws from the global generator.
+    """
+    if style_seed is None:
+        return torch.randn(batch_size * n_styles, dim, device=device)
+    generator = torch.Generator().manual_seed(style_seed)
+    return torch.randn(n_styles, dim, generator=generator).to(device).repeat(batch_size, 1)

@@ -62,7 +62,7 @@ from i2i.abilities import (
 )
 from i2i.checkpoints import load_model
 from i2i.cli import reporting_errors, run_hydra_cli
-from i2i.data.boxes import pad_boxes, read_coco_boxes
+from i2i.data.boxes import boxes_by_file, padded_batch
 from i2i.data.folder import list_images, read_image, read_image_size
 from i2i.errors import ConfigError, DataError, check_choice, check_positive
 from i2i.models.base import TranslationModule
@@ -227,22 +227,15 @@ def box_reader(path: Path, input_dir: Path, size: int) -> Callable[[list[Path]],
     anything is translated)."""
     if not path.is_file():
         raise DataError(f"boxes file not found: {path}")
-    entries = read_coco_boxes(path)
-    scaled = {}
-    for image in list_images(input_dir):
-        (width, height), boxes = entries.get(image.name, (read_image_size(image), torch.zeros(0, 4)))
-        if (width, height) != read_image_size(image):
-            real = "x".join(map(str, read_image_size(image)))
-            raise DataError(
-                f"{path}: the entry of {image.name} gives its size as {width}x{height}, but {image} is "
-                f"{real} (fix the entry's width and height)"
-            )
-        scaled[image] = boxes * torch.tensor([size / width, size / height, size / width, size / height])
+    sizes = {image: read_image_size(image) for image in list_images(input_dir)}
+    scaled = {
+        image: boxes * torch.tensor([size / sizes[image][0], size / sizes[image][1]] * 2)
+        for image, boxes in boxes_by_file(path, sizes).items()
+    }
     rows = max([1, *(len(boxes) for boxes in scaled.values())])
 
     def boxes_of(images: list[Path]) -> tuple[Tensor, Tensor]:
-        padded = [pad_boxes(scaled[image], rows) for image in images]
-        return torch.stack([boxes for boxes, _ in padded]), torch.stack([valid for _, valid in padded])
+        return padded_batch([scaled[image] for image in images], rows)
 
     return boxes_of
 

@@ -14,7 +14,7 @@ other keys (categories, areas, segmentations) are ignored.
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -25,6 +25,7 @@ from i2i.errors import DataError
 
 # A box may leave its image by this many pixels (COCO boxes are rounded); it is clipped to the image.
 BOX_TOLERANCE = 1.0
+NO_BOXES = torch.zeros(0, 4)
 
 
 @runtime_checkable
@@ -53,6 +54,29 @@ def pad_boxes(boxes: Tensor, rows: int) -> tuple[Tensor, Tensor]:
     padded = torch.zeros(rows, 4)
     padded[: len(boxes)] = boxes
     return padded, torch.arange(rows) < len(boxes)
+
+
+def padded_batch(boxes: Sequence[Tensor], rows: int) -> tuple[Tensor, Tensor]:
+    """The boxes of several images (each (K_i, 4)) in the batch format: (B, rows, 4) float32 and the
+    rows that hold a box, (B, rows) bool (`pad_boxes` of each)."""
+    padded = [pad_boxes(image_boxes, rows) for image_boxes in boxes]
+    return torch.stack([image_rows for image_rows, _ in padded]), torch.stack([valid for _, valid in padded])
+
+
+def boxes_by_file(annotations: Path, sizes: Mapping[Path, tuple[int, int]]) -> dict[Path, Tensor]:
+    """The boxes of each image file of `sizes` ({file: (width, height)}) from the COCO-style file
+    `annotations` (`read_coco_boxes`), (K, 4) in pixels of the file. A file it does not list has no
+    objects; an entry must give the size its file has (a DataError naming both otherwise)."""
+    entries = read_coco_boxes(annotations)
+    boxes = {}
+    for path, (width, height) in sizes.items():
+        size, boxes[path] = entries.get(path.name, ((width, height), NO_BOXES))
+        if size != (width, height):
+            raise DataError(
+                f"{annotations}: the entry of {path.name} gives its size as {size[0]}x{size[1]}, but "
+                f"{path} is {width}x{height} (fix the entry's width and height)"
+            )
+    return boxes
 
 
 def read_coco_boxes(path: Path) -> dict[str, tuple[tuple[int, int], Tensor]]:

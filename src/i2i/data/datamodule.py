@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from i2i.data.boxes import BoxedImageSource, pad_boxes
+from i2i.data.boxes import BoxedImageSource, pad_boxes, padded_batch
 from i2i.data.sampling import Key, ResumableLoader, UnpairedSampler, ranks, resumable_loader
 from i2i.data.synthetic.base import SyntheticScenario
 from i2i.errors import ConfigError, DataError, check_choice, check_positive
@@ -149,13 +149,8 @@ class UnpairedDataModule(pl.LightningDataModule):
             raise DataError("this data has no object boxes (shapes_instances, or data.domains.boxes=true)")
         source = self.test_sources[domain]
         loaded = [source.load_boxed(i, seed=i) for i in range(min(count, len(source)))]
-        padded = [pad_boxes(boxes, self.max_instances) for _, boxes in loaded]
         images = torch.stack([image for image, _ in loaded])
-        return (
-            images,
-            torch.stack([boxes for boxes, _ in padded]),
-            torch.stack([valid for _, valid in padded]),
-        )
+        return images, *padded_batch([boxes for _, boxes in loaded], self.max_instances)
 
     def sample_inputs(self, count: int) -> dict[str, Tensor]:
         """The first `count` test images of each domain, as the models' `sample_rows` take them; with

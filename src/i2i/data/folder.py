@@ -19,7 +19,7 @@ import torchvision.transforms.functional as TF
 from PIL import Image
 from torch import Tensor
 
-from i2i.data.boxes import read_coco_boxes
+from i2i.data.boxes import NO_BOXES, boxes_by_file
 from i2i.errors import ConfigError, DataError, check_choice, check_positive
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,6 @@ LAYOUT = "root/{trainA,trainB,testA,testB}"
 # ValueError and EOFError from some decoders, and DecompressionBombError (not an OSError) for a
 # header claiming more than twice Image.MAX_IMAGE_PIXELS.
 UNREADABLE_IMAGE = (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
-NO_BOXES = torch.zeros(0, 4)
 MIN_BOX_SIDE = 1.0  # pixels of a box's width and height that must stay inside a crop to keep the box
 
 
@@ -187,7 +186,7 @@ class ImageFolderSource(ImageFileSource):
 
 class BoxedFolderSource(ImageFolderSource):
     """An `ImageFolderSource` whose images come with object boxes (`data.boxes.BoxedImageSource`),
-    read from the COCO-style file `annotations` (`data.boxes.read_coco_boxes`). An image the file
+    read from the COCO-style file `annotations` (`data.boxes.boxes_by_file`). An image the file
     does not list has no objects; an entry must give the size its image file has."""
 
     def __init__(
@@ -205,17 +204,7 @@ class BoxedFolderSource(ImageFolderSource):
             folder, load_size=load_size, crop_size=crop_size, train=train, flip=flip, resize=resize
         )
         self.annotations = annotations
-        entries = read_coco_boxes(annotations)
-        self.boxes: dict[Path, Tensor] = {}
-        for path in self.files:
-            size, boxes = entries.get(path.name, (self.sizes[path], NO_BOXES))
-            if size != self.sizes[path]:
-                width, height = self.sizes[path]
-                raise DataError(
-                    f"{annotations}: the entry of {path.name} gives its size as {size[0]}x{size[1]}, but "
-                    f"{path} is {width}x{height} (fix the entry's width and height)"
-                )
-            self.boxes[path] = boxes
+        self.boxes = boxes_by_file(annotations, self.sizes)
 
     def load_boxed(self, index: int, seed: int) -> tuple[Tensor, Tensor]:
         """Image `index` and its boxes, transformed together (`transform_boxed`)."""

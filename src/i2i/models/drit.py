@@ -65,6 +65,7 @@ from i2i.losses.weights import LossWeights
 from i2i.models.base import Carry, Logs, TranslationModule, Update
 from i2i.nets.drit import AttributeEncoders, ContentDiscriminator, ContentEncoders, Domain, Generators
 from i2i.nets.init import WeightInit
+from i2i.rng import prior_codes
 from i2i.types import DIRECTIONS, SOURCE_TARGET, Batch, Direction
 
 # The sample grids use one fixed set of attributes, so successive grids are comparable.
@@ -356,13 +357,8 @@ class DRIT(TranslationModule):
     def sample_styles(
         self, batch_size: int, n_styles: int, style_seed: int | None, device: torch.device
     ) -> Tensor:
-        """(batch_size * n_styles, attribute_dim) codes from the prior, grouped per input; with a seed
-        the same n_styles codes (drawn on the CPU) for every input, as MUNIT's."""
-        if style_seed is None:
-            return torch.randn(batch_size * n_styles, self.attribute_dim, device=device)
-        generator = torch.Generator().manual_seed(style_seed)
-        codes = torch.randn(n_styles, self.attribute_dim, generator=generator)
-        return codes.to(device).repeat(batch_size, 1)
+        """(batch_size * n_styles, attribute_dim) codes from the prior, grouped per input (`prior_codes`)."""
+        return prior_codes(batch_size, n_styles, self.attribute_dim, style_seed, device)
 
     @torch.inference_mode()
     def translate(self, x: Tensor, direction: Direction) -> Tensor:

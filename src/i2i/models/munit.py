@@ -47,6 +47,7 @@ from i2i.models.base import Carry, Logs, TranslationModule
 from i2i.nets.autoencoder import AdaINAutoEncoder
 from i2i.nets.batching import in_one_pass
 from i2i.nets.init import WeightInit
+from i2i.rng import prior_codes
 from i2i.types import DIRECTIONS, SOURCE_TARGET, Batch, Direction
 
 # The sample grids use one fixed set of styles, so successive grids are comparable (the official
@@ -167,16 +168,8 @@ class MUNIT(TranslationModule):
     def sample_styles(
         self, batch_size: int, n_styles: int, style_seed: int | None, device: torch.device
     ) -> Tensor:
-        """(batch_size * n_styles, style_dim) codes from the prior, grouped per input.
-
-        With a seed, the same n_styles codes (drawn on the CPU, so identical on every device) are
-        used for every input, like the official `test.py --synchronized`: an image's outputs do not
-        depend on its batch. Without one, every input gets its own draws from the global generator.
-        """
-        if style_seed is None:
-            return torch.randn(batch_size * n_styles, self.style_dim, device=device)
-        generator = torch.Generator().manual_seed(style_seed)
-        return torch.randn(n_styles, self.style_dim, generator=generator).to(device).repeat(batch_size, 1)
+        """(batch_size * n_styles, style_dim) codes from the prior, grouped per input (`prior_codes`)."""
+        return prior_codes(batch_size, n_styles, self.style_dim, style_seed, device)
 
     @torch.inference_mode()
     def translate(self, x: Tensor, direction: Direction) -> Tensor:

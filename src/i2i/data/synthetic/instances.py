@@ -29,8 +29,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from i2i.data.boxes import pad_boxes
-from i2i.data.synthetic.base import SPLITS, SyntheticScenario
+from i2i.data.boxes import padded_batch
+from i2i.data.synthetic.base import SPLITS, SyntheticScenario, SyntheticSource
 from i2i.data.synthetic.shapes import RGB, Placement, Rendered, jitter, rng_for, shape_coverage
 from i2i.errors import ConfigError, check_integer
 
@@ -191,9 +191,8 @@ class ShapesInstances(SyntheticScenario):
         """The first `count` images of a split, (count, 3, H, W) in [-1, 1], with their boxes padded
         to `max_objects` rows, (count, max_objects, 4) float32, and which rows hold one, (count,
         max_objects) bool."""
-        padded = [pad_boxes(self.boxes(domain, split, i), self.max_objects) for i in range(count)]
-        boxes, valid = (torch.stack(parts) for parts in zip(*padded))
-        return self.images(domain, split, count), boxes, valid
+        boxes = [self.boxes(domain, split, i) for i in range(count)]
+        return self.images(domain, split, count), *padded_batch(boxes, self.max_objects)
 
     def check_max_instances(self, max_instances: int) -> None:
         """Refuse a `data.max_instances` below the most objects an image holds."""
@@ -205,18 +204,10 @@ class ShapesInstances(SyntheticScenario):
             )
 
 
-class BoxedSyntheticSource:
+class BoxedSyntheticSource(SyntheticSource):
     """One domain and split of `shapes_instances`: images with their boxes (`data.boxes.BoxedImageSource`)."""
 
-    def __init__(self, scenario: ShapesInstances, domain: str, split: str) -> None:
-        self.scenario, self.domain, self.split = scenario, domain, split
-
-    def __len__(self) -> int:
-        return self.scenario.size(self.split)
-
-    def load(self, index: int, seed: int) -> Tensor:
-        """Image `index` in [-1, 1]; the procedural images need no augmentation, so `seed` is unused."""
-        return self.scenario.image(self.domain, self.split, index)
+    scenario: ShapesInstances
 
     def load_boxed(self, index: int, seed: int) -> tuple[Tensor, Tensor]:
         """Image `index` and its boxes (K, 4)."""
