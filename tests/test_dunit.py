@@ -8,7 +8,7 @@ import pytest
 import torch
 from helpers.params import count
 from hydra.utils import instantiate
-from test_drit import assert_resume_continues_exactly, ddp_trained_ranks
+from test_drit import TINY_COUNTS, assert_resume_continues_exactly, ddp_trained_ranks
 from test_train import run_cli, write_pngs
 
 from i2i import translate as translate_cli
@@ -20,16 +20,6 @@ from i2i.nets.instance import build_torchvision_detector
 from i2i.train import build_model, train
 
 SIZE = 64
-DRIT_TINY = {
-    "E_c": 568_000,
-    "E_a": 171_328,
-    "G": 713_510,
-    "D_a": 519_507,
-    "D_b": 519_507,
-    "D_a2": 519_507,
-    "D_b2": 519_507,
-    "D_c": 266_433,
-}  # tests/test_drit.py
 
 
 def images(n: int = 2, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -126,7 +116,7 @@ def test_param_counts_are_drit_s_plus_two_instance_branches(make_cfg):
         tiny = build_model(make_cfg("model=dunit", "preset=tiny", "data.image_size=64", fast=False))
         paper = build_model(make_cfg("model=dunit", "preset=paper", "data.image_size=216", fast=False))
     counts = {name: count(module) for name, module in tiny.named_children()}
-    assert counts == DRIT_TINY | {"instance_branch": 2 * 203_777}
+    assert counts == TINY_COUNTS | {"instance_branch": 2 * 203_777}
     assert count(paper.instance_branch) == 2 * 3_076_097
     assert count(paper) == 65_039_315 + 2 * 3_076_097
 
