@@ -168,9 +168,12 @@ def plain_iteration(
     batch: dict[str, torch.Tensor],
     autocast: torch.dtype | None,
 ) -> None:
-    """One iteration the way a hand-written PyTorch loop would do it: each update freezes the other
-    networks, computes its loss, back-propagates and steps; the schedulers step once."""
+    """One iteration the way a hand-written PyTorch loop would do it: the passes the updates share,
+    then each update freezes the other networks, computes its loss, back-propagates and steps; the
+    schedulers step once."""
     carry: dict[str, torch.Tensor] = {}
+    with torch.autocast(DEVICE.type, dtype=autocast, enabled=autocast is not None):
+        model.before_updates(batch, carry)
     for update in model.updates(model.iteration):
         model._train_only(update.optimizers)
         with torch.autocast(DEVICE.type, dtype=autocast, enabled=autocast is not None):

@@ -1,11 +1,13 @@
 """The training spine: update order, freezing, schedulers, clipping, NaN handling, run length."""
 
+import csv
 from functools import partial
 
 import pytest
 import pytorch_lightning as pl
 import torch
 from helpers.spine import UNBOUNDED_SPINE
+from pytorch_lightning.loggers import CSVLogger
 from torch import nn
 
 from i2i.callbacks.run import StopAtIteration
@@ -45,15 +47,15 @@ class Toy(TranslationModule):
         return gan, {"gan": gan}
 
 
-def fit(model: TranslationModule, iterations: int) -> pl.Trainer:
+def fit(model: TranslationModule, iterations: int, logger=False, log_every_n_steps: int = 1) -> pl.Trainer:
     data = UnpairedDataModule(domains=ShapesColor(image_size=16, num_train=8, num_test=2), image_size=16)
     trainer = pl.Trainer(
         accelerator="cpu",
         max_steps=-1,
         max_epochs=-1,
         callbacks=[StopAtIteration(iterations)],
-        logger=False,
-        log_every_n_steps=1,
+        logger=logger,
+        log_every_n_steps=log_every_n_steps,
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
@@ -79,6 +81,30 @@ def test_run_length_counts_iterations_not_optimizer_steps():
     trainer = fit(model, 5)
     assert model.iteration == 5
     assert trainer.global_step == 10  # Lightning counts the two optimizer steps of each iteration
+
+
+class SparseGenerator(Toy):
+    """Toy whose G updates every third iteration (DRIT's schedule), D every iteration."""
+
+    def updates(self, iteration):
+        critic = Update("d", ("discriminator",), self.discriminator_loss)
+        if (iteration + 1) % 3:
+            return (critic,)
+        return critic, Update("g", ("generator",), self.generator_loss)
+
+
+def test_every_logging_step_has_the_latest_losses_of_every_update_that_ran(tmp_path):
+    model = SparseGenerator(optimizers=sgd())
+    # G runs at iterations 2, 5, 8, 11; the log cadence of 4 writes at 3, 7, 11, which G's phase meets
+    # only at 11: each row must still carry G's latest losses
+    fit(model, 12, logger=CSVLogger(tmp_path, name="", version=""), log_every_n_steps=4)
+    with open(tmp_path / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3
+    for row in rows:
+        assert row["train/d_loss"] and row["train/g_loss"] and row["train/g_gan"]
+        assert row["train/lr_generator"] and row["train/lr_discriminator"]
+    assert len({row["train/g_loss"] for row in rows}) == 3  # a new value each time, not one repeated
 
 
 def test_schedulers_step_once_per_iteration():

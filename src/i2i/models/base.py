@@ -11,7 +11,8 @@ norm beyond its bound), the iteration counter and the state a resumed run needs 
 
 One *iteration* is one batch: by default a discriminator update, then a generator update. Models
 with another order (CycleGAN: G first), a critic schedule (LOMIT: G every n_critic iterations) or
-more optimizers (TUNIT's guiding network) override `updates`. Lightning's `global_step` counts
+more optimizers (TUNIT's guiding network) override `updates`; a forward pass that several updates
+share is made once in `before_updates` (CUT's translation). Lightning's `global_step` counts
 optimizer steps in manual mode; nothing here relies on it.
 """
 
@@ -127,6 +128,10 @@ class TranslationModule(pl.LightningModule):
         self._rng_to_restore: dict[str, Any] | None = None
         self._update_name = ""  # the update whose optimizers are stepping, for the gradient guard
         self._step_skipped = False
+        # Each update's latest losses (update name -> what it logs), so that an update that skips
+        # iterations (DRIT's G every 3rd, a critic schedule) is logged at every logging step, not only
+        # when its own phase meets the logging cadence.
+        self._latest_logs: dict[str, tuple[Tensor, Logs, tuple[str, ...]]] = {}
 
     # ------------------------------------------------------------------ what a model provides
     def optimizer_parameters(self) -> dict[str, list[nn.Parameter]]:
@@ -145,6 +150,12 @@ class TranslationModule(pl.LightningModule):
             Update("d", ("discriminator",), self.discriminator_loss),
             Update("g", ("generator",), self.generator_loss),
         )
+
+    def before_updates(self, batch: Batch, carry: Carry) -> None:
+        """Forward passes that several updates of the iteration share, made before the first update
+        with every network trainable (CUT: the official `forward()`, G's translation that D scores and
+        G trains through). What it leaves in `carry` keeps its graph; an update that must not train
+        through it detaches it. Default: nothing."""
 
     def after_updates(self, batch: Batch, carry: Carry) -> None:
         """Advance state that belongs to the iteration rather than to one update, after all of them and
@@ -225,9 +236,12 @@ class TranslationModule(pl.LightningModule):
             self._rng_to_restore = None
         batch = self._prepared(batch)
         carry: Carry = {}
+        self.before_updates(batch, carry)
         for update in self.updates(self.iteration):
             self._run_update(update, batch, carry)
         self.after_updates(batch, carry)
+        if self._logging_now():
+            self._log_latest_updates()
         for scheduler in self._schedulers():
             scheduler.step()
         self.iteration += 1
@@ -291,12 +305,20 @@ class TranslationModule(pl.LightningModule):
                 update.after_step()
         finally:
             self._train_only(self._optimizer_names)
-        if self._logging_now():
-            values = {f"train/{update.name}_loss": loss.detach()}
-            values |= {f"train/{update.name}_{k}": v.detach().float().mean() for k, v in logs.items()}
+        detached = {k: v.detach() for k, v in logs.items()}
+        self._latest_logs[update.name] = (loss.detach(), detached, update.optimizers)
+
+    def _log_latest_updates(self) -> None:
+        """Log each update's latest losses (`train/<update>_loss`, `train/<update>_<term>`) and the
+        learning rates of its optimizers."""
+        values: dict[str, Any] = {}
+        for name, (loss, logs, optimizers) in self._latest_logs.items():
+            values[f"train/{name}_loss"] = loss
+            values |= {f"train/{name}_{k}": v.float().mean() for k, v in logs.items()}
             values |= {
-                f"train/lr_{name}": self._optimizer(name).param_groups[0]["lr"] for name in update.optimizers
+                f"train/lr_{group}": self._optimizer(group).param_groups[0]["lr"] for group in optimizers
             }
+        if values:
             self.log_dict(values, on_step=True, on_epoch=False, prog_bar=False)
 
     def _step(self, optimizer: Any) -> bool:

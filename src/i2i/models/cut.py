@@ -13,12 +13,11 @@ FastCUT (`model=fastcut`, the same class): NCE weight 10, no identity term, flip
 The direction it learns is `data.direction`: the datamodule swaps the domains for BtoA, as the
 official `--direction`, so the batch's "A" is always the source here.
 
-As in the official `optimize_parameters`, D updates first on G's translation, then G and F update
-against the updated D. F is built in `__init__` from the known channel counts of those layers (the
-official one is built on the first batch), so its weights and optimizer state exist from the start.
-Not copied: the official translation's graph is kept through the D update; here the spine freezes G
-while D updates, so D scores a translation made under `no_grad` and the G update makes it again (the
-same numbers: G has not changed in between), at the price of one extra forward pass of G.
+As in the official `optimize_parameters`, G translates once per iteration (`before_updates`, the
+official `forward()`: the source and, for the identity term, the target in one pass), D updates on
+that translation detached, then G and F update against the updated D through the same translation's
+graph. F is built in `__init__` from the known channel counts of those layers (the official one is
+built on the first batch), so its weights and optimizer state exist from the start.
 
 Objective (paper Eq. 5; the official `compute_G_loss`, `compute_D_loss`):
     L_G = gan_w * LSGAN(D(G(x)), 1) + nce_w * NCE,  NCE = [PatchNCE(x, G(x)) + PatchNCE(y, G(y))] / 2
@@ -108,25 +107,29 @@ class CUT(TranslationModule):
             Update("g", ("generator", "patch_head"), self.generator_loss),
         )
 
-    def discriminator_loss(self, batch: Batch, carry: Carry) -> tuple[Tensor, Logs]:
+    def before_updates(self, batch: Batch, carry: Carry) -> None:
         real_x, real_y = batch["A"], batch["B"]  # source, target (the datamodule applies data.direction)
         flip = self.weights.flip_equivariance and bool(torch.rand(()) < 0.5)
         carry["flip"] = torch.tensor(flip)
-        with torch.no_grad():
-            fake_y = self.G(flipped(real_x, flip))
+        if self.weights.nce_idt:  # G translates the source and maps the target in one pass
+            carry["fake_y"], carry["same_y"] = in_one_pass(
+                self.G, (flipped(real_x, flip),), (flipped(real_y, flip),)
+            )
+        else:
+            carry["fake_y"] = self.G(flipped(real_x, flip))
+
+    def discriminator_loss(self, batch: Batch, carry: Carry) -> tuple[Tensor, Logs]:
+        fake_y = carry["fake_y"].detach()
         # 0.5 is not a tunable weight: the official D averages its real and fake terms
-        d = 0.5 * self.adv.d(self.D, real_y, self.pool.query(fake_y))
+        d = 0.5 * self.adv.d(self.D, batch["B"], self.pool.query(fake_y))
         return d, {"d": d}
 
     def generator_loss(self, batch: Batch, carry: Carry) -> tuple[Tensor, Logs]:
         real_x, real_y, w = batch["A"], batch["B"], self.weights
-        flip = bool(carry["flip"])
+        flip, fake_y = bool(carry["flip"]), carry["fake_y"]
         nce_idt = real_x.new_zeros(())
-        if w.nce_idt:  # G translates the source and maps the target in one pass
-            fake_y, same_y = in_one_pass(self.G, (flipped(real_x, flip),), (flipped(real_y, flip),))
-            nce_idt = self.patch_nce(real_y, same_y, flip)
-        else:
-            fake_y = self.G(flipped(real_x, flip))
+        if w.nce_idt:
+            nce_idt = self.patch_nce(real_y, carry["same_y"], flip)
         gan = self.adv.g(self.D(fake_y))
         nce = self.patch_nce(real_x, fake_y, flip)
         contrastive = (nce + nce_idt) / 2 if w.nce_idt else nce

@@ -25,8 +25,7 @@ with x_aa = Dec(c_a, M(c_a, c_a), s_f(a), s_b(a)) and x_aba the second translati
 x_ba's foreground style; the mask terms cover m_a, m_ab and m_aa, each with c_a detached.
 D updates every iteration, G after every `n_critic`-th (iterations n_critic - 1, 2 n_critic - 1, ...):
 the official schedule (G at 0, n_critic, ...) shifted by n_critic - 1 critic updates, i.e. WGAN-GP's
-"n_critic critic steps, then one generator step", and in phase with the spine's logging cadence
-(iterations k * log_every_n_steps - 1), which the official phase never meets for n_critic = 5.
+"n_critic critic steps, then one generator step".
 
 Deviations, each a config switch where it matters:
 - `hadain_std`: the paper's AdaIN normalises by the spatial std ("spatial", default); the code
