@@ -171,12 +171,16 @@ def plain_iteration(
     """One iteration the way a hand-written PyTorch loop would do it: the passes the updates share,
     then each update freezes the other networks, computes its loss, back-propagates and steps; the
     schedulers step once."""
+
+    def mixed_precision() -> torch.autocast:
+        return torch.autocast(DEVICE.type, dtype=autocast, enabled=autocast is not None)
+
     carry: dict[str, torch.Tensor] = {}
-    with torch.autocast(DEVICE.type, dtype=autocast, enabled=autocast is not None):
+    with mixed_precision():
         model.before_updates(batch, carry)
     for update in model.updates(model.iteration):
         model._train_only(update.optimizers)
-        with torch.autocast(DEVICE.type, dtype=autocast, enabled=autocast is not None):
+        with mixed_precision():
             loss, _ = update.loss(batch, carry)
         for name in update.optimizers:
             optimizers[name].zero_grad(set_to_none=True)
