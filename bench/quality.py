@@ -52,7 +52,7 @@ BARS: dict[str, dict[str, tuple[str, float]]] = {
         "instance_iou": (">=", 0.80),
     },
     "drit_instances": {"domain_acc": (">=", 0.90), "instance_iou": (">=", 0.80)},
-    # on shapes_instances, beside its global branch trained alike (--also drit_instances); by size reported
+    # on shapes_instances, beside its global branch (--also drit_instances); by size: reported, not barred
     "dunit": {"domain_acc": (">=", 0.90), "instance_iou": (">=", 0.80), "instance_acc": (">=", 0.80)},
     # on shapes_fewshot's unseen classes, K = 5 (few-shot metrics have no direction suffix)
     "funit": {"class_acc": (">=", 0.80), "content_iou": (">=", 0.80)},
